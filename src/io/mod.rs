@@ -1,0 +1,1 @@
+//! AF_XDP and the BPF steering program: the only `unsafe` of the project.

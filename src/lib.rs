@@ -1,0 +1,14 @@
+//! xdptcp: a kernel-bypass TCP stack for Linux on AF_XDP.
+//!
+//! Layers, bottom to top: [`wire`] (formats, no state), [`tcp`] (the sans-IO core: cookies, state machine,
+//! tables, timers), [`app`] (what runs on a connection), [`io`] (AF_XDP and the BPF program: the only `unsafe`),
+//! [`runtime`] (pinned workers), [`load`] (the load generator). `wire`, `tcp` and `app` never touch the OS.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod app;
+pub mod io;
+pub mod sink;
+pub mod tcp;
+pub mod time;
+pub mod wire;

@@ -1,0 +1,94 @@
+//! Connection identities: the 4-tuple, one compact key type per address family.
+//!
+//! The tables are generic over [`FlowKey`] so that an IPv4 connection pays for 12 bytes of key, not 36.
+
+use core::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A 4-tuple seen from this host: `local` is our address and port, `remote` the peer's.
+pub trait FlowKey: Copy + Eq + Hash + core::fmt::Debug + 'static {
+    /// The address type of this family.
+    type Addr: Copy + Eq + Into<IpAddr> + core::fmt::Debug;
+    fn new(local: Self::Addr, local_port: u16, remote: Self::Addr, remote_port: u16) -> Self;
+    fn local_addr(&self) -> Self::Addr;
+    fn remote_addr(&self) -> Self::Addr;
+    fn local_port(&self) -> u16;
+    fn remote_port(&self) -> u16;
+}
+
+/// An IPv4 4-tuple, 12 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct V4Flow {
+    pub local: [u8; 4],
+    pub remote: [u8; 4],
+    pub local_port: u16,
+    pub remote_port: u16,
+}
+
+/// An IPv6 4-tuple, 36 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct V6Flow {
+    pub local: [u8; 16],
+    pub remote: [u8; 16],
+    pub local_port: u16,
+    pub remote_port: u16,
+}
+
+impl FlowKey for V4Flow {
+    type Addr = Ipv4Addr;
+    #[inline]
+    fn new(local: Ipv4Addr, local_port: u16, remote: Ipv4Addr, remote_port: u16) -> Self {
+        V4Flow { local: local.octets(), remote: remote.octets(), local_port, remote_port }
+    }
+    #[inline]
+    fn local_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.local)
+    }
+    #[inline]
+    fn remote_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.remote)
+    }
+    #[inline]
+    fn local_port(&self) -> u16 {
+        self.local_port
+    }
+    #[inline]
+    fn remote_port(&self) -> u16 {
+        self.remote_port
+    }
+}
+
+impl FlowKey for V6Flow {
+    type Addr = Ipv6Addr;
+    #[inline]
+    fn new(local: Ipv6Addr, local_port: u16, remote: Ipv6Addr, remote_port: u16) -> Self {
+        V6Flow { local: local.octets(), remote: remote.octets(), local_port, remote_port }
+    }
+    #[inline]
+    fn local_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.local)
+    }
+    #[inline]
+    fn remote_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.remote)
+    }
+    #[inline]
+    fn local_port(&self) -> u16 {
+        self.local_port
+    }
+    #[inline]
+    fn remote_port(&self) -> u16 {
+        self.remote_port
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_compact() {
+        assert_eq!(core::mem::size_of::<V4Flow>(), 12);
+        assert_eq!(core::mem::size_of::<V6Flow>(), 36);
+    }
+}
