@@ -4,7 +4,14 @@
 //! arrives, when the peer closes and when the connection is gone, and it answers by queueing bytes and closing.
 //! Apps never see segments, sequence numbers or time beyond [`Conn::now`].
 
+mod close;
+mod echo;
+mod http;
+
 pub use crate::tcp::api::{CloseReason, Conn, ConnId};
+pub use close::CloseApp;
+pub use echo::EchoApp;
+pub use http::HttpApp;
 
 /// The behaviour of every connection of one endpoint.
 pub trait App {

@@ -2,8 +2,9 @@
 //!
 //! The tables are generic over [`FlowKey`] so that an IPv4 connection pays for 12 bytes of key, not 36.
 
+use crate::wire::{EtherType, IpRepr, Ipv4Repr, Ipv6Repr};
 use core::hash::Hash;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A 4-tuple seen from this host: `local` is our address and port, `remote` the peer's.
 pub trait FlowKey: Copy + Eq + Hash + core::fmt::Debug + 'static {
@@ -14,7 +15,29 @@ pub trait FlowKey: Copy + Eq + Hash + core::fmt::Debug + 'static {
     fn remote_addr(&self) -> Self::Addr;
     fn local_port(&self) -> u16;
     fn remote_port(&self) -> u16;
+
+    /// True for the IPv6 family (it names the table a connection lives in).
+    const V6: bool;
+    /// The EtherType of this family.
+    const ETHERTYPE: EtherType;
+    /// Bytes of IP header we emit (no options).
+    const IP_HEADER_LEN: u16;
+    /// RFC 9293 §3.7.1: the MSS to assume when the peer's SYN announced none.
+    const DEFAULT_MSS: u16;
+
+    /// The IP header of a segment from us to the peer.
+    fn reply_ip(&self) -> IpRepr;
+
+    fn local(&self) -> SocketAddr {
+        SocketAddr::new(self.local_addr().into(), self.local_port())
+    }
+    fn remote(&self) -> SocketAddr {
+        SocketAddr::new(self.remote_addr().into(), self.remote_port())
+    }
 }
+
+/// Hop limit of everything we send.
+pub const TTL: u8 = 64;
 
 /// An IPv4 4-tuple, 12 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -36,6 +59,22 @@ pub struct V6Flow {
 
 impl FlowKey for V4Flow {
     type Addr = Ipv4Addr;
+    const V6: bool = false;
+    const ETHERTYPE: EtherType = EtherType::IPV4;
+    const IP_HEADER_LEN: u16 = 20;
+    const DEFAULT_MSS: u16 = 536;
+
+    #[inline]
+    fn reply_ip(&self) -> IpRepr {
+        IpRepr::V4(Ipv4Repr {
+            src: Ipv4Addr::from(self.local),
+            dst: Ipv4Addr::from(self.remote),
+            protocol: 6,
+            ttl: TTL,
+            tos: 0,
+            payload_len: 0,
+        })
+    }
     #[inline]
     fn new(local: Ipv4Addr, local_port: u16, remote: Ipv4Addr, remote_port: u16) -> Self {
         V4Flow { local: local.octets(), remote: remote.octets(), local_port, remote_port }
@@ -60,6 +99,23 @@ impl FlowKey for V4Flow {
 
 impl FlowKey for V6Flow {
     type Addr = Ipv6Addr;
+    const V6: bool = true;
+    const ETHERTYPE: EtherType = EtherType::IPV6;
+    const IP_HEADER_LEN: u16 = 40;
+    const DEFAULT_MSS: u16 = 1220;
+
+    #[inline]
+    fn reply_ip(&self) -> IpRepr {
+        IpRepr::V6(Ipv6Repr {
+            src: Ipv6Addr::from(self.local),
+            dst: Ipv6Addr::from(self.remote),
+            next_header: 6,
+            hop_limit: TTL,
+            tclass: 0,
+            flow_label: 0,
+            payload_len: 0,
+        })
+    }
     #[inline]
     fn new(local: Ipv6Addr, local_port: u16, remote: Ipv6Addr, remote_port: u16) -> Self {
         V6Flow { local: local.octets(), remote: remote.octets(), local_port, remote_port }

@@ -68,6 +68,11 @@ impl<K: FlowKey, V> ConnTable<K, V> {
     pub fn handles(&self) -> impl Iterator<Item = u32> + '_ {
         core::iter::empty()
     }
+    /// Whether `handle` names a live entry (any u32 is safe to ask about).
+    pub fn contains_handle(&self, handle: u32) -> bool {
+        let _ = handle;
+        todo!()
+    }
     /// One more than the largest handle ever issued.
     pub fn handle_bound(&self) -> u32 {
         todo!()

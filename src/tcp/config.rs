@@ -1,0 +1,114 @@
+//! Everything an endpoint is told instead of finding out for itself: addresses, bounds, timings and secrets.
+//!
+//! Secrets arrive here (from the OS RNG in the runtime, from a seed in tests) so the core stays deterministic.
+
+use crate::wire::MacAddr;
+use std::time::Duration;
+
+/// Configuration of one endpoint (one worker).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Source MAC of every frame we emit.
+    pub local_mac: MacAddr,
+    /// When non-empty, segments to other destination addresses are dropped (and counted).
+    pub local_addrs: Vec<std::net::IpAddr>,
+    /// Live connections at most (per endpoint, both families together); beyond it new ones are refused with RST.
+    pub max_conns: usize,
+    /// TIME-WAIT entries at most; beyond it a closing connection skips TIME-WAIT (counted, like Linux).
+    pub max_time_wait: usize,
+    /// 2MSL. RFC 9293 suggests MSL = 2 min; Linux and this stack default to 60 s for the whole TIME-WAIT.
+    pub time_wait: Duration,
+    /// The MSS we announce (and the largest segment we send).
+    pub mss: u16,
+    /// Our receive window in bytes (constant: we never shrink it). Announced scaled by `window_scale`.
+    pub rcv_wnd: u32,
+    /// The window scale shift we offer.
+    pub window_scale: u8,
+    /// Bytes an app may queue per connection.
+    pub send_buffer: u32,
+    /// Offer and accept RFC 7323 timestamps.
+    pub timestamps: bool,
+    /// Offer and accept SACK-permitted (we only ever act as a SACK-aware sender; we never send SACK blocks).
+    pub sack: bool,
+    /// RFC 6298: the RTO before any RTT sample (1 s).
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO. RFC 6298 says 1 s; like Linux we default to 200 ms, which suits data centres.
+    pub min_rto: Duration,
+    /// Upper bound of the RTO (RFC 6298: at least 60 s).
+    pub max_rto: Duration,
+    /// SYN (active open) retransmissions before giving up.
+    pub syn_retries: u8,
+    /// Data/FIN retransmissions before giving up with RST.
+    pub data_retries: u8,
+    /// How long FIN-WAIT-2 may last once the app has closed (Linux's tcp_fin_timeout).
+    pub fin_wait2_timeout: Duration,
+    /// RFC 5961 challenge ACKs: at most this many per connection per second.
+    pub challenge_acks_per_conn: u8,
+    /// RFC 5961 §7: at most this many challenge ACKs per second for the whole endpoint.
+    pub challenge_acks_per_sec: u32,
+    /// RSTs for segments that match nothing (including failed cookies), per second for the whole endpoint.
+    pub rst_per_sec: u32,
+    /// Secret for the table hashes (SipHash keys): no peer can aim tuples at one bucket.
+    pub hash_secret: [u8; 16],
+    /// Secret for RFC 6528 ISNs of active opens.
+    pub isn_secret: [u8; 16],
+    /// Wall-clock nanoseconds since the UNIX epoch at `Instant::ZERO`: cookie clock slots are wall-clock based so
+    /// that cookies survive restarts and can be shared by hosts behind ECMP.
+    pub wall_clock_offset: u64,
+    /// Added to our millisecond clock to make TSvals (RFC 7323 §5.4 suggests a random offset).
+    pub ts_offset: u32,
+    /// Timer wheel tick.
+    pub timer_tick: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            local_mac: MacAddr([0x02, 0, 0, 0, 0, 1]),
+            local_addrs: Vec::new(),
+            max_conns: 1 << 20,
+            max_time_wait: 1 << 22,
+            time_wait: Duration::from_secs(60),
+            mss: 1460,
+            rcv_wnd: 65535,
+            window_scale: 7,
+            send_buffer: 64 * 1024,
+            timestamps: true,
+            sack: true,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            syn_retries: 6,
+            data_retries: 15,
+            fin_wait2_timeout: Duration::from_secs(60),
+            challenge_acks_per_conn: 5,
+            challenge_acks_per_sec: 1000,
+            rst_per_sec: 50_000,
+            hash_secret: [0x5a; 16],
+            isn_secret: [0xa5; 16],
+            wall_clock_offset: 0,
+            ts_offset: 0,
+            timer_tick: Duration::from_millis(1),
+        }
+    }
+}
+
+impl Config {
+    /// The window field of a non-SYN segment when we scale by `rcv_wscale` (a constant: we never shrink it).
+    #[inline]
+    pub fn window_field(&self, rcv_wscale: u8) -> u16 {
+        (self.rcv_wnd >> rcv_wscale).min(0xffff) as u16
+    }
+
+    /// The window we promise, in bytes, as the peer sees it after scaling.
+    #[inline]
+    pub fn rcv_wnd_scaled(&self, rcv_wscale: u8) -> u32 {
+        u32::from(self.window_field(rcv_wscale)) << rcv_wscale
+    }
+
+    /// The window field of a SYN or SYN-ACK (never scaled, RFC 7323 §2.2).
+    #[inline]
+    pub fn syn_window(&self) -> u16 {
+        self.rcv_wnd.min(0xffff) as u16
+    }
+}

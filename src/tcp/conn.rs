@@ -1,0 +1,277 @@
+//! The transmission control block: what one live connection remembers, and its RFC 6298 RTT estimator.
+//!
+//! A TCB is kept small on purpose (the issue bounds an established IPv4 connection at 128 bytes with its table
+//! entry and timer): sequence state, window, RTT, the peer's MAC, a handle to its send queue and a word for the
+//! app. Anything rarely needed lives elsewhere or is derived.
+
+use crate::tcp::config::Config;
+use crate::tcp::sendbuf;
+use crate::tcp::seq::SeqNum;
+use crate::wire::MacAddr;
+use std::time::Duration;
+
+/// The states of RFC 9293 §3.3.2. LISTEN is stateless here (SYN cookies) and TIME-WAIT lives in its own table,
+/// so a TCB in the connection table is always in one of SYN-SENT ..= LAST-ACK.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    pub const ALL: [State; 11] = [
+        State::Closed,
+        State::Listen,
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ];
+
+    /// RFC 9293 "synchronized" states: a SYN has been exchanged both ways.
+    #[inline]
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+    }
+
+    /// We have sent our FIN (it occupies the sequence number just before SND.NXT).
+    #[inline]
+    pub fn fin_sent(self) -> bool {
+        matches!(self, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait)
+    }
+
+    /// The peer's FIN has been received: no more data can arrive.
+    #[inline]
+    pub fn peer_fin_received(self) -> bool {
+        matches!(self, State::CloseWait | State::Closing | State::LastAck | State::TimeWait)
+    }
+
+    /// Data from the peer is still accepted (RFC 9293 §3.10.7.4, seventh check).
+    #[inline]
+    pub fn accepts_data(self) -> bool {
+        matches!(self, State::Established | State::FinWait1 | State::FinWait2)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+        }
+    }
+}
+
+/// Bits of [`Tcb::flags`].
+pub mod flags {
+    /// RFC 7323 timestamps are in use on this connection.
+    pub const TS: u8 = 1 << 0;
+    /// The peer may receive SACK (we only note it; we never need to send SACK blocks).
+    pub const SACK: u8 = 1 << 1;
+    /// The app has closed: send FIN once the queue is drained.
+    pub const FIN_QUEUED: u8 = 1 << 2;
+    /// A segment is being timed for an RTT sample (Karn: never a retransmitted one).
+    pub const RTT_TIMING: u8 = 1 << 3;
+    /// Frames to the peer carry an 802.1Q tag (`Tcb::vlan`).
+    pub const VLAN: u8 = 1 << 4;
+    /// The app asked for an abort: send RST and forget the connection.
+    pub const ABORT: u8 = 1 << 5;
+    /// Something arrived that must be acknowledged.
+    pub const ACK_NOW: u8 = 1 << 6;
+    /// A retransmission is repairing a loss: partial ACKs retransmit the next segment at once.
+    pub const RECOVERY: u8 = 1 << 7;
+}
+
+/// One live connection.
+#[derive(Clone, Debug)]
+pub struct Tcb {
+    pub snd_una: SeqNum,
+    pub snd_nxt: SeqNum,
+    /// Segment sequence and acknowledgment numbers of the last window update (RFC 9293 §3.10.7.4).
+    pub snd_wl1: SeqNum,
+    pub snd_wl2: SeqNum,
+    pub rcv_nxt: SeqNum,
+    /// The peer's window, scaled.
+    pub snd_wnd: u32,
+    /// The largest window the peer ever offered (RFC 5961 §5.2 MAX.SND.WND).
+    pub max_snd_wnd: u32,
+    /// RFC 7323 TS.Recent.
+    pub ts_recent: u32,
+    /// RFC 6298 smoothed RTT and variance, in microseconds; `srtt_us == 0` before the first sample.
+    pub srtt_us: u32,
+    pub rttvar_us: u32,
+    /// The segment being timed ends at this sequence number; it was sent at `rtt_start_us`.
+    pub rtt_seq: SeqNum,
+    pub rtt_start_us: u32,
+    /// The send queue (see [`sendbuf`]).
+    pub tx: u32,
+    /// The app's word.
+    pub user: u32,
+    /// Challenge-ACK accounting: the second in which `challenge_count` were sent.
+    pub challenge_epoch: u16,
+    pub vlan: u16,
+    /// Largest segment we send.
+    pub mss: u16,
+    pub peer_mac: MacAddr,
+    pub state: State,
+    pub flags: u8,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    /// Consecutive retransmissions without progress (the RTO backoff exponent).
+    pub retries: u8,
+    pub challenge_count: u8,
+    pub dup_acks: u8,
+}
+
+impl Tcb {
+    /// A TCB in `state` with sequence state set up by the caller.
+    pub fn new(state: State, peer_mac: MacAddr, vlan: Option<u16>) -> Tcb {
+        Tcb {
+            snd_una: SeqNum(0),
+            snd_nxt: SeqNum(0),
+            snd_wl1: SeqNum(0),
+            snd_wl2: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            ts_recent: 0,
+            srtt_us: 0,
+            rttvar_us: 0,
+            rtt_seq: SeqNum(0),
+            rtt_start_us: 0,
+            tx: sendbuf::NONE,
+            user: 0,
+            challenge_epoch: 0,
+            vlan: vlan.unwrap_or(0),
+            mss: 536,
+            peer_mac,
+            state,
+            flags: if vlan.is_some() { flags::VLAN } else { 0 },
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            retries: 0,
+            challenge_count: 0,
+            dup_acks: 0,
+        }
+    }
+
+    #[inline]
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+    #[inline]
+    pub fn set(&mut self, f: u8) {
+        self.flags |= f;
+    }
+    #[inline]
+    pub fn clear(&mut self, f: u8) {
+        self.flags &= !f;
+    }
+
+    #[inline]
+    pub fn vlan(&self) -> Option<u16> {
+        self.has(flags::VLAN).then_some(self.vlan)
+    }
+
+    /// Bytes in flight: sent and not yet acknowledged (SYN and FIN count as one each).
+    #[inline]
+    pub fn in_flight(&self) -> u32 {
+        self.snd_nxt - self.snd_una
+    }
+
+    /// RFC 6298 §2.2/2.3: fold in one RTT measurement.
+    pub fn rtt_sample(&mut self, r_us: u32) {
+        let r = r_us.max(1);
+        if self.srtt_us == 0 {
+            self.srtt_us = r;
+            self.rttvar_us = r / 2;
+        } else {
+            let delta = self.srtt_us.abs_diff(r);
+            self.rttvar_us = ((3 * u64::from(self.rttvar_us) + u64::from(delta)) / 4) as u32;
+            self.srtt_us = ((7 * u64::from(self.srtt_us) + u64::from(r)) / 8) as u32;
+        }
+    }
+
+    /// The current RTO (RFC 6298 §2, §5.5 backoff), clamped to the configured bounds.
+    pub fn rto(&self, cfg: &Config) -> Duration {
+        let base = if self.srtt_us == 0 {
+            cfg.initial_rto
+        } else {
+            let k_rttvar = Duration::from_micros(4 * u64::from(self.rttvar_us)).max(cfg.timer_tick);
+            Duration::from_micros(u64::from(self.srtt_us)) + k_rttvar
+        };
+        let base = base.clamp(cfg.min_rto, cfg.max_rto);
+        let backed_off = base.saturating_mul(1u32 << u32::from(self.retries.min(16)));
+        backed_off.min(cfg.max_rto)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcb_stays_compact() {
+        // The per-connection budget (≤ 128 B with key, index and timer) leaves about 80 B for the TCB.
+        assert!(core::mem::size_of::<Tcb>() <= 80, "Tcb is {} bytes", core::mem::size_of::<Tcb>());
+    }
+
+    #[test]
+    fn rfc6298_2_2_first_sample_sets_srtt_and_half_rttvar() {
+        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        t.rtt_sample(100_000);
+        assert_eq!((t.srtt_us, t.rttvar_us), (100_000, 50_000));
+        let cfg = Config { min_rto: Duration::from_millis(1), ..Config::default() };
+        assert_eq!(t.rto(&cfg), Duration::from_micros(300_000));
+    }
+
+    #[test]
+    fn rfc6298_2_3_later_samples_are_smoothed() {
+        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        t.rtt_sample(100_000);
+        t.rtt_sample(200_000);
+        // RTTVAR = 3/4 * 50 ms + 1/4 * |100 - 200| ms = 62.5 ms; SRTT = 7/8 * 100 + 1/8 * 200 = 112.5 ms.
+        assert_eq!(t.rttvar_us, 62_500);
+        assert_eq!(t.srtt_us, 112_500);
+    }
+
+    #[test]
+    fn rfc6298_2_1_initial_rto_is_one_second_and_backs_off() {
+        let mut t = Tcb::new(State::SynSent, MacAddr::default(), None);
+        let cfg = Config::default();
+        assert_eq!(t.rto(&cfg), Duration::from_secs(1));
+        t.retries = 3;
+        assert_eq!(t.rto(&cfg), Duration::from_secs(8));
+        t.retries = 10;
+        assert_eq!(t.rto(&cfg), cfg.max_rto);
+    }
+
+    #[test]
+    fn rfc6298_2_4_rto_respects_the_lower_bound() {
+        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        t.rtt_sample(20);
+        assert_eq!(t.rto(&Config::default()), Duration::from_millis(200));
+    }
+}

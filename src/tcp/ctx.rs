@@ -1,0 +1,66 @@
+//! What every part of the endpoint shares: configuration, the app, keys, send queues, counters and limiters.
+//!
+//! The per-family state (tables, timers, TIME-WAIT) lives in [`crate::tcp::flows::Flows`]; processing functions
+//! take both so the borrow checker can see they are disjoint.
+
+use crate::app::App;
+use crate::tcp::config::Config;
+use crate::tcp::cookie::{self, KeyRing};
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::ports::PortSet;
+use crate::tcp::ratelimit::RateLimiter;
+use crate::tcp::sendbuf::SendBufs;
+use crate::tcp::stats::Stats;
+use crate::time::Instant;
+
+pub struct Ctx<A> {
+    pub cfg: Config,
+    pub app: A,
+    pub keys: KeyRing,
+    pub isn: IsnGenerator,
+    pub bufs: SendBufs,
+    pub stats: Stats,
+    pub rst_limit: RateLimiter,
+    pub challenge_limit: RateLimiter,
+    pub listening: PortSet,
+    /// Live connections of both families (the bound is shared).
+    pub live: usize,
+    /// Set at every entry point; all processing of one call sees the same time.
+    pub now: Instant,
+}
+
+impl<A: App> Ctx<A> {
+    pub fn new(cfg: Config, app: A) -> Self {
+        Ctx {
+            isn: IsnGenerator::new(cfg.isn_secret),
+            rst_limit: RateLimiter::new(cfg.rst_per_sec, (cfg.rst_per_sec / 10).max(1)),
+            challenge_limit: RateLimiter::new(cfg.challenge_acks_per_sec, (cfg.challenge_acks_per_sec / 10).max(1)),
+            cfg,
+            app,
+            keys: KeyRing::new(),
+            bufs: SendBufs::new(),
+            stats: Stats::default(),
+            listening: PortSet::default(),
+            live: 0,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// Our RFC 7323 timestamp clock: milliseconds plus a secret offset.
+    #[inline]
+    pub fn ts_clock(&self) -> u32 {
+        (self.now.as_millis() as u32).wrapping_add(self.cfg.ts_offset)
+    }
+
+    /// The cookie clock slot of `now`.
+    #[inline]
+    pub fn cookie_slot(&self) -> u64 {
+        cookie::slot_at(self.now.as_nanos().wrapping_add(self.cfg.wall_clock_offset))
+    }
+
+    /// Microseconds for RTT timing (wraps every 71 minutes; only differences are used).
+    #[inline]
+    pub fn now_us(&self) -> u32 {
+        self.now.as_micros() as u32
+    }
+}

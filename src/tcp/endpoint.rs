@@ -1,0 +1,349 @@
+//! The sans-IO face of the TCP core: one endpoint per worker.
+//!
+//! Frames and `now` go in ([`Endpoint::handle_frame`], [`Endpoint::handle_timeout`]); frames to send come out
+//! through a [`FrameSink`], and [`Endpoint::poll_timeout`] says when to call again. It listens statelessly (SYN
+//! cookies), opens connections actively for the load generator, and keeps each address family in its own
+//! compact tables.
+
+use crate::app::App;
+use crate::sink::FrameSink;
+use crate::tcp::api::{CloseReason, ConnId};
+use crate::tcp::config::Config;
+use crate::tcp::conn::{flags, State, Tcb};
+use crate::tcp::cookie::KeyRing;
+use crate::tcp::ctx::Ctx;
+use crate::tcp::flow::{FlowKey, V4Flow, V6Flow};
+use crate::tcp::flows::Flows;
+use crate::tcp::input;
+use crate::tcp::lifecycle::{finish, send_rst, Next};
+use crate::tcp::listen::on_listen;
+use crate::tcp::output::{emit_syn, our_mss, reset_for};
+use crate::tcp::seq::SeqNum;
+use crate::tcp::stats::{Drop, Stats};
+use crate::tcp::timers;
+use crate::tcp::tw_input::on_time_wait;
+use crate::time::Instant;
+use crate::wire::{parse_frame, FrameRepr, IpRepr, MacAddr};
+use std::net::{IpAddr, SocketAddr};
+
+/// Why [`Endpoint::connect`] refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("local and remote addresses are of different families")]
+    FamilyMismatch,
+    #[error("a connection on this 4-tuple is live")]
+    InUse,
+    #[error("this 4-tuple is in TIME-WAIT")]
+    InTimeWait,
+    #[error("the connection table is full")]
+    TableFull,
+}
+
+/// Memory held by an endpoint's connection state, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub conn_tables: usize,
+    pub timers: usize,
+    pub time_wait: usize,
+    pub send_queues: usize,
+}
+
+/// One TCP endpoint: listeners, connections, TIME-WAIT and timers of one worker.
+pub struct Endpoint<A: App> {
+    ctx: Ctx<A>,
+    v4: Flows<V4Flow>,
+    v6: Flows<V6Flow>,
+    expired: Vec<u32>,
+}
+
+impl<A: App> core::fmt::Debug for Endpoint<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("live", &self.ctx.live)
+            .field("time_wait", &(self.v4.tw.len() + self.v6.tw.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: App> Endpoint<A> {
+    /// An endpoint whose clock starts at `start`. It answers no SYN until it has cookie keys
+    /// ([`Endpoint::set_cookie_keys`]) and listens on no port until told ([`Endpoint::listen`]).
+    pub fn new(cfg: Config, app: A, start: Instant) -> Self {
+        let v4 = Flows::new(&cfg, start);
+        let v6 = Flows::new(&cfg, start);
+        let mut ctx = Ctx::new(cfg, app);
+        ctx.now = start;
+        Endpoint { ctx, v4, v6, expired: Vec::new() }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.ctx.cfg
+    }
+    pub fn app(&self) -> &A {
+        &self.ctx.app
+    }
+    pub fn app_mut(&mut self) -> &mut A {
+        &mut self.ctx.app
+    }
+
+    /// Replaces the cookie keys (the runtime rotates them; the previous slot's key must stay in the ring).
+    pub fn set_cookie_keys(&mut self, keys: KeyRing) {
+        self.ctx.keys = keys;
+    }
+    pub fn cookie_keys(&self) -> &KeyRing {
+        &self.ctx.keys
+    }
+
+    pub fn listen(&mut self, port: u16) {
+        self.ctx.listening.insert(port);
+    }
+    pub fn unlisten(&mut self, port: u16) {
+        self.ctx.listening.remove(port);
+    }
+    /// Stops accepting new connections (a drain): SYNs and cookie ACKs are then answered with RST.
+    pub fn stop_listening(&mut self) {
+        self.ctx.listening.clear();
+    }
+    pub fn is_listening(&self, port: u16) -> bool {
+        self.ctx.listening.contains(port)
+    }
+
+    /// Counters, with the gauges filled in.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.ctx.stats;
+        s.live_conns = self.ctx.live as u64;
+        s.time_wait = (self.v4.tw.len() + self.v6.tw.len()) as u64;
+        s
+    }
+
+    pub fn live_connections(&self) -> usize {
+        self.ctx.live
+    }
+    pub fn time_wait_len(&self) -> usize {
+        self.v4.tw.len() + self.v6.tw.len()
+    }
+
+    /// Heap bytes held by connection state.
+    pub fn memory(&self) -> Memory {
+        Memory {
+            conn_tables: self.v4.table.memory_bytes() + self.v6.table.memory_bytes(),
+            timers: self.v4.wheel.memory_bytes() + self.v6.wheel.memory_bytes(),
+            time_wait: self.v4.tw.memory_bytes() + self.v6.tw.memory_bytes(),
+            send_queues: self.ctx.bufs.memory_bytes(),
+        }
+    }
+
+    /// Processes one received frame. Malformed frames are counted and dropped; replies go to `sink`.
+    pub fn handle_frame<S: FrameSink>(&mut self, now: Instant, frame: &[u8], sink: &mut S) {
+        self.set_now(now);
+        self.ctx.stats.frames_in += 1;
+        let f = match parse_frame(frame) {
+            Ok(f) => f,
+            Err(e) => {
+                self.ctx.stats.malformed(e);
+                return;
+            }
+        };
+        if !self.ctx.cfg.local_addrs.is_empty() {
+            let dst: IpAddr = match f.ip {
+                IpRepr::V4(ip) => ip.dst.into(),
+                IpRepr::V6(ip) => ip.dst.into(),
+            };
+            if !self.ctx.cfg.local_addrs.contains(&dst) {
+                self.ctx.stats.drop(Drop::NotLocal);
+                return;
+            }
+        }
+        match f.ip {
+            IpRepr::V4(ip) => {
+                let key = V4Flow::new(ip.dst, f.tcp.dst_port, ip.src, f.tcp.src_port);
+                dispatch(&mut self.ctx, &mut self.v4, key, &f, sink);
+            }
+            IpRepr::V6(ip) => {
+                let key = V6Flow::new(ip.dst, f.tcp.dst_port, ip.src, f.tcp.src_port);
+                dispatch(&mut self.ctx, &mut self.v6, key, &f, sink);
+            }
+        }
+    }
+
+    /// Runs the timers due at `now` (retransmissions, probes, timeouts) and expires TIME-WAIT entries.
+    pub fn handle_timeout<S: FrameSink>(&mut self, now: Instant, sink: &mut S) {
+        self.set_now(now);
+        timers::run(&mut self.ctx, &mut self.v4, &mut self.expired, sink);
+        timers::run(&mut self.ctx, &mut self.v6, &mut self.expired, sink);
+    }
+
+    /// When [`Endpoint::handle_timeout`] should run next (never later than needed; possibly a little early).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.v4.next_deadline(), self.v6.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Opens a connection from `local` to `remote` (whose next hop is `peer_mac`): sends the SYN, arms its
+    /// retransmission. The app hears `on_open` when the handshake completes or `on_closed` when it fails.
+    pub fn connect<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        peer_mac: MacAddr,
+        user: u32,
+        sink: &mut S,
+    ) -> Result<ConnId, ConnectError> {
+        self.set_now(now);
+        match (local, remote) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => {
+                let key = V4Flow::new(*l.ip(), l.port(), *r.ip(), r.port());
+                connect_in(&mut self.ctx, &mut self.v4, key, peer_mac, user, sink)
+            }
+            (SocketAddr::V6(l), SocketAddr::V6(r)) => {
+                let key = V6Flow::new(*l.ip(), l.port(), *r.ip(), r.port());
+                connect_in(&mut self.ctx, &mut self.v6, key, peer_mac, user, sink)
+            }
+            _ => Err(ConnectError::FamilyMismatch),
+        }
+    }
+
+    /// Whether the tuple is held in TIME-WAIT (the load generator never reuses such a tuple).
+    pub fn in_time_wait(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        match (local, remote) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => {
+                self.v4.tw.get(&V4Flow::new(*l.ip(), l.port(), *r.ip(), r.port())).is_some()
+            }
+            (SocketAddr::V6(l), SocketAddr::V6(r)) => {
+                self.v6.tw.get(&V6Flow::new(*l.ip(), l.port(), *r.ip(), r.port())).is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The state of a live connection.
+    pub fn state(&self, id: ConnId) -> Option<State> {
+        self.tcb(id).map(|t| t.state)
+    }
+
+    /// Closes our direction of a connection, as the app's `close` would (FIN after queued data).
+    pub fn close<S: FrameSink>(&mut self, now: Instant, id: ConnId, sink: &mut S) {
+        self.set_now(now);
+        self.with(id, sink, input::request_close);
+    }
+
+    /// Resets a connection now (RST); the app hears `on_closed(Aborted)`.
+    pub fn abort<S: FrameSink>(&mut self, now: Instant, id: ConnId, sink: &mut S) {
+        self.set_now(now);
+        self.with(id, sink, |tcb| tcb.set(flags::ABORT));
+    }
+
+    /// Resets every live connection (shutdown after a drain deadline).
+    pub fn abort_all<S: FrameSink>(&mut self, now: Instant, sink: &mut S) {
+        self.set_now(now);
+        abort_all_in(&mut self.ctx, &mut self.v4, sink);
+        abort_all_in(&mut self.ctx, &mut self.v6, sink);
+    }
+
+    fn set_now(&mut self, now: Instant) {
+        // Time never runs backwards for the core, whatever the caller's clock does.
+        self.ctx.now = self.ctx.now.max(now);
+    }
+
+    fn tcb(&self, id: ConnId) -> Option<&Tcb> {
+        if id.is_v6() {
+            live(&self.v6, id.handle())
+        } else {
+            live(&self.v4, id.handle())
+        }
+    }
+
+    fn with<S: FrameSink>(&mut self, id: ConnId, sink: &mut S, f: impl FnOnce(&mut Tcb)) {
+        if id.is_v6() {
+            with_in(&mut self.ctx, &mut self.v6, id.handle(), sink, f)
+        } else {
+            with_in(&mut self.ctx, &mut self.v4, id.handle(), sink, f)
+        }
+    }
+}
+
+fn live<K: FlowKey>(flows: &Flows<K>, h: u32) -> Option<&Tcb> {
+    flows.table.contains_handle(h).then(|| flows.table.get(h))
+}
+
+fn with_in<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    h: u32,
+    sink: &mut S,
+    f: impl FnOnce(&mut Tcb),
+) {
+    if !flows.table.contains_handle(h) {
+        return;
+    }
+    f(flows.table.get_mut(h));
+    finish(ctx, flows, h, Next::Keep, sink);
+}
+
+fn abort_all_in<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, sink: &mut S) {
+    let handles: Vec<u32> = flows.table.handles().collect();
+    for h in handles {
+        let (key, tcb) = flows.table.entry_mut(h);
+        send_rst(ctx, key, tcb, sink);
+        crate::tcp::lifecycle::close(ctx, flows, h, CloseReason::Aborted);
+    }
+}
+
+/// Routes a segment: live connection, then TIME-WAIT, then listener, else the RST of a closed port.
+fn dispatch<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    key: K,
+    frame: &FrameRepr<'_>,
+    sink: &mut S,
+) {
+    if let Some(h) = flows.table.find(&key) {
+        let next = input::segment(ctx, flows, h, &frame.tcp, sink);
+        finish(ctx, flows, h, next, sink);
+    } else if let Some(tw) = flows.tw.get(&key) {
+        on_time_wait(ctx, flows, key, tw, frame, sink);
+    } else if ctx.listening.contains(key.local_port()) {
+        on_listen(ctx, flows, key, frame, sink);
+    } else {
+        ctx.stats.drop(Drop::NoConnection);
+        reset_for(ctx, frame, sink);
+    }
+}
+
+fn connect_in<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    key: K,
+    peer_mac: MacAddr,
+    user: u32,
+    sink: &mut S,
+) -> Result<ConnId, ConnectError> {
+    if flows.table.find(&key).is_some() {
+        return Err(ConnectError::InUse);
+    }
+    if flows.tw.get(&key).is_some() {
+        return Err(ConnectError::InTimeWait);
+    }
+    if ctx.live >= ctx.cfg.max_conns {
+        return Err(ConnectError::TableFull);
+    }
+    let iss = SeqNum(ctx.isn.isn(ctx.now, &key));
+    let mut tcb = Tcb::new(State::SynSent, peer_mac, None);
+    tcb.snd_una = iss;
+    tcb.snd_nxt = iss + 1;
+    tcb.user = user;
+    tcb.mss = our_mss::<K>(ctx.cfg.mss);
+    tcb.set(flags::RTT_TIMING);
+    tcb.rtt_seq = iss + 1;
+    tcb.rtt_start_us = ctx.now_us();
+    let h = flows.table.insert(key, tcb).map_err(|_| ConnectError::TableFull)?;
+    ctx.live += 1;
+    let (key, tcb) = flows.table.entry_mut(h);
+    emit_syn(ctx, key, tcb, sink);
+    let rto = flows.table.get(h).rto(&ctx.cfg);
+    flows.wheel.arm(h, ctx.now + rto);
+    Ok(flows.id(h))
+}

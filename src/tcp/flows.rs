@@ -1,0 +1,44 @@
+//! The state of one address family: live connections, their timers, and TIME-WAIT.
+
+use crate::tcp::api::ConnId;
+use crate::tcp::config::Config;
+use crate::tcp::conn::Tcb;
+use crate::tcp::flow::FlowKey;
+use crate::tcp::table::ConnTable;
+use crate::tcp::time_wait::TimeWaitTable;
+use crate::tcp::timer::TimerWheel;
+use crate::time::Instant;
+
+pub struct Flows<K: FlowKey> {
+    pub table: ConnTable<K, Tcb>,
+    pub wheel: TimerWheel,
+    pub tw: TimeWaitTable<K>,
+}
+
+impl<K: FlowKey> Flows<K> {
+    pub fn new(cfg: &Config, start: Instant) -> Self {
+        // Distinct hash keys per table and family, derived from the one secret.
+        let mut k_table = cfg.hash_secret;
+        let mut k_tw = cfg.hash_secret;
+        k_table[0] ^= 0x01 ^ u8::from(K::V6);
+        k_tw[0] ^= 0x02 ^ u8::from(K::V6);
+        Flows {
+            table: ConnTable::new(cfg.max_conns, k_table),
+            wheel: TimerWheel::new(cfg.timer_tick, 4096, start),
+            tw: TimeWaitTable::new(cfg.max_time_wait, cfg.time_wait, k_tw),
+        }
+    }
+
+    #[inline]
+    pub fn id(&self, handle: u32) -> ConnId {
+        ConnId::new(K::V6, handle)
+    }
+
+    /// The earliest instant anything of this family needs attention.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.wheel.next_deadline(), self.tw.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Segment arrival on a live connection: RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (every other state),
+//! hardened by RFC 5961 (blind RST, SYN and data injection) and RFC 7323 (PAWS).
+//!
+//! We keep no out-of-order data: a segment beyond RCV.NXT is dropped and answered with a duplicate ACK, and the
+//! peer retransmits. In-order data goes straight to the app, which may take only part of it (the rest is not
+//! acknowledged). Nothing here allocates.
+
+use crate::app::App;
+use crate::sink::FrameSink;
+use crate::tcp::api::{CloseReason, Conn, ConnId};
+use crate::tcp::conn::{flags, State, Tcb};
+use crate::tcp::ctx::Ctx;
+use crate::tcp::flow::FlowKey;
+use crate::tcp::flows::Flows;
+use crate::tcp::lifecycle::{app_conn, Next};
+use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_first};
+use crate::tcp::seq::SeqNum;
+use crate::tcp::stats::Drop;
+use crate::wire::{TcpFlags, TcpRepr};
+
+/// Processes `seg` on the connection at `h` and says what becomes of the connection.
+pub fn segment<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    h: u32,
+    seg: &TcpRepr<'_>,
+    sink: &mut S,
+) -> Next {
+    let id = flows.id(h);
+    let Flows { table, wheel, .. } = flows;
+    let (key, tcb) = table.entry_mut(h);
+    if tcb.state == State::SynSent {
+        return syn_sent(ctx, key, tcb, seg, sink, id);
+    }
+
+    // RFC 7323 §3.2: once timestamps are on, a non-RST segment without them SHOULD be dropped; §5.3 PAWS: a
+    // segment with an older TSval is an old duplicate — drop it and acknowledge.
+    if tcb.has(flags::TS) && !seg.flags.rst() {
+        match seg.options.timestamps {
+            None => {
+                ctx.stats.drop(Drop::Paws);
+                return Next::Keep;
+            }
+            Some(ts) if (ts.tsval.wrapping_sub(tcb.ts_recent) as i32) < 0 => {
+                ctx.stats.drop(Drop::Paws);
+                limited_ack(ctx, key, tcb, sink, false);
+                return Next::Keep;
+            }
+            Some(_) => {}
+        }
+    }
+
+    // First: is the segment in the receive window?
+    let seq = SeqNum(seg.seq);
+    let seg_len = seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin());
+    let wnd = ctx.cfg.rcv_wnd_scaled(tcb.rcv_wscale);
+    let acceptable = match (seg_len, wnd) {
+        (0, 0) => seq == tcb.rcv_nxt,
+        (0, _) => tcb.rcv_nxt.window_contains(wnd, seq),
+        (_, 0) => false,
+        (_, _) => tcb.rcv_nxt.window_contains(wnd, seq) || tcb.rcv_nxt.window_contains(wnd, seq + (seg_len - 1)),
+    };
+    if !acceptable {
+        if seg.flags.rst() {
+            ctx.stats.drop(Drop::RstIgnored);
+        } else {
+            ctx.stats.drop(Drop::OutOfWindow);
+            limited_ack(ctx, key, tcb, sink, false);
+        }
+        return Next::Keep;
+    }
+
+    // Second: RST. RFC 5961 §3.2: only an exact match resets; anywhere else in the window earns a challenge ACK.
+    if seg.flags.rst() {
+        if seq == tcb.rcv_nxt {
+            return Next::Close(if tcb.state == State::SynReceived {
+                CloseReason::Refused
+            } else {
+                CloseReason::Reset
+            });
+        }
+        limited_ack(ctx, key, tcb, sink, true);
+        return Next::Keep;
+    }
+
+    // Fourth: SYN. RFC 5961 §4.2: a SYN on a synchronized connection gets a challenge ACK, whatever its sequence.
+    if seg.flags.syn() {
+        limited_ack(ctx, key, tcb, sink, true);
+        return Next::Keep;
+    }
+
+    // Fifth: ACK.
+    if !seg.flags.ack() {
+        ctx.stats.drop(Drop::BadAck);
+        return Next::Keep;
+    }
+    let ack = SeqNum(seg.ack);
+    if tcb.state == State::SynReceived {
+        // Simultaneous open: our SYN must be acknowledged, or the segment is answered with a reset.
+        if !(ack > tcb.snd_una && ack <= tcb.snd_nxt) {
+            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
+            ctx.stats.rsts_sent += 1;
+            return Next::Keep;
+        }
+        // Our SYN is acknowledged: account for it here so that it is never taken for a byte of data.
+        tcb.snd_una = ack;
+        if tcb.has(flags::RTT_TIMING) {
+            tcb.clear(flags::RTT_TIMING);
+            tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
+        }
+        tcb.retries = 0;
+        wheel.cancel(h);
+        tcb.state = State::Established;
+        tcb.snd_wnd = u32::from(seg.window) << tcb.snd_wscale;
+        tcb.max_snd_wnd = tcb.snd_wnd;
+        tcb.snd_wl1 = seq;
+        tcb.snd_wl2 = ack;
+        ctx.stats.conns_opened += 1;
+        ctx.stats.conns_active_opened += 1;
+        let mut c = app_conn!(ctx, id, key, tcb);
+        ctx.app.on_open(&mut c);
+    }
+    // RFC 5961 §5.2: the ACK must lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+    if ack > tcb.snd_nxt || ack < tcb.snd_una - tcb.max_snd_wnd {
+        ctx.stats.drop(Drop::BadAck);
+        limited_ack(ctx, key, tcb, sink, true);
+        return Next::Keep;
+    }
+    // RFC 7323 §4.3: remember the peer's newest timestamp from segments that start at or before RCV.NXT.
+    if let Some(ts) = seg.options.timestamps {
+        if tcb.has(flags::TS) && seq <= tcb.rcv_nxt {
+            tcb.ts_recent = ts.tsval;
+        }
+    }
+    let window = u32::from(seg.window) << tcb.snd_wscale;
+    if ack > tcb.snd_una {
+        let acked = ack - tcb.snd_una;
+        let queued = ctx.bufs.len(tcb.tx) as u32;
+        ctx.bufs.consume(&mut tcb.tx, acked.min(queued) as usize);
+        tcb.snd_una = ack;
+        if tcb.has(flags::RTT_TIMING) && ack >= tcb.rtt_seq {
+            tcb.clear(flags::RTT_TIMING);
+            tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
+        }
+        tcb.retries = 0;
+        tcb.dup_acks = 0;
+        // RFC 6298 §5.3: progress restarts the retransmission timer (re-armed when the event finishes).
+        wheel.cancel(h);
+        if tcb.has(flags::RECOVERY) {
+            if tcb.in_flight() > 0 {
+                // A partial ACK after a retransmission: the next segment was lost too.
+                retransmit_first(ctx, key, tcb, sink);
+            } else {
+                tcb.clear(flags::RECOVERY);
+            }
+        }
+    } else if ack == tcb.snd_una
+        && seg.payload.is_empty()
+        && !seg.flags.fin()
+        && window == tcb.snd_wnd
+        && tcb.in_flight() > 0
+    {
+        // RFC 5681 §3.2 fast retransmit on the third duplicate ACK.
+        tcb.dup_acks = tcb.dup_acks.saturating_add(1);
+        if tcb.dup_acks == 3 {
+            tcb.set(flags::RECOVERY);
+            retransmit_first(ctx, key, tcb, sink);
+        }
+    }
+    // Window update (RFC 9293 §3.10.7.4), only from segments newer than the last update.
+    if ack >= tcb.snd_una && (tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack)) {
+        if window > tcb.snd_wnd && tcb.snd_wnd == 0 {
+            wheel.cancel(h); // The zero window opened: stop the persist timer, output sends at once.
+        }
+        tcb.snd_wnd = window;
+        tcb.max_snd_wnd = tcb.max_snd_wnd.max(window);
+        tcb.snd_wl1 = seq;
+        tcb.snd_wl2 = ack;
+    }
+    let fin_acked = tcb.state.fin_sent() && tcb.snd_una == tcb.snd_nxt;
+    match tcb.state {
+        State::FinWait1 if fin_acked => tcb.state = State::FinWait2,
+        State::Closing if fin_acked => return Next::TimeWait,
+        State::LastAck if fin_acked => return Next::Close(CloseReason::Normal),
+        _ => {}
+    }
+
+    // Seventh: segment text, in order only.
+    let mut fin_in_order = seg.flags.fin();
+    if !seg.payload.is_empty() && tcb.state.accepts_data() {
+        if seq > tcb.rcv_nxt {
+            ctx.stats.drop(Drop::OutOfOrder);
+            tcb.set(flags::ACK_NOW);
+            fin_in_order = false;
+        } else {
+            let skip = (tcb.rcv_nxt - seq) as usize;
+            let fresh = seg.payload.get(skip..).unwrap_or(&[]);
+            let fresh = &fresh[..fresh.len().min(wnd as usize)];
+            if !fresh.is_empty() {
+                let mut c = app_conn!(ctx, id, key, tcb);
+                let taken = ctx.app.on_data(&mut c, fresh).min(fresh.len());
+                tcb.rcv_nxt += taken as u32;
+                if taken < seg.payload.len() - skip {
+                    fin_in_order = false;
+                }
+                if tcb.state == State::FinWait2 {
+                    wheel.cancel(h); // A peer still sending is alive: restart the FIN-WAIT-2 timeout.
+                }
+            }
+            tcb.set(flags::ACK_NOW);
+        }
+    }
+
+    // Eighth: FIN, once everything before it has been taken.
+    if fin_in_order && !tcb.state.peer_fin_received() && seq + seg.payload.len() as u32 == tcb.rcv_nxt {
+        tcb.rcv_nxt += 1;
+        tcb.set(flags::ACK_NOW);
+        let before = tcb.state;
+        tcb.state = match before {
+            State::Established => State::CloseWait,
+            State::FinWait1 => State::Closing,
+            State::FinWait2 => State::TimeWait,
+            s => s,
+        };
+        let mut c = app_conn!(ctx, id, key, tcb);
+        ctx.app.on_peer_close(&mut c);
+        if tcb.state == State::TimeWait {
+            return Next::TimeWait;
+        }
+    }
+    Next::Keep
+}
+
+/// RFC 9293 §3.10.7.3: a segment for a connection in SYN-SENT (active open, or the first half of a simultaneous
+/// open).
+fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    seg: &TcpRepr<'_>,
+    sink: &mut S,
+    id: ConnId,
+) -> Next {
+    let ack = SeqNum(seg.ack);
+    let ack_ok = seg.flags.ack() && ack > tcb.snd_una && ack <= tcb.snd_nxt;
+    if seg.flags.ack() && !ack_ok {
+        ctx.stats.drop(Drop::BadAck);
+        if !seg.flags.rst() && ctx.rst_limit.allow(ctx.now) {
+            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
+            ctx.stats.rsts_sent += 1;
+        }
+        return Next::Keep;
+    }
+    if seg.flags.rst() {
+        // RFC 5961 §3.2 for SYN-SENT: acceptable only when it acknowledges our SYN.
+        if ack_ok {
+            return Next::Close(CloseReason::Refused);
+        }
+        ctx.stats.drop(Drop::RstIgnored);
+        return Next::Keep;
+    }
+    if !seg.flags.syn() {
+        ctx.stats.drop(Drop::BadAck);
+        return Next::Keep;
+    }
+    // A SYN from the peer: take its options (RFC 7323 §1.3: scaling only when both SYNs carried it).
+    tcb.rcv_nxt = SeqNum(seg.seq) + 1;
+    let o = &seg.options;
+    tcb.mss = o.mss.unwrap_or(K::DEFAULT_MSS).min(our_mss::<K>(ctx.cfg.mss));
+    if let Some(ws) = o.window_scale {
+        tcb.snd_wscale = ws;
+        tcb.rcv_wscale = ctx.cfg.window_scale;
+    }
+    if let (Some(ts), true) = (o.timestamps, ctx.cfg.timestamps) {
+        tcb.set(flags::TS);
+        tcb.ts_recent = ts.tsval;
+    }
+    if o.sack_permitted && ctx.cfg.sack {
+        tcb.set(flags::SACK);
+    }
+    // The window of a SYN is never scaled (RFC 7323 §2.2).
+    tcb.snd_wnd = u32::from(seg.window);
+    tcb.max_snd_wnd = tcb.snd_wnd;
+    tcb.snd_wl1 = SeqNum(seg.seq);
+    if ack_ok {
+        tcb.snd_una = ack;
+        tcb.snd_wl2 = ack;
+        if tcb.has(flags::RTT_TIMING) {
+            tcb.clear(flags::RTT_TIMING);
+            tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
+        }
+        tcb.retries = 0;
+        tcb.state = State::Established;
+        tcb.set(flags::ACK_NOW);
+        ctx.stats.conns_opened += 1;
+        ctx.stats.conns_active_opened += 1;
+        let mut c = app_conn!(ctx, id, key, tcb);
+        ctx.app.on_open(&mut c);
+        // Data on a SYN-ACK is not taken (the peer retransmits it); the ACK we send says so.
+        return Next::Keep;
+    }
+    // Simultaneous open: answer with SYN-ACK and wait in SYN-RECEIVED.
+    tcb.state = State::SynReceived;
+    tcb.snd_wl2 = tcb.snd_una;
+    emit_syn(ctx, key, tcb, sink);
+    Next::Keep
+}
+
+/// An ACK that an attacker could provoke — RFC 5961 challenge ACKs (`challenge`) and answers to unacceptable
+/// segments — limited per connection and for the whole endpoint (RFC 5961 §7).
+pub fn limited_ack<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    sink: &mut S,
+    challenge: bool,
+) {
+    let epoch = (ctx.now.as_millis() / 1000) as u16;
+    if tcb.challenge_epoch != epoch {
+        tcb.challenge_epoch = epoch;
+        tcb.challenge_count = 0;
+    }
+    if tcb.challenge_count >= ctx.cfg.challenge_acks_per_conn || !ctx.challenge_limit.allow(ctx.now) {
+        ctx.stats.challenge_acks_rate_limited += 1;
+        return;
+    }
+    tcb.challenge_count += 1;
+    let seq = tcb.snd_nxt;
+    if emit_ctl(ctx, key, tcb, seq, TcpFlags::ACK, sink) && challenge {
+        ctx.stats.challenge_acks += 1;
+    }
+}
+
+/// Used by the endpoint's public `close`: the same as an app calling [`Conn::close`].
+pub fn request_close(tcb: &mut Tcb) {
+    if matches!(tcb.state, State::Established | State::CloseWait | State::SynSent | State::SynReceived) {
+        tcb.set(flags::FIN_QUEUED);
+    }
+}

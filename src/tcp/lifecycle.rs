@@ -1,0 +1,137 @@
+//! The end of every event on a connection: apply the app's close/abort, send what is due, set the timer, or
+//! retire the connection to CLOSED or TIME-WAIT and tell the app.
+
+use crate::app::App;
+use crate::sink::FrameSink;
+use crate::tcp::api::{CloseReason, Conn};
+use crate::tcp::conn::{flags, State, Tcb};
+use crate::tcp::ctx::Ctx;
+use crate::tcp::flow::FlowKey;
+use crate::tcp::flows::Flows;
+use crate::tcp::output::{emit_ctl, output};
+use crate::tcp::time_wait::TimeWait;
+use crate::wire::TcpFlags;
+
+/// What happens to a connection after an event.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Next {
+    Keep,
+    Close(CloseReason),
+    TimeWait,
+}
+
+/// A [`Conn`] for the app over the connection at `h`.
+macro_rules! app_conn {
+    ($ctx:expr, $id:expr, $key:expr, $tcb:expr) => {
+        Conn::new($id, $ctx.now, $key.local(), $key.remote(), $tcb, &mut $ctx.bufs, $ctx.cfg.send_buffer as usize)
+    };
+}
+pub(crate) use app_conn;
+
+/// Finishes an event on the connection at `h` (see the module docs).
+pub fn finish<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    h: u32,
+    next: Next,
+    sink: &mut S,
+) {
+    match next {
+        Next::Keep => {
+            let (key, tcb) = flows.table.entry_mut(h);
+            if tcb.has(flags::ABORT) {
+                send_rst(ctx, key, tcb, sink);
+                return close(ctx, flows, h, CloseReason::Aborted);
+            }
+            output(ctx, key, tcb, false, sink);
+            rearm(ctx, flows, h);
+        }
+        Next::Close(reason) => close(ctx, flows, h, reason),
+        Next::TimeWait => {
+            let (key, tcb) = flows.table.entry_mut(h);
+            output(ctx, key, tcb, false, sink);
+            enter_time_wait(ctx, flows, h);
+        }
+    }
+}
+
+/// RFC 9293 §3.10.4 ABORT (and giving up after retransmissions): `<SEQ=SND.NXT><CTL=RST>`.
+pub fn send_rst<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb: &Tcb, sink: &mut S) {
+    if matches!(tcb.state, State::SynSent) {
+        return; // The peer knows nothing of us yet.
+    }
+    let seq = tcb.snd_nxt;
+    if emit_ctl(ctx, key, tcb, seq, TcpFlags::RST, sink) {
+        ctx.stats.rsts_sent += 1;
+    }
+}
+
+/// Arms the connection's one timer for what it waits on now, or cancels it. An armed timer is left alone: RFC
+/// 6298 §5.3 restarts are done by cancelling first when an ACK brings progress.
+pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32) {
+    let tcb = flows.table.get(h);
+    let wait = match tcb.state {
+        State::SynSent | State::SynReceived => Some(tcb.rto(&ctx.cfg)),
+        State::FinWait2 => Some(ctx.cfg.fin_wait2_timeout),
+        _ if tcb.in_flight() > 0 => Some(tcb.rto(&ctx.cfg)),
+        // Data waits behind a zero window: the persist timer (RFC 9293 §3.8.6.1).
+        State::Established | State::CloseWait if ctx.bufs.len(tcb.tx) > 0 => Some(tcb.rto(&ctx.cfg)),
+        _ => None,
+    };
+    match wait {
+        Some(d) => {
+            if flows.wheel.deadline(h).is_none() {
+                flows.wheel.arm(h, ctx.now + d);
+            }
+        }
+        None => flows.wheel.cancel(h),
+    }
+}
+
+/// Forgets the connection at `h` and tells the app why.
+pub fn close<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32, reason: CloseReason) {
+    let id = flows.id(h);
+    flows.wheel.cancel(h);
+    let (_key, mut tcb) = flows.table.remove(h);
+    ctx.bufs.release(&mut tcb.tx);
+    ctx.live -= 1;
+    let s = &mut ctx.stats;
+    match reason {
+        CloseReason::Normal => s.conns_closed += 1,
+        CloseReason::Reset => s.conns_reset += 1,
+        CloseReason::Refused => s.conns_refused_by_peer += 1,
+        CloseReason::TimedOut => s.conns_timed_out += 1,
+        CloseReason::Aborted => s.conns_aborted += 1,
+    }
+    ctx.app.on_closed(id, tcb.user, reason);
+}
+
+/// Moves the connection at `h` into the TIME-WAIT table (RFC 9293 §3.10.7.4) and tells the app it is closed.
+pub fn enter_time_wait<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32) {
+    let id = flows.id(h);
+    flows.wheel.cancel(h);
+    let (key, mut tcb) = flows.table.remove(h);
+    ctx.bufs.release(&mut tcb.tx);
+    ctx.live -= 1;
+    let tw = TimeWait {
+        snd_nxt: tcb.snd_nxt.0,
+        rcv_nxt: tcb.rcv_nxt.0,
+        ts_recent: tcb.ts_recent,
+        flags: if tcb.has(flags::TS) { TimeWait::TIMESTAMPS } else { 0 },
+    };
+    match flows.tw.insert(ctx.now, key, tw) {
+        Ok(()) => ctx.stats.time_wait_entered += 1,
+        // Like Linux's tw bucket overflow: the tuple is released early rather than refusing to close.
+        Err(_) => ctx.stats.time_wait_overflow += 1,
+    }
+    ctx.stats.conns_closed += 1;
+    ctx.app.on_closed(id, tcb.user, CloseReason::Normal);
+}
+
+/// Tells the app the connection at `h` has opened.
+pub fn open<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32) {
+    let id = flows.id(h);
+    let (key, tcb) = flows.table.entry_mut(h);
+    let mut c = app_conn!(ctx, id, key, tcb);
+    ctx.app.on_open(&mut c);
+}

@@ -1,0 +1,318 @@
+//! Everything the endpoint sends: segments of a connection (data, FIN, ACK, SYN, RST) and stateless replies.
+//!
+//! Frames are emitted straight into the sink's buffer, headers and checksums included. Sending never changes
+//! what a connection has received; it only advances SND.NXT and the FIN states.
+
+use crate::app::App;
+use crate::sink::FrameSink;
+use crate::tcp::config::Config;
+use crate::tcp::conn::{flags, State, Tcb};
+use crate::tcp::ctx::Ctx;
+use crate::tcp::flow::{FlowKey, TTL};
+use crate::tcp::sendbuf::SendBufs;
+use crate::tcp::seq::SeqNum;
+use crate::tcp::stats::{Drop, Stats};
+use crate::wire::{EthernetRepr, FrameRepr, IpRepr, Ipv4Repr, Ipv6Repr, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+
+/// Emits `frame` into the next buffer of `sink`.
+#[inline]
+pub fn transmit<S: FrameSink>(stats: &mut Stats, sink: &mut S, frame: &FrameRepr<'_>) -> bool {
+    let Some(buf) = sink.buffer() else {
+        stats.drop(Drop::NoTxBuffer);
+        return false;
+    };
+    match frame.emit(buf) {
+        Ok(n) => {
+            sink.commit(n);
+            stats.frames_out += 1;
+            true
+        }
+        Err(_) => {
+            stats.drop(Drop::NoTxBuffer);
+            false
+        }
+    }
+}
+
+/// The MSS we announce for family `K`.
+#[inline]
+pub fn our_mss<K: FlowKey>(mss: u16) -> u16 {
+    // cfg.mss is for IPv4 (1500 − 40); IPv6 headers are 20 bytes longer.
+    mss.saturating_sub(K::IP_HEADER_LEN - 20).max(48)
+}
+
+/// Emits a segment without payload on a connection (see [`emit_conn`]).
+#[inline]
+pub fn emit_ctl<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &Tcb,
+    seq: SeqNum,
+    flags_: TcpFlags,
+    sink: &mut S,
+) -> bool {
+    let ts = ctx.ts_clock();
+    emit_conn(&ctx.cfg, &mut ctx.stats, ts, key, tcb, seq, flags_, &[], sink)
+}
+
+/// Emits one segment of a connection. `ack` is taken from RCV.NXT when the ACK flag is set. Takes the context's
+/// parts separately so that `payload` can borrow the send queues.
+#[allow(clippy::too_many_arguments)]
+pub fn emit_conn<K: FlowKey, S: FrameSink>(
+    cfg: &Config,
+    stats: &mut Stats,
+    ts_now: u32,
+    key: &K,
+    tcb: &Tcb,
+    seq: SeqNum,
+    flags_: TcpFlags,
+    payload: &[u8],
+    sink: &mut S,
+) -> bool {
+    let mut options = TcpOptions::default();
+    if tcb.has(flags::TS) && !flags_.rst() {
+        options.timestamps = Some(Timestamps { tsval: ts_now, tsecr: tcb.ts_recent });
+    }
+    let tcp = TcpRepr {
+        src_port: key.local_port(),
+        dst_port: key.remote_port(),
+        seq: seq.0,
+        ack: if flags_.ack() { tcb.rcv_nxt.0 } else { 0 },
+        flags: flags_,
+        window: if flags_.rst() { 0 } else { cfg.window_field(tcb.rcv_wscale) },
+        urgent: 0,
+        options,
+        payload,
+    };
+    let eth = EthernetRepr { dst: tcb.peer_mac, src: cfg.local_mac, vlan: tcb.vlan(), ethertype: K::ETHERTYPE };
+    transmit(stats, sink, &FrameRepr { eth, ip: key.reply_ip(), tcp })
+}
+
+/// Emits our SYN (active open) or SYN-ACK (simultaneous open), with the options we offer.
+pub fn emit_syn<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb: &Tcb, sink: &mut S) -> bool {
+    let with_ack = tcb.state == State::SynReceived;
+    let cfg = &ctx.cfg;
+    let options = TcpOptions {
+        mss: Some(our_mss::<K>(cfg.mss)),
+        window_scale: Some(cfg.window_scale),
+        sack_permitted: cfg.sack,
+        timestamps: cfg
+            .timestamps
+            .then(|| Timestamps { tsval: ctx.ts_clock(), tsecr: if with_ack { tcb.ts_recent } else { 0 } }),
+        sack: Default::default(),
+    };
+    let tcp = TcpRepr {
+        src_port: key.local_port(),
+        dst_port: key.remote_port(),
+        seq: tcb.snd_una.0,
+        ack: if with_ack { tcb.rcv_nxt.0 } else { 0 },
+        flags: if with_ack { TcpFlags::SYN | TcpFlags::ACK } else { TcpFlags::SYN },
+        window: cfg.syn_window(),
+        urgent: 0,
+        options,
+        payload: &[],
+    };
+    let eth = EthernetRepr { dst: tcb.peer_mac, src: cfg.local_mac, vlan: tcb.vlan(), ethertype: K::ETHERTYPE };
+    transmit(&mut ctx.stats, sink, &FrameRepr { eth, ip: key.reply_ip(), tcp })
+}
+
+/// A reply to `frame` that belongs to no connection: addresses and ports swapped, sent to the sender's MAC
+/// (and VLAN).
+pub fn reply<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tcp: TcpRepr<'_>, sink: &mut S) -> bool {
+    let eth = EthernetRepr {
+        dst: frame.eth.src,
+        src: ctx.cfg.local_mac,
+        vlan: frame.eth.vlan,
+        ethertype: frame.eth.ethertype,
+    };
+    let ip = match frame.ip {
+        IpRepr::V4(ip) => {
+            IpRepr::V4(Ipv4Repr { src: ip.dst, dst: ip.src, protocol: 6, ttl: TTL, tos: 0, payload_len: 0 })
+        }
+        IpRepr::V6(ip) => IpRepr::V6(Ipv6Repr {
+            src: ip.dst,
+            dst: ip.src,
+            next_header: 6,
+            hop_limit: TTL,
+            tclass: 0,
+            flow_label: 0,
+            payload_len: 0,
+        }),
+    };
+    transmit(&mut ctx.stats, sink, &FrameRepr { eth, ip, tcp })
+}
+
+/// A bare TCP header answering `frame` (ports swapped), to be completed by the caller.
+#[inline]
+pub fn reply_header<'a>(frame: &FrameRepr<'_>, seq: u32, ack: u32, flags_: TcpFlags) -> TcpRepr<'a> {
+    TcpRepr {
+        src_port: frame.tcp.dst_port,
+        dst_port: frame.tcp.src_port,
+        seq,
+        ack,
+        flags: flags_,
+        window: 0,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    }
+}
+
+/// RFC 9293 §3.10.7.1: the RST answering a segment that belongs to nothing — `<SEQ=SEG.ACK><CTL=RST>` for an
+/// ACK, `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>` otherwise. Never answers an RST; rate-limited.
+pub fn reset_for<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, sink: &mut S) {
+    let seg = &frame.tcp;
+    if seg.flags.rst() {
+        return;
+    }
+    if !ctx.rst_limit.allow(ctx.now) {
+        ctx.stats.rsts_rate_limited += 1;
+        return;
+    }
+    let tcp = if seg.flags.ack() {
+        reply_header(frame, seg.ack, 0, TcpFlags::RST)
+    } else {
+        let seg_len = seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin());
+        reply_header(frame, 0, seg.seq.wrapping_add(seg_len), TcpFlags::RST | TcpFlags::ACK)
+    };
+    if reply(ctx, frame, tcp, sink) {
+        ctx.stats.rsts_sent += 1;
+    }
+}
+
+/// Bytes of data queued past SND.NXT that could go out.
+#[inline]
+fn unsent(bufs: &SendBufs, tcb: &Tcb) -> u32 {
+    let queued = bufs.len(tcb.tx) as u32;
+    let sent_data = tcb.in_flight().min(queued);
+    // Once our FIN is out nothing remains unsent; before it, in-flight bytes are all data.
+    if tcb.state.fin_sent() && tcb.in_flight() > queued {
+        0
+    } else {
+        queued - sent_data
+    }
+}
+
+/// Sends what may go out now: new data within the peer's window (split at the MSS, avoiding silly windows),
+/// our FIN once the app has closed and the queue is drained, or a bare ACK when one is owed. `probe` lets one
+/// byte out into a zero window (RFC 9293 §3.8.6.1). Returns whether anything was sent.
+pub fn output<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    probe: bool,
+    sink: &mut S,
+) -> bool {
+    let mut sent = false;
+    if matches!(tcb.state, State::Established | State::CloseWait) {
+        loop {
+            let unsent = unsent(&ctx.bufs, tcb);
+            if unsent == 0 {
+                break;
+            }
+            let in_flight = tcb.in_flight();
+            let mut room = tcb.snd_wnd.saturating_sub(in_flight);
+            if room == 0 && probe && !sent {
+                room = 1;
+                ctx.stats.zero_window_probes += 1;
+            }
+            let n = unsent.min(u32::from(tcb.mss)).min(room);
+            if n == 0 {
+                break;
+            }
+            // RFC 9293 §3.8.6.2.1 (sender side of silly window avoidance): a full segment, everything queued, or
+            // at least half the largest window the peer ever offered.
+            if n < u32::from(tcb.mss) && n < unsent && n < tcb.max_snd_wnd / 2 && !probe {
+                break;
+            }
+            let fin = tcb.has(flags::FIN_QUEUED) && n == unsent;
+            let mut f = TcpFlags::ACK;
+            if n == unsent {
+                f = f | TcpFlags::PSH;
+            }
+            if fin {
+                f = f | TcpFlags::FIN;
+            }
+            let seq = tcb.snd_nxt;
+            let ts = ctx.ts_clock();
+            let payload = ctx.bufs.slice(tcb.tx, in_flight as usize, n as usize);
+            if !emit_conn(&ctx.cfg, &mut ctx.stats, ts, key, tcb, seq, f, payload, sink) {
+                break;
+            }
+            sent = true;
+            if !tcb.has(flags::RTT_TIMING) {
+                tcb.set(flags::RTT_TIMING);
+                tcb.rtt_seq = seq + n;
+                tcb.rtt_start_us = ctx.now_us();
+            }
+            tcb.snd_nxt = seq + n + u32::from(fin);
+            if fin {
+                enter_fin_sent(tcb);
+            }
+            if probe {
+                break;
+            }
+        }
+        if tcb.has(flags::FIN_QUEUED) && !tcb.state.fin_sent() && unsent(&ctx.bufs, tcb) == 0 {
+            let seq = tcb.snd_nxt;
+            if emit_ctl(ctx, key, tcb, seq, TcpFlags::FIN | TcpFlags::ACK, sink) {
+                sent = true;
+                tcb.snd_nxt = seq + 1;
+                enter_fin_sent(tcb);
+            }
+        }
+    }
+    if !sent && tcb.has(flags::ACK_NOW) {
+        let seq = tcb.snd_nxt;
+        sent = emit_ctl(ctx, key, tcb, seq, TcpFlags::ACK, sink);
+    }
+    tcb.clear(flags::ACK_NOW);
+    sent
+}
+
+/// ESTABLISHED → FIN-WAIT-1 and CLOSE-WAIT → LAST-ACK when our FIN goes out.
+fn enter_fin_sent(tcb: &mut Tcb) {
+    tcb.state = match tcb.state {
+        State::Established => State::FinWait1,
+        State::CloseWait => State::LastAck,
+        s => s,
+    };
+}
+
+/// Retransmits the first unacknowledged segment (RFC 6298 §5.4): data from SND.UNA up to one MSS, with our FIN
+/// if it was sent and fits. Never starts an RTT measurement (Karn).
+pub fn retransmit_first<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    sink: &mut S,
+) -> bool {
+    tcb.clear(flags::RTT_TIMING);
+    match tcb.state {
+        State::SynSent | State::SynReceived => return emit_syn(ctx, key, tcb, sink),
+        _ => {}
+    }
+    let queued = ctx.bufs.len(tcb.tx) as u32;
+    let in_flight = tcb.in_flight();
+    let data_in_flight = in_flight.min(queued);
+    let n = data_in_flight.min(u32::from(tcb.mss));
+    let fin = tcb.state.fin_sent() && in_flight > queued && n == data_in_flight;
+    if n == 0 && !fin {
+        return false;
+    }
+    let mut f = TcpFlags::ACK;
+    if fin {
+        f = f | TcpFlags::FIN;
+    }
+    if n > 0 && n == data_in_flight {
+        f = f | TcpFlags::PSH;
+    }
+    let seq = tcb.snd_una;
+    let ts = ctx.ts_clock();
+    let payload = ctx.bufs.slice(tcb.tx, 0, n as usize);
+    let ok = emit_conn(&ctx.cfg, &mut ctx.stats, ts, key, tcb, seq, f, payload, sink);
+    if ok {
+        ctx.stats.retransmits += 1;
+    }
+    ok
+}

@@ -1,0 +1,68 @@
+//! What happens when a connection's timer fires: SYN and data retransmission with backoff (RFC 6298 §5),
+//! zero-window probes (RFC 9293 §3.8.6.1), the FIN-WAIT-2 timeout, and TIME-WAIT expiry.
+
+use crate::app::App;
+use crate::sink::FrameSink;
+use crate::tcp::api::CloseReason;
+use crate::tcp::conn::{flags, State};
+use crate::tcp::ctx::Ctx;
+use crate::tcp::flow::FlowKey;
+use crate::tcp::flows::Flows;
+use crate::tcp::lifecycle::{finish, send_rst, Next};
+use crate::tcp::output::{output, retransmit_first};
+
+/// Runs every timer of `flows` that is due at `ctx.now`, and expires TIME-WAIT entries.
+pub fn run<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    expired: &mut Vec<u32>,
+    sink: &mut S,
+) {
+    expired.clear();
+    flows.wheel.expire(ctx.now, expired);
+    for &h in expired.iter() {
+        let next = fire(ctx, flows, h, sink);
+        finish(ctx, flows, h, next, sink);
+    }
+    ctx.stats.time_wait_expired += flows.tw.expire(ctx.now) as u64;
+}
+
+fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32, sink: &mut S) -> Next {
+    let (key, tcb) = flows.table.entry_mut(h);
+    match tcb.state {
+        State::SynSent | State::SynReceived => {
+            tcb.retries = tcb.retries.saturating_add(1);
+            if tcb.retries > ctx.cfg.syn_retries {
+                send_rst(ctx, key, tcb, sink);
+                return Next::Close(CloseReason::TimedOut);
+            }
+            retransmit_first(ctx, key, tcb, sink);
+            ctx.stats.retransmits += 1;
+            Next::Keep
+        }
+        // Linux's tcp_fin_timeout: a peer that never sends its FIN does not hold the connection forever.
+        State::FinWait2 => Next::Close(CloseReason::TimedOut),
+        _ if tcb.in_flight() > 0 => {
+            tcb.retries = tcb.retries.saturating_add(1);
+            if tcb.retries > ctx.cfg.data_retries {
+                send_rst(ctx, key, tcb, sink);
+                return Next::Close(CloseReason::TimedOut);
+            }
+            tcb.dup_acks = 0;
+            tcb.set(flags::RECOVERY);
+            retransmit_first(ctx, key, tcb, sink);
+            Next::Keep
+        }
+        State::Established | State::CloseWait if ctx.bufs.len(tcb.tx) > 0 => {
+            // The persist timer: the window is zero and data waits. Probe with one byte.
+            tcb.retries = tcb.retries.saturating_add(1);
+            if tcb.retries > ctx.cfg.data_retries {
+                send_rst(ctx, key, tcb, sink);
+                return Next::Close(CloseReason::TimedOut);
+            }
+            output(ctx, key, tcb, true, sink);
+            Next::Keep
+        }
+        _ => Next::Keep,
+    }
+}

@@ -1,0 +1,101 @@
+//! Segments for a tuple in TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 6191).
+//!
+//! The only thing that can legitimately arrive is a retransmission of the peer's FIN: it is acknowledged again
+//! and the 2MSL restarts. An RST is ignored (RFC 1337: TIME-WAIT assassination). A new SYN with a higher
+//! sequence number (or a newer timestamp) may reopen the tuple: it gets a cookie SYN-ACK like any SYN, and the
+//! TIME-WAIT entry is dropped only when the cookie ACK proves the SYN genuine.
+
+use crate::app::App;
+use crate::sink::FrameSink;
+use crate::tcp::ctx::Ctx;
+use crate::tcp::flow::FlowKey;
+use crate::tcp::flows::Flows;
+use crate::tcp::listen::{answer_syn, check_cookie, open_passive};
+use crate::tcp::output::{reply, reply_header};
+use crate::tcp::seq::SeqNum;
+use crate::tcp::stats::Drop;
+use crate::tcp::time_wait::TimeWait;
+use crate::wire::{FrameRepr, TcpFlags, Timestamps};
+
+pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    key: K,
+    tw: TimeWait,
+    frame: &FrameRepr<'_>,
+    sink: &mut S,
+) {
+    let seg = &frame.tcp;
+    let ts_on = tw.flags & TimeWait::TIMESTAMPS != 0;
+    if seg.flags.rst() {
+        ctx.stats.drop(Drop::RstInTimeWait);
+        return;
+    }
+    let listening = ctx.listening.contains(key.local_port());
+    if seg.flags.syn() && !seg.flags.ack() {
+        let newer = match (ts_on, seg.options.timestamps) {
+            (true, Some(ts)) => (ts.tsval.wrapping_sub(tw.ts_recent) as i32) > 0,
+            _ => SeqNum(seg.seq) > SeqNum(tw.rcv_nxt),
+        };
+        if newer && listening {
+            answer_syn(ctx, &key, frame, sink);
+        } else {
+            // RFC 5961 §4: any other SYN is answered with a challenge ACK.
+            ack(ctx, frame, &tw, sink, true);
+        }
+        return;
+    }
+    if seg.flags.ack() && !seg.flags.syn() && listening && seg.seq != tw.rcv_nxt {
+        // Possibly the ACK completing a reopening handshake.
+        if SeqNum(seg.seq.wrapping_sub(1)) > SeqNum(tw.rcv_nxt) {
+            if let Some(mss) = check_cookie(ctx, &key, seg) {
+                flows.tw.remove(&key);
+                ctx.stats.time_wait_reopened += 1;
+                open_passive(ctx, flows, key, frame, mss, sink);
+                return;
+            }
+        }
+    }
+    // RFC 7323 §5.3 PAWS applies in TIME-WAIT too.
+    if let (true, Some(ts)) = (ts_on, seg.options.timestamps) {
+        if (ts.tsval.wrapping_sub(tw.ts_recent) as i32) < 0 {
+            ctx.stats.drop(Drop::Paws);
+            ack(ctx, frame, &tw, sink, false);
+            return;
+        }
+    }
+    let end = SeqNum(seg.seq) + seg.payload.len() as u32;
+    if seg.flags.fin() && end + 1 == SeqNum(tw.rcv_nxt) {
+        // The peer's FIN again: our ACK was lost. Acknowledge it and restart the 2MSL.
+        let mut renewed = tw;
+        if let Some(ts) = seg.options.timestamps {
+            renewed.ts_recent = ts.tsval;
+        }
+        ack(ctx, frame, &renewed, sink, false);
+        flows.tw.restart(ctx.now, &key, renewed);
+        return;
+    }
+    if !seg.payload.is_empty() || seg.flags.fin() || SeqNum(seg.seq) != SeqNum(tw.rcv_nxt) {
+        ctx.stats.drop(Drop::OutOfWindow);
+        ack(ctx, frame, &tw, sink, false);
+        return;
+    }
+    // A duplicate of the last ACK: nothing to say.
+    ctx.stats.drop(Drop::OutOfWindow);
+}
+
+/// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` from a TIME-WAIT entry, limited for the whole endpoint.
+fn ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeWait, sink: &mut S, challenge: bool) {
+    if !ctx.challenge_limit.allow(ctx.now) {
+        ctx.stats.challenge_acks_rate_limited += 1;
+        return;
+    }
+    let mut tcp = reply_header(frame, tw.snd_nxt, tw.rcv_nxt, TcpFlags::ACK);
+    tcp.window = ctx.cfg.window_field(ctx.cfg.window_scale);
+    if tw.flags & TimeWait::TIMESTAMPS != 0 {
+        tcp.options.timestamps = Some(Timestamps { tsval: ctx.ts_clock(), tsecr: tw.ts_recent });
+    }
+    if reply(ctx, frame, tcp, sink) && challenge {
+        ctx.stats.challenge_acks += 1;
+    }
+}
