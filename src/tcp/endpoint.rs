@@ -7,7 +7,7 @@
 
 use crate::app::App;
 use crate::sink::FrameSink;
-use crate::tcp::api::{CloseReason, ConnId};
+use crate::tcp::api::{CloseReason, Conn, ConnId};
 use crate::tcp::config::Config;
 use crate::tcp::conn::{flags, State, Tcb};
 use crate::tcp::cookie::KeyRing;
@@ -15,7 +15,7 @@ use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::{FlowKey, V4Flow, V6Flow};
 use crate::tcp::flows::Flows;
 use crate::tcp::input;
-use crate::tcp::lifecycle::{finish, send_rst, Next};
+use crate::tcp::lifecycle::{app_conn, finish, send_rst, Next};
 use crate::tcp::listen::on_listen;
 use crate::tcp::output::{emit_syn, our_mss, reset_for};
 use crate::tcp::seq::SeqNum;
@@ -224,16 +224,36 @@ impl<A: App> Endpoint<A> {
         self.tcb(id).map(|t| t.state)
     }
 
+    /// Runs `f` on a live connection as if inside an app callback (send, close, abort...), then sends what is
+    /// due. `None` when `id` is not live.
+    pub fn with_conn<S: FrameSink, R>(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        sink: &mut S,
+        f: impl FnOnce(&mut Conn<'_>) -> R,
+    ) -> Option<R> {
+        self.set_now(now);
+        if id.is_v6() {
+            with_in(&mut self.ctx, &mut self.v6, id.handle(), sink, f)
+        } else {
+            with_in(&mut self.ctx, &mut self.v4, id.handle(), sink, f)
+        }
+    }
+
+    /// Queues bytes on a connection from outside a callback; returns how many were taken.
+    pub fn send<S: FrameSink>(&mut self, now: Instant, id: ConnId, data: &[u8], sink: &mut S) -> usize {
+        self.with_conn(now, id, sink, |c| c.send(data)).unwrap_or(0)
+    }
+
     /// Closes our direction of a connection, as the app's `close` would (FIN after queued data).
     pub fn close<S: FrameSink>(&mut self, now: Instant, id: ConnId, sink: &mut S) {
-        self.set_now(now);
-        self.with(id, sink, input::request_close);
+        self.with_conn(now, id, sink, |c| c.close());
     }
 
     /// Resets a connection now (RST); the app hears `on_closed(Aborted)`.
     pub fn abort<S: FrameSink>(&mut self, now: Instant, id: ConnId, sink: &mut S) {
-        self.set_now(now);
-        self.with(id, sink, |tcb| tcb.set(flags::ABORT));
+        self.with_conn(now, id, sink, |c| c.abort());
     }
 
     /// Resets every live connection (shutdown after a drain deadline).
@@ -255,32 +275,27 @@ impl<A: App> Endpoint<A> {
             live(&self.v4, id.handle())
         }
     }
-
-    fn with<S: FrameSink>(&mut self, id: ConnId, sink: &mut S, f: impl FnOnce(&mut Tcb)) {
-        if id.is_v6() {
-            with_in(&mut self.ctx, &mut self.v6, id.handle(), sink, f)
-        } else {
-            with_in(&mut self.ctx, &mut self.v4, id.handle(), sink, f)
-        }
-    }
 }
 
 fn live<K: FlowKey>(flows: &Flows<K>, h: u32) -> Option<&Tcb> {
     flows.table.contains_handle(h).then(|| flows.table.get(h))
 }
 
-fn with_in<K: FlowKey, A: App, S: FrameSink>(
+fn with_in<K: FlowKey, A: App, S: FrameSink, R>(
     ctx: &mut Ctx<A>,
     flows: &mut Flows<K>,
     h: u32,
     sink: &mut S,
-    f: impl FnOnce(&mut Tcb),
-) {
+    f: impl FnOnce(&mut Conn<'_>) -> R,
+) -> Option<R> {
     if !flows.table.contains_handle(h) {
-        return;
+        return None;
     }
-    f(flows.table.get_mut(h));
+    let id = flows.id(h);
+    let (key, tcb) = flows.table.entry_mut(h);
+    let r = f(&mut app_conn!(ctx, id, key, tcb));
     finish(ctx, flows, h, Next::Keep, sink);
+    Some(r)
 }
 
 fn abort_all_in<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, sink: &mut S) {

@@ -330,10 +330,3 @@ pub fn limited_ack<K: FlowKey, A: App, S: FrameSink>(
         ctx.stats.challenge_acks += 1;
     }
 }
-
-/// Used by the endpoint's public `close`: the same as an app calling [`Conn::close`].
-pub fn request_close(tcb: &mut Tcb) {
-    if matches!(tcb.state, State::Established | State::CloseWait | State::SynSent | State::SynReceived) {
-        tcb.set(flags::FIN_QUEUED);
-    }
-}

@@ -1,0 +1,228 @@
+//! Whole client/server lifecycles in virtual time: both endpoints are this stack, every frame re-parsed by
+//! etherparse on the way.
+
+mod support;
+
+use std::time::Duration;
+use support::frames::{ACK, SYN};
+use xdptcp::sink::VecSink;
+use support::net::{Dir, Fate, Net};
+use support::recorder::{Event, Recorder, Script};
+use xdptcp::app::CloseReason;
+use xdptcp::tcp::State;
+
+fn echo_server() -> Recorder {
+    Recorder::new(Script { echo: true, close_on_peer_close: true, ..Script::default() })
+}
+
+fn client_sending(data: &[u8]) -> Recorder {
+    Recorder::new(Script { on_open_send: data.to_vec(), close_on_open: true, ..Script::default() })
+}
+
+#[test]
+fn rfc9293_3_5_three_way_handshake_with_cookie_isn() {
+    let mut net = Net::new(Recorder::default(), Recorder::default());
+    let id = net.connect();
+    net.drive();
+    assert_eq!(net.client.state(id), Some(State::Established), "{}", net.trace());
+    let c = net.segs(Dir::ClientToServer);
+    let s = net.segs(Dir::ServerToClient);
+    assert_eq!(c[0].flags, SYN);
+    assert!(c[0].mss.is_some() && c[0].wscale.is_some() && c[0].ts.is_some() && c[0].sack_perm);
+    assert_eq!(s[0].flags, SYN | ACK);
+    assert_eq!(s[0].ack, c[0].seq.wrapping_add(1));
+    // Window scale and SACK-permitted survive through the timestamp option.
+    assert!(s[0].wscale.is_some() && s[0].sack_perm && s[0].ts.is_some());
+    assert_eq!(c[1].flags, ACK);
+    assert_eq!(c[1].ack, s[0].seq.wrapping_add(1));
+    assert_eq!(net.server.live_connections(), 1);
+    assert_eq!(net.server.stats().cookies_accepted, 1);
+    assert_eq!(net.client.app().opened().len(), 1);
+    assert_eq!(net.server.app().opened().len(), 1);
+}
+
+#[test]
+fn rfc9293_3_6_client_closes_first_and_holds_time_wait() {
+    let mut net = Net::new(client_sending(b"hello"), echo_server());
+    let id = net.connect();
+    net.drive();
+    assert_eq!(net.client.app().received(id), b"hello", "{}", net.trace());
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    assert_eq!(net.server.app().count_closed(CloseReason::Normal), 1);
+    assert_eq!(net.client.time_wait_len(), 1, "the side that closes first keeps TIME-WAIT");
+    assert_eq!(net.server.time_wait_len(), 0);
+    assert_eq!(net.server.live_connections(), 0);
+    // 2MSL later the client forgets the tuple.
+    net.drive_for(Duration::from_secs(61));
+    assert_eq!(net.client.time_wait_len(), 0);
+}
+
+#[test]
+fn rfc9293_3_6_server_closes_first_and_holds_time_wait() {
+    let server = Recorder::new(Script { on_open_send: b"bye".to_vec(), close_on_open: true, ..Script::default() });
+    let client = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+    let mut net = Net::new(client, server);
+    let id = net.connect();
+    net.drive();
+    assert_eq!(net.client.app().received(id), b"bye");
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    assert_eq!(net.server.time_wait_len(), 1, "{}", net.trace());
+    assert_eq!(net.client.time_wait_len(), 0);
+    net.drive_for(Duration::from_secs(59));
+    assert_eq!(net.server.time_wait_len(), 1, "TIME-WAIT lasts the full 2MSL");
+    net.drive_for(Duration::from_secs(2));
+    assert_eq!(net.server.time_wait_len(), 0);
+}
+
+#[test]
+fn rfc9293_3_6_simultaneous_close_goes_through_closing() {
+    let mut net = Net::new(Recorder::default(), Recorder::default());
+    net.latency = Duration::from_millis(5);
+    let id = net.connect();
+    net.drive();
+    let sid = net.server.app().opened()[0];
+    // Both apps close at the same instant: the FINs cross on the wire.
+    let mut cs = VecSink::new();
+    let mut ss = VecSink::new();
+    net.client.close(net.now, id, &mut cs);
+    net.server.close(net.now, sid, &mut ss);
+    net.inject(Dir::ClientToServer, cs.take());
+    net.inject(Dir::ServerToClient, ss.take());
+    assert_eq!(net.client.state(id), Some(State::FinWait1));
+    assert_eq!(net.server.state(sid), Some(State::FinWait1));
+    net.step();
+    assert_eq!(net.client.state(id), Some(State::Closing), "{}", net.trace());
+    assert_eq!(net.server.state(sid), Some(State::Closing), "{}", net.trace());
+    net.drive();
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    assert_eq!(net.server.app().closed(sid), Some(CloseReason::Normal), "{}", net.trace());
+    // Both sides closed actively: both keep TIME-WAIT.
+    assert_eq!(net.client.time_wait_len() + net.server.time_wait_len(), 2, "{}", net.trace());
+}
+
+#[test]
+fn rfc9293_3_5_simultaneous_open_goes_through_syn_received() {
+    // Two clients that connect to each other at the same time, with no listener.
+    use support::frames::{CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC};
+    use xdptcp::sink::VecSink;
+    use xdptcp::wire::MacAddr;
+    let mut net = Net::new(Recorder::default(), Recorder::default());
+    net.server.unlisten(support::frames::SERVER_PORT);
+    let mut cs = VecSink::new();
+    let mut ss = VecSink::new();
+    let a = net
+        .client
+        .connect(net.now, (CLIENT_IP, 5000).into(), (SERVER_IP, 6000).into(), MacAddr(SERVER_MAC), 0, &mut cs)
+        .unwrap();
+    let b = net
+        .server
+        .connect(net.now, (SERVER_IP, 6000).into(), (CLIENT_IP, 5000).into(), MacAddr(CLIENT_MAC), 0, &mut ss)
+        .unwrap();
+    // Deliver both SYNs crossing.
+    let syn_a = cs.take().pop().unwrap();
+    let syn_b = ss.take().pop().unwrap();
+    net.server.handle_frame(net.now, &syn_a, &mut ss);
+    net.client.handle_frame(net.now, &syn_b, &mut cs);
+    assert_eq!(net.client.state(a), Some(State::SynReceived));
+    assert_eq!(net.server.state(b), Some(State::SynReceived));
+    // Exchange the SYN-ACKs.
+    let sa_b = ss.take();
+    let sa_a = cs.take();
+    for f in sa_b {
+        net.client.handle_frame(net.now, &f, &mut cs);
+    }
+    for f in sa_a {
+        net.server.handle_frame(net.now, &f, &mut ss);
+    }
+    assert_eq!(net.client.state(a), Some(State::Established));
+    assert_eq!(net.server.state(b), Some(State::Established));
+}
+
+#[test]
+fn rfc6298_5_lost_syn_is_retransmitted_after_one_second() {
+    let mut net = Net::new(client_sending(b"x"), echo_server());
+    net.set_filter(|dir, i, _| if dir == Dir::ClientToServer && i == 0 { Fate::Drop } else { Fate::Deliver });
+    let id = net.connect();
+    net.drive_for(Duration::from_secs(3));
+    let c = net.segs(Dir::ClientToServer);
+    assert_eq!(c[0].flags, SYN);
+    assert_eq!(c[1].flags, SYN);
+    let t: Vec<_> = net.log.iter().filter(|(_, d, s)| *d == Dir::ClientToServer && s.flags == SYN).map(|x| x.0).collect();
+    assert_eq!(t[1] - t[0], Duration::from_secs(1));
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+}
+
+/// Loses each individual segment of an echo lifecycle in turn; every lifecycle must still complete, with the
+/// stream intact, and leave no state behind after 2MSL.
+#[test]
+fn rfc6298_loss_of_every_individual_segment_is_recovered() {
+    let baseline = {
+        let mut net = Net::new(client_sending(b"ping"), echo_server());
+        net.connect();
+        net.drive_for(Duration::from_secs(1));
+        net.log.len()
+    };
+    assert!(baseline >= 8, "a lifecycle is at least 8 segments");
+    for lose in 0..baseline {
+        let mut net = Net::new(client_sending(b"ping"), echo_server());
+        let mut k = 0usize;
+        net.set_filter(move |_, _, _| {
+            k += 1;
+            if k - 1 == lose {
+                Fate::Drop
+            } else {
+                Fate::Deliver
+            }
+        });
+        let id = net.connect();
+        net.drive_for(Duration::from_secs(30));
+        assert_eq!(net.client.app().received(id), b"ping", "losing segment {lose}:\n{}", net.trace());
+        assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "losing segment {lose}:\n{}", net.trace());
+        assert_eq!(net.server.app().count_closed(CloseReason::Normal), 1, "losing {lose}:\n{}", net.trace());
+        net.drive_for(Duration::from_secs(200));
+        assert_eq!(net.client.live_connections() + net.server.live_connections(), 0);
+        assert_eq!(net.client.time_wait_len() + net.server.time_wait_len(), 0, "losing {lose}");
+    }
+}
+
+#[test]
+fn rfc9293_3_10_7_4_reordered_data_is_never_delivered_out_of_order() {
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let mut net = Net::new(client_sending(&data), echo_server());
+    // Delay the 2nd and 5th client segments so later ones overtake them.
+    net.set_filter(|dir, i, _| {
+        if dir == Dir::ClientToServer && (i == 3 || i == 6) {
+            Fate::Delay(std::time::Duration::from_millis(2))
+        } else {
+            Fate::Deliver
+        }
+    });
+    let id = net.connect();
+    net.drive_for(Duration::from_secs(20));
+    assert_eq!(net.client.app().received(id), data, "{}", net.trace());
+}
+
+#[test]
+fn rfc9293_3_6_half_close_lets_the_peer_keep_sending() {
+    // The client closes at once; the server keeps sending after the client's FIN, then closes.
+    let client = Recorder::new(Script { close_on_open: true, ..Script::default() });
+    let mut net = Net::new(client, Recorder::default());
+    let id = net.connect();
+    net.drive();
+    let sid = net.server.app().opened()[0];
+    assert_eq!(net.server.state(sid), Some(State::CloseWait), "{}", net.trace());
+    assert_eq!(net.client.state(id), Some(State::FinWait2), "{}", net.trace());
+    let mut ss = VecSink::new();
+    net.server.send(net.now, sid, b"late data", &mut ss);
+    net.inject(Dir::ServerToClient, ss.take());
+    net.drive();
+    assert_eq!(net.client.app().received(id), b"late data", "{}", net.trace());
+    assert_eq!(net.client.state(id), Some(State::FinWait2));
+    net.server.close(net.now, sid, &mut ss);
+    net.inject(Dir::ServerToClient, ss.take());
+    net.drive();
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    assert_eq!(net.server.app().closed(sid), Some(CloseReason::Normal), "{}", net.trace());
+    assert!(net.client.app().events.iter().any(|e| matches!(e, Event::PeerClose(_))));
+    assert_eq!(net.client.time_wait_len(), 1);
+}

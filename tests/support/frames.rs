@@ -1,0 +1,198 @@
+//! Frames for and from the core, built and parsed by etherparse — never by our own `wire` module — so that a
+//! bug there cannot hide in a test.
+
+use etherparse::{
+    NetSlice, PacketBuilder, SlicedPacket, TcpHeaderSlice, TcpOptionElement, TransportSlice,
+};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
+pub const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x51];
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+pub const CLIENT_IP6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+pub const SERVER_IP6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+pub const SERVER_PORT: u16 = 8080;
+pub const CLIENT_PORT: u16 = 40000;
+
+/// TCP flag bits, as on the wire.
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+
+/// A segment as tests describe it (and as they see replies).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Seg {
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack_perm: bool,
+    pub ts: Option<(u32, u32)>,
+    pub payload: Vec<u8>,
+}
+
+impl Seg {
+    /// A segment from the test client to the server.
+    pub fn c2s(flags: u8, seq: u32, ack: u32) -> Seg {
+        Seg {
+            src: Some(CLIENT_IP.into()),
+            dst: Some(SERVER_IP.into()),
+            sport: CLIENT_PORT,
+            dport: SERVER_PORT,
+            seq,
+            ack,
+            flags,
+            window: 64240,
+            ..Seg::default()
+        }
+    }
+
+    pub fn with_payload(mut self, p: &[u8]) -> Seg {
+        self.payload = p.to_vec();
+        self
+    }
+    pub fn with_ts(mut self, tsval: u32, tsecr: u32) -> Seg {
+        self.ts = Some((tsval, tsecr));
+        self
+    }
+    pub fn with_window(mut self, w: u16) -> Seg {
+        self.window = w;
+        self
+    }
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f == f
+    }
+    /// SEG.LEN: payload plus SYN and FIN.
+    pub fn len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags & SYN != 0) + u32::from(self.flags & FIN != 0)
+    }
+    pub fn flag_names(&self) -> String {
+        let names = [(SYN, "SYN"), (ACK, "ACK"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH")];
+        names.iter().filter(|(b, _)| self.flags & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join("|")
+    }
+}
+
+/// Builds an Ethernet frame carrying `s` from `src_mac` to `dst_mac`, with correct checksums.
+pub fn build(s: &Seg, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2(src_mac, dst_mac);
+    let src = s.src.unwrap_or(CLIENT_IP.into());
+    let dst = s.dst.unwrap_or(SERVER_IP.into());
+    let ip = match (src, dst) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => eth.ipv4(a.octets(), b.octets(), 64),
+        (IpAddr::V6(a), IpAddr::V6(b)) => eth.ipv6(a.octets(), b.octets(), 64),
+        _ => panic!("mixed families"),
+    };
+    let mut tcp = ip.tcp(s.sport, s.dport, s.seq, s.window);
+    if s.flags & SYN != 0 {
+        tcp = tcp.syn();
+    }
+    if s.flags & ACK != 0 {
+        tcp = tcp.ack(s.ack);
+    }
+    if s.flags & FIN != 0 {
+        tcp = tcp.fin();
+    }
+    if s.flags & RST != 0 {
+        tcp = tcp.rst();
+    }
+    if s.flags & PSH != 0 {
+        tcp = tcp.psh();
+    }
+    let mut opts = Vec::new();
+    if let Some(m) = s.mss {
+        opts.push(TcpOptionElement::MaximumSegmentSize(m));
+    }
+    if s.sack_perm {
+        opts.push(TcpOptionElement::SelectiveAcknowledgementPermitted);
+    }
+    if let Some((v, e)) = s.ts {
+        opts.push(TcpOptionElement::Timestamp(v, e));
+    }
+    if let Some(w) = s.wscale {
+        opts.push(TcpOptionElement::Noop);
+        opts.push(TcpOptionElement::WindowScale(w));
+    }
+    if !opts.is_empty() {
+        tcp = tcp.options(&opts).expect("options fit");
+    }
+    let mut out = Vec::with_capacity(tcp.size(s.payload.len()));
+    tcp.write(&mut out, &s.payload).expect("frame builds");
+    out
+}
+
+/// A client→server frame of `s`.
+pub fn c2s_frame(s: &Seg) -> Vec<u8> {
+    build(s, CLIENT_MAC, SERVER_MAC)
+}
+
+/// Parses a frame the core emitted with etherparse, checking both checksums and the Ethernet header, and returns
+/// the segment plus the destination MAC. Panics (failing the test) on anything malformed.
+pub fn parse(frame: &[u8]) -> (Seg, [u8; 6]) {
+    let p = SlicedPacket::from_ethernet(frame).expect("emitted frame parses");
+    let eth = match p.link {
+        Some(etherparse::LinkSlice::Ethernet2(e)) => e,
+        other => panic!("not Ethernet II: {other:?}"),
+    };
+    let (src, dst, pseudo_ok) = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            let computed = h.to_header().calc_header_checksum();
+            assert_eq!(computed, h.header_checksum(), "IPv4 header checksum");
+            assert!(h.dont_fragment(), "we always set DF");
+            (IpAddr::from(h.source_addr()), IpAddr::from(h.destination_addr()), true)
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (IpAddr::from(h.source_addr()), IpAddr::from(h.destination_addr()), true)
+        }
+        other => panic!("not IP: {other:?}"),
+    };
+    assert!(pseudo_ok);
+    let tcp = match &p.transport {
+        Some(TransportSlice::Tcp(t)) => t.clone(),
+        other => panic!("not TCP: {other:?}"),
+    };
+    let hdr = TcpHeaderSlice::from_slice(tcp.slice()).expect("tcp header").to_header();
+    let payload = tcp.payload().to_vec();
+    let expected = match (src, dst) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => hdr.calc_checksum_ipv4_raw(a.octets(), b.octets(), &payload).unwrap(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => hdr.calc_checksum_ipv6_raw(a.octets(), b.octets(), &payload).unwrap(),
+        _ => unreachable!(),
+    };
+    assert_eq!(hdr.checksum, expected, "TCP checksum of {hdr:?}");
+    let mut s = Seg {
+        src: Some(src),
+        dst: Some(dst),
+        sport: hdr.source_port,
+        dport: hdr.destination_port,
+        seq: hdr.sequence_number,
+        ack: if hdr.ack { hdr.acknowledgment_number } else { 0 },
+        flags: u8::from(hdr.fin)
+            | u8::from(hdr.syn) << 1
+            | u8::from(hdr.rst) << 2
+            | u8::from(hdr.psh) << 3
+            | u8::from(hdr.ack) << 4,
+        window: hdr.window_size,
+        payload,
+        ..Seg::default()
+    };
+    for o in hdr.options_iterator() {
+        match o.expect("our options are well-formed") {
+            TcpOptionElement::MaximumSegmentSize(m) => s.mss = Some(m),
+            TcpOptionElement::WindowScale(w) => s.wscale = Some(w),
+            TcpOptionElement::SelectiveAcknowledgementPermitted => s.sack_perm = true,
+            TcpOptionElement::Timestamp(v, e) => s.ts = Some((v, e)),
+            _ => {}
+        }
+    }
+    (s, eth.destination())
+}
