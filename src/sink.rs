@@ -52,3 +52,46 @@ impl FrameSink for VecSink {
         }
     }
 }
+
+/// A sink over preallocated buffers that never allocates after construction: for benches and batch loops.
+/// When all buffers are used, `buffer` returns `None` (the core counts a drop).
+#[derive(Debug)]
+pub struct BatchSink {
+    bufs: Vec<Box<[u8; MAX_FRAME]>>,
+    lens: Vec<usize>,
+}
+
+impl BatchSink {
+    pub fn with_capacity(frames: usize) -> Self {
+        BatchSink { bufs: (0..frames).map(|_| Box::new([0u8; MAX_FRAME])).collect(), lens: Vec::with_capacity(frames) }
+    }
+    /// Frames committed so far.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+    /// The committed frames, in order.
+    pub fn frames(&self) -> impl Iterator<Item = &[u8]> {
+        self.lens.iter().zip(self.bufs.iter()).map(|(&n, b)| &b[..n])
+    }
+    /// Forgets the committed frames (keeps the buffers).
+    pub fn clear(&mut self) {
+        self.lens.clear();
+    }
+}
+
+impl FrameSink for BatchSink {
+    #[inline]
+    fn buffer(&mut self) -> Option<&mut [u8]> {
+        let i = self.lens.len();
+        self.bufs.get_mut(i).map(|b| &mut b[..])
+    }
+    #[inline]
+    fn commit(&mut self, len: usize) {
+        if self.lens.len() < self.bufs.len() {
+            self.lens.push(len.min(MAX_FRAME));
+        }
+    }
+}

@@ -5,10 +5,10 @@ mod support;
 
 use std::time::Duration;
 use support::frames::{ACK, SYN};
-use xdptcp::sink::VecSink;
 use support::net::{Dir, Fate, Net};
 use support::recorder::{Event, Recorder, Script};
 use xdptcp::app::CloseReason;
+use xdptcp::sink::VecSink;
 use xdptcp::tcp::State;
 
 fn echo_server() -> Recorder {
@@ -147,7 +147,8 @@ fn rfc6298_5_lost_syn_is_retransmitted_after_one_second() {
     let c = net.segs(Dir::ClientToServer);
     assert_eq!(c[0].flags, SYN);
     assert_eq!(c[1].flags, SYN);
-    let t: Vec<_> = net.log.iter().filter(|(_, d, s)| *d == Dir::ClientToServer && s.flags == SYN).map(|x| x.0).collect();
+    let t: Vec<_> =
+        net.log.iter().filter(|(_, d, s)| *d == Dir::ClientToServer && s.flags == SYN).map(|x| x.0).collect();
     assert_eq!(t[1] - t[0], Duration::from_secs(1));
     assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
 }

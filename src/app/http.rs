@@ -90,6 +90,11 @@ impl HttpApp {
         HttpApp { responses: Responses::new(body), partial: HashMap::new(), responses_sent: 0 }
     }
 
+    /// Length of the response to a keep-alive GET (what a client reads before its next request).
+    pub fn response_len(&self) -> usize {
+        self.responses.ok[0][0][0].len()
+    }
+
     /// Connections holding a partial request line right now.
     pub fn partial_lines(&self) -> usize {
         self.partial.len()

@@ -1,9 +1,7 @@
 //! Frames for and from the core, built and parsed by etherparse — never by our own `wire` module — so that a
 //! bug there cannot hide in a test.
 
-use etherparse::{
-    NetSlice, PacketBuilder, SlicedPacket, TcpHeaderSlice, TcpOptionElement, TransportSlice,
-};
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpHeaderSlice, TcpOptionElement, TransportSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
