@@ -57,13 +57,13 @@ impl FrameSink for VecSink {
 /// When all buffers are used, `buffer` returns `None` (the core counts a drop).
 #[derive(Debug)]
 pub struct BatchSink {
-    bufs: Vec<Box<[u8; MAX_FRAME]>>,
+    bufs: Vec<[u8; MAX_FRAME]>,
     lens: Vec<usize>,
 }
 
 impl BatchSink {
     pub fn with_capacity(frames: usize) -> Self {
-        BatchSink { bufs: (0..frames).map(|_| Box::new([0u8; MAX_FRAME])).collect(), lens: Vec::with_capacity(frames) }
+        BatchSink { bufs: vec![[0u8; MAX_FRAME]; frames], lens: Vec::with_capacity(frames) }
     }
     /// Frames committed so far.
     pub fn len(&self) -> usize {
