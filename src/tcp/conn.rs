@@ -195,6 +195,13 @@ impl Tcb {
         self.has(flags::VLAN).then_some(self.vlan)
     }
 
+    /// Largest payload per segment: the MSS less the options every segment carries (RFC 6691).
+    #[inline]
+    pub fn send_mss(&self) -> u32 {
+        let options = if self.has(flags::TS) { 12 } else { 0 };
+        u32::from(self.mss).saturating_sub(options).max(1)
+    }
+
     /// Bytes in flight: sent and not yet acknowledged (SYN and FIN count as one each).
     #[inline]
     pub fn in_flight(&self) -> u32 {

@@ -278,7 +278,7 @@ impl<A: App> Endpoint<A> {
 }
 
 fn live<K: FlowKey>(flows: &Flows<K>, h: u32) -> Option<&Tcb> {
-    flows.table.contains_handle(h).then(|| flows.table.get(h))
+    flows.table.contains(h).then(|| flows.table.get(h))
 }
 
 fn with_in<K: FlowKey, A: App, S: FrameSink, R>(
@@ -288,7 +288,7 @@ fn with_in<K: FlowKey, A: App, S: FrameSink, R>(
     sink: &mut S,
     f: impl FnOnce(&mut Conn<'_>) -> R,
 ) -> Option<R> {
-    if !flows.table.contains_handle(h) {
+    if !flows.table.contains(h) {
         return None;
     }
     let id = flows.id(h);

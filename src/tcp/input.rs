@@ -50,6 +50,19 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         }
     }
 
+    // Simultaneous open: the peer's SYN-ACK repeats the SYN we already took. Its sequence number lies just
+    // before the window, so take it as the ACK it carries (Linux does the same).
+    let simultaneous_syn_ack = tcb.state == State::SynReceived
+        && seg.flags.syn()
+        && seg.flags.ack()
+        && !seg.flags.rst()
+        && seg.payload.is_empty()
+        && SeqNum(seg.seq) + 1 == tcb.rcv_nxt
+        && SeqNum(seg.ack) == tcb.snd_nxt;
+    if simultaneous_syn_ack {
+        return synchronize(ctx, wheel, h, id, key, tcb, seg);
+    }
+
     // First: is the segment in the receive window?
     let seq = SeqNum(seg.seq);
     let seg_len = seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin());
@@ -102,23 +115,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             ctx.stats.rsts_sent += 1;
             return Next::Keep;
         }
-        // Our SYN is acknowledged: account for it here so that it is never taken for a byte of data.
-        tcb.snd_una = ack;
-        if tcb.has(flags::RTT_TIMING) {
-            tcb.clear(flags::RTT_TIMING);
-            tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
-        }
-        tcb.retries = 0;
-        wheel.cancel(h);
-        tcb.state = State::Established;
-        tcb.snd_wnd = u32::from(seg.window) << tcb.snd_wscale;
-        tcb.max_snd_wnd = tcb.snd_wnd;
-        tcb.snd_wl1 = seq;
-        tcb.snd_wl2 = ack;
-        ctx.stats.conns_opened += 1;
-        ctx.stats.conns_active_opened += 1;
-        let mut c = app_conn!(ctx, id, key, tcb);
-        ctx.app.on_open(&mut c);
+        synchronize(ctx, wheel, h, id, key, tcb, seg);
     }
     // RFC 5961 §5.2: the ACK must lie in [SND.UNA - MAX.SND.WND, SND.NXT].
     if ack > tcb.snd_nxt || ack < tcb.snd_una - tcb.max_snd_wnd {
@@ -329,4 +326,39 @@ pub fn limited_ack<K: FlowKey, A: App, S: FrameSink>(
     if emit_ctl(ctx, key, tcb, seq, TcpFlags::ACK, sink) && challenge {
         ctx.stats.challenge_acks += 1;
     }
+}
+
+/// SYN-RECEIVED → ESTABLISHED: our SYN is acknowledged by `seg`. Accounts for the SYN here so that it is never
+/// taken for a byte of data, takes the window, and tells the app.
+fn synchronize<K: FlowKey, A: App>(
+    ctx: &mut Ctx<A>,
+    wheel: &mut crate::tcp::timer::TimerWheel,
+    h: u32,
+    id: ConnId,
+    key: &K,
+    tcb: &mut Tcb,
+    seg: &TcpRepr<'_>,
+) -> Next {
+    let ack = SeqNum(seg.ack);
+    tcb.snd_una = ack;
+    if tcb.has(flags::RTT_TIMING) {
+        tcb.clear(flags::RTT_TIMING);
+        tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
+    }
+    tcb.retries = 0;
+    wheel.cancel(h);
+    tcb.state = State::Established;
+    // The window of a SYN-ACK is never scaled (RFC 7323 §2.2).
+    tcb.snd_wnd = if seg.flags.syn() { u32::from(seg.window) } else { u32::from(seg.window) << tcb.snd_wscale };
+    tcb.max_snd_wnd = tcb.snd_wnd;
+    tcb.snd_wl1 = SeqNum(seg.seq);
+    tcb.snd_wl2 = ack;
+    if seg.flags.syn() {
+        tcb.set(flags::ACK_NOW);
+    }
+    ctx.stats.conns_opened += 1;
+    ctx.stats.conns_active_opened += 1;
+    let mut c = app_conn!(ctx, id, key, tcb);
+    ctx.app.on_open(&mut c);
+    Next::Keep
 }

@@ -216,13 +216,13 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
                 room = 1;
                 ctx.stats.zero_window_probes += 1;
             }
-            let n = unsent.min(u32::from(tcb.mss)).min(room);
+            let n = unsent.min(tcb.send_mss()).min(room);
             if n == 0 {
                 break;
             }
             // RFC 9293 §3.8.6.2.1 (sender side of silly window avoidance): a full segment, everything queued, or
             // at least half the largest window the peer ever offered.
-            if n < u32::from(tcb.mss) && n < unsent && n < tcb.max_snd_wnd / 2 && !probe {
+            if n < tcb.send_mss() && n < unsent && n < tcb.max_snd_wnd / 2 && !probe {
                 break;
             }
             let fin = tcb.has(flags::FIN_QUEUED) && n == unsent;
@@ -295,7 +295,7 @@ pub fn retransmit_first<K: FlowKey, A: App, S: FrameSink>(
     let queued = ctx.bufs.len(tcb.tx) as u32;
     let in_flight = tcb.in_flight();
     let data_in_flight = in_flight.min(queued);
-    let n = data_in_flight.min(u32::from(tcb.mss));
+    let n = data_in_flight.min(tcb.send_mss());
     let fin = tcb.state.fin_sent() && in_flight > queued && n == data_in_flight;
     if n == 0 && !fin {
         return false;

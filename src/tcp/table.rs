@@ -69,7 +69,7 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         core::iter::empty()
     }
     /// Whether `handle` names a live entry (any u32 is safe to ask about).
-    pub fn contains_handle(&self, handle: u32) -> bool {
+    pub fn contains(&self, handle: u32) -> bool {
         let _ = handle;
         todo!()
     }
