@@ -163,7 +163,8 @@ fn rfc6298_loss_of_every_individual_segment_is_recovered() {
         net.drive_for(Duration::from_secs(1));
         net.log.len()
     };
-    assert!(baseline >= 8, "a lifecycle is at least 8 segments");
+    // SYN, SYN-ACK, ACK+data+FIN, ACK+echo+FIN, ACK: five segments when FINs ride on data.
+    assert!(baseline >= 5, "a lifecycle is at least 5 segments, got {baseline}");
     for lose in 0..baseline {
         let mut net = Net::new(client_sending(b"ping"), echo_server());
         let mut k = 0usize;
