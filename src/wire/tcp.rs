@@ -1,4 +1,10 @@
 //! TCP header and options.
+//!
+//! Owns the TCP header: a zero-copy view, option parsing and emission, and the normalised [`TcpRepr`]. Parsing
+//! verifies the checksum against a pseudo-header sum the caller supplies (so it never needs to know the IP
+//! version) and never fails because of options. It holds no connection state and never judges sequence numbers.
+
+use super::{checksum, ParseError};
 
 /// The eight TCP flag bits, as on the wire (byte 13).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -106,8 +112,490 @@ pub struct TcpRepr<'a> {
     pub payload: &'a [u8],
 }
 
-// TODO(wire): TcpPacket<T> view, option parse/emit, TcpRepr::{parse (with pseudo-header checksum), header_len,
-// emit}, Debug for TcpFlags ("SYN|ACK").
+type Field = core::ops::Range<usize>;
+
+mod field {
+    use super::Field;
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const SEQ: Field = 4..8;
+    pub const ACK: Field = 8..12;
+    /// Data offset in the high nibble (32-bit words); the low nibble is reserved (RFC 9293 §3.1).
+    pub const DATA_OFFSET: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: Field = 14..16;
+    pub const CHECKSUM: Field = 16..18;
+    pub const URGENT: Field = 18..20;
+}
+
+/// Option kinds (IANA "TCP Option Kind Numbers").
+pub mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+/// Length of the header without options.
+pub const HEADER_LEN: usize = 20;
+/// Longest header: data offset 15.
+pub const MAX_HEADER_LEN: usize = 60;
+/// Room for options: 40 bytes.
+pub const MAX_OPTIONS_LEN: usize = MAX_HEADER_LEN - HEADER_LEN;
+/// Smallest MSS accepted; lower announced values are raised to it (Linux's floor too).
+pub const MIN_MSS: u16 = 48;
+/// Largest window shift (RFC 7323 §2.3); larger announced values are clamped to it.
+pub const MAX_WINDOW_SCALE: u8 = 14;
+
+/// A zero-copy view of a TCP segment. The buffer must be exactly the segment (the IP payload), since the
+/// checksum covers all of it.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpPacket<T> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    /// Wraps a buffer without checking it; accessors may panic on a short buffer. For buffers sized by the caller.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Self {
+        TcpPacket { buffer }
+    }
+
+    /// Wraps a buffer after [`TcpPacket::check_len`].
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Self, ParseError> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Checks that the fixed header is there and that the data offset is at least 5 and within the segment.
+    /// After this succeeds, every getter is in bounds.
+    #[inline]
+    pub fn check_len(&self) -> Result<(), ParseError> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(ParseError::TruncatedTcp);
+        }
+        let header_len = self.header_len();
+        if header_len < HEADER_LEN || header_len > len {
+            return Err(ParseError::BadDataOffset);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        read_u16(&self.buffer.as_ref()[field::SRC_PORT])
+    }
+
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        read_u16(&self.buffer.as_ref()[field::DST_PORT])
+    }
+
+    #[inline]
+    pub fn seq_number(&self) -> u32 {
+        read_u32(&self.buffer.as_ref()[field::SEQ])
+    }
+
+    #[inline]
+    pub fn ack_number(&self) -> u32 {
+        read_u32(&self.buffer.as_ref()[field::ACK])
+    }
+
+    /// Header length in bytes (data offset × 4).
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::DATA_OFFSET] >> 4) * 4
+    }
+
+    #[inline]
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.buffer.as_ref()[field::FLAGS])
+    }
+
+    #[inline]
+    pub fn window_len(&self) -> u16 {
+        read_u16(&self.buffer.as_ref()[field::WINDOW])
+    }
+
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(&self.buffer.as_ref()[field::CHECKSUM])
+    }
+
+    #[inline]
+    pub fn urgent_at(&self) -> u16 {
+        read_u16(&self.buffer.as_ref()[field::URGENT])
+    }
+
+    /// The option bytes between the fixed header and the data.
+    #[inline]
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.header_len()]
+    }
+
+    /// True when the pseudo-header sum plus the whole segment sums to all ones (RFC 9293 §3.1).
+    #[inline]
+    pub fn verify_checksum(&self, pseudo_header: u16) -> bool {
+        checksum::verify_with(pseudo_header, self.buffer.as_ref())
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> TcpPacket<&'a T> {
+    /// The data after the header, borrowed for the buffer's lifetime.
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        let header_len = self.header_len();
+        &self.buffer.as_ref()[header_len..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    #[inline]
+    pub fn set_src_port(&mut self, port: u16) {
+        self.buffer.as_mut()[field::SRC_PORT].copy_from_slice(&port.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn set_dst_port(&mut self, port: u16) {
+        self.buffer.as_mut()[field::DST_PORT].copy_from_slice(&port.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn set_seq_number(&mut self, seq: u32) {
+        self.buffer.as_mut()[field::SEQ].copy_from_slice(&seq.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn set_ack_number(&mut self, ack: u32) {
+        self.buffer.as_mut()[field::ACK].copy_from_slice(&ack.to_be_bytes());
+    }
+
+    /// Writes the data offset for a header of `header_len` bytes (a multiple of 4, 20 to 60) and clears the
+    /// reserved bits.
+    #[inline]
+    pub fn set_header_len(&mut self, header_len: usize) {
+        self.buffer.as_mut()[field::DATA_OFFSET] = ((header_len / 4) as u8) << 4;
+    }
+
+    #[inline]
+    pub fn set_flags(&mut self, flags: TcpFlags) {
+        self.buffer.as_mut()[field::FLAGS] = flags.0;
+    }
+
+    #[inline]
+    pub fn set_window_len(&mut self, window: u16) {
+        self.buffer.as_mut()[field::WINDOW].copy_from_slice(&window.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn set_checksum(&mut self, value: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    }
+
+    #[inline]
+    pub fn set_urgent_at(&mut self, urgent: u16) {
+        self.buffer.as_mut()[field::URGENT].copy_from_slice(&urgent.to_be_bytes());
+    }
+
+    /// The option bytes, as long as the data offset says.
+    #[inline]
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        let header_len = self.header_len();
+        &mut self.buffer.as_mut()[HEADER_LEN..header_len]
+    }
+
+    /// The bytes after the header.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let header_len = self.header_len();
+        &mut self.buffer.as_mut()[header_len..]
+    }
+
+    /// Computes and writes the checksum over the whole buffer plus the pseudo-header sum.
+    #[inline]
+    pub fn fill_checksum(&mut self, pseudo_header: u16) {
+        self.set_checksum(0);
+        let value = checksum::finish(checksum::add(pseudo_header, checksum::sum(self.buffer.as_ref())));
+        self.set_checksum(value);
+    }
+}
+
+impl TcpOptions {
+    /// Reads an option list. Never fails: parsing stops at EOL, and at the first malformed option (length below
+    /// 2, running past the option space, or the wrong length for a kind listed here), keeping what came before.
+    /// Unknown kinds with a sane length are skipped. A repeated option overrides the earlier one.
+    ///
+    /// Linux stops on the first two kinds of damage too; for a known kind with the wrong length it skips the
+    /// option instead. Stopping there is stricter and loses nothing a correct peer sends.
+    ///
+    /// The result is normalised to what [`TcpOptions::emit`] writes for the same kind of segment, so that parse
+    /// and emit round-trip: on a SYN, MSS, window scale, SACK-permitted and timestamps are kept (a SYN has nothing
+    /// to selectively acknowledge); on any other segment only timestamps and SACK blocks are, since the others
+    /// mean nothing after the handshake (RFC 9293 §3.7.1, RFC 7323 §2.2, RFC 2018 §2).
+    pub fn parse(bytes: &[u8], syn: bool) -> TcpOptions {
+        let mut opts = TcpOptions::default();
+        let mut rest = bytes;
+        while let Some((&kind, after_kind)) = rest.split_first() {
+            if kind == kind::EOL {
+                break;
+            }
+            if kind == kind::NOP {
+                rest = after_kind;
+                continue;
+            }
+            let Some(&len) = after_kind.first() else { break };
+            let len = usize::from(len);
+            if len < 2 || len > rest.len() {
+                break;
+            }
+            let (option, tail) = rest.split_at(len);
+            let data = &option[2..];
+            match kind {
+                kind::MSS if len == 4 => opts.mss = data.first_chunk().map(|b| u16::from_be_bytes(*b).max(MIN_MSS)),
+                kind::WINDOW_SCALE if len == 3 => opts.window_scale = data.first().map(|&s| s.min(MAX_WINDOW_SCALE)),
+                kind::SACK_PERMITTED if len == 2 => opts.sack_permitted = true,
+                kind::SACK if matches!(len, 10 | 18 | 26 | 34) => opts.sack = SackBlocks::parse(data),
+                kind::TIMESTAMPS if len == 10 => opts.timestamps = Timestamps::parse(data),
+                // A kind we know, with a length it can never have.
+                kind::MSS | kind::WINDOW_SCALE | kind::SACK_PERMITTED | kind::SACK | kind::TIMESTAMPS => break,
+                _ => {}
+            }
+            rest = tail;
+        }
+        opts.normalized(syn)
+    }
+
+    /// Keeps only the options that [`TcpOptions::emit`] writes for this kind of segment.
+    #[inline]
+    pub fn normalized(self, syn: bool) -> TcpOptions {
+        if syn {
+            TcpOptions { sack: SackBlocks::default(), ..self }
+        } else {
+            TcpOptions { mss: None, window_scale: None, sack_permitted: false, ..self }
+        }
+    }
+
+    /// SACK blocks that fit beside the timestamps in 40 bytes: four alone, three with timestamps.
+    #[inline]
+    fn emitted_sack_blocks(&self) -> usize {
+        let room = if self.timestamps.is_some() { 3 } else { 4 };
+        usize::from(self.sack.len).min(room)
+    }
+
+    /// Bytes [`TcpOptions::emit`] writes: always a multiple of 4, at most 40.
+    #[inline]
+    pub fn emitted_len(&self, syn: bool) -> usize {
+        if syn {
+            let middle = match (self.sack_permitted, self.timestamps.is_some()) {
+                (_, true) => 12,
+                (true, false) => 4,
+                (false, false) => 0,
+            };
+            4 * usize::from(self.mss.is_some()) + middle + 4 * usize::from(self.window_scale.is_some())
+        } else {
+            let blocks = self.emitted_sack_blocks();
+            12 * usize::from(self.timestamps.is_some()) + if blocks > 0 { 4 + 8 * blocks } else { 0 }
+        }
+    }
+
+    /// Writes the options in Linux's order and layout, so that our segments look like a Linux host's.
+    ///
+    /// On a SYN: MSS; then SACK-permitted and timestamps sharing one word (`SACK_PERM TS`), or `NOP NOP TS`, or
+    /// `NOP NOP SACK_PERM`; then `NOP WS`. On other segments: `NOP NOP TS`, then `NOP NOP SACK` with as many blocks
+    /// as fit (the first ones, which RFC 2018 §4 says must be the most recent). `buf` must hold at least
+    /// [`TcpOptions::emitted_len`] bytes; returns that length.
+    #[inline]
+    pub fn emit(&self, buf: &mut [u8], syn: bool) -> usize {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        if syn {
+            if let Some(mss) = self.mss {
+                let [hi, lo] = mss.to_be_bytes();
+                put(&[kind::MSS, 4, hi, lo]);
+            }
+            match (self.sack_permitted, self.timestamps) {
+                (sack_permitted, Some(ts)) => {
+                    let lead = if sack_permitted { [kind::SACK_PERMITTED, 2] } else { [kind::NOP, kind::NOP] };
+                    put(&timestamps_word(lead, ts));
+                }
+                (true, None) => put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
+                (false, None) => {}
+            }
+            if let Some(shift) = self.window_scale {
+                put(&[kind::NOP, kind::WINDOW_SCALE, 3, shift]);
+            }
+        } else {
+            if let Some(ts) = self.timestamps {
+                put(&timestamps_word([kind::NOP, kind::NOP], ts));
+            }
+            let blocks = self.emitted_sack_blocks();
+            if blocks > 0 {
+                put(&[kind::NOP, kind::NOP, kind::SACK, (2 + 8 * blocks) as u8]);
+                for &(left, right) in &self.sack.blocks[..blocks] {
+                    put(&left.to_be_bytes());
+                    put(&right.to_be_bytes());
+                }
+            }
+        }
+        at
+    }
+}
+
+/// Two lead bytes, then the 10-byte timestamps option: 12 bytes.
+#[inline]
+fn timestamps_word(lead: [u8; 2], ts: Timestamps) -> [u8; 12] {
+    let mut word = [0u8; 12];
+    word[..2].copy_from_slice(&lead);
+    word[2] = kind::TIMESTAMPS;
+    word[3] = 10;
+    word[4..8].copy_from_slice(&ts.tsval.to_be_bytes());
+    word[8..12].copy_from_slice(&ts.tsecr.to_be_bytes());
+    word
+}
+
+impl Timestamps {
+    /// Reads TSval and TSecr from the 8 data bytes of the option.
+    #[inline]
+    fn parse(data: &[u8]) -> Option<Timestamps> {
+        let (tsval, rest) = data.split_first_chunk::<4>()?;
+        let tsecr = rest.first_chunk::<4>()?;
+        Some(Timestamps { tsval: u32::from_be_bytes(*tsval), tsecr: u32::from_be_bytes(*tsecr) })
+    }
+}
+
+impl SackBlocks {
+    /// Reads the data of a SACK option: whole 8-byte blocks, at most four (RFC 2018 §3).
+    #[inline]
+    fn parse(data: &[u8]) -> SackBlocks {
+        let mut sack = SackBlocks::default();
+        for (slot, block) in sack.blocks.iter_mut().zip(data.chunks_exact(8)) {
+            let (left, right) = block.split_at(4);
+            *slot = (read_u32(left), read_u32(right));
+            sack.len += 1;
+        }
+        sack
+    }
+
+    /// Builds a block list from up to four (left, right) pairs; more are ignored.
+    pub fn from_slice(blocks: &[(u32, u32)]) -> SackBlocks {
+        let mut sack = SackBlocks::default();
+        for (slot, &block) in sack.blocks.iter_mut().zip(blocks) {
+            *slot = block;
+            sack.len += 1;
+        }
+        sack
+    }
+}
+
+impl TcpRepr<'_> {
+    /// Header bytes [`TcpRepr::emit`] writes: 20 plus the options, a multiple of 4.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + self.options.emitted_len(self.flags.syn())
+    }
+
+    /// Header plus payload: the IP payload length.
+    #[inline]
+    pub fn segment_len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Sequence space the segment occupies: the data, plus one each for SYN and FIN.
+    #[inline]
+    pub fn sequence_len(&self) -> usize {
+        self.payload.len() + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
+    }
+
+    /// Writes the header, options and payload, and the checksum in the same pass. `packet` must hold at least
+    /// [`TcpRepr::segment_len`] bytes, and `pseudo_header` must be the pseudo-header sum for that length (see
+    /// [`crate::wire::IpRepr::pseudo_header`]).
+    #[inline]
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>, pseudo_header: u16) {
+        let syn = self.flags.syn();
+        let header_len = self.header_len();
+        let buf = packet.buffer.as_mut();
+        let (header, payload) = buf.split_at_mut(header_len);
+        header[field::SRC_PORT].copy_from_slice(&self.src_port.to_be_bytes());
+        header[field::DST_PORT].copy_from_slice(&self.dst_port.to_be_bytes());
+        header[field::SEQ].copy_from_slice(&self.seq.to_be_bytes());
+        header[field::ACK].copy_from_slice(&self.ack.to_be_bytes());
+        header[field::DATA_OFFSET] = ((header_len / 4) as u8) << 4;
+        header[field::FLAGS] = self.flags.0;
+        header[field::WINDOW].copy_from_slice(&self.window.to_be_bytes());
+        header[field::CHECKSUM].copy_from_slice(&[0, 0]);
+        header[field::URGENT].copy_from_slice(&self.urgent.to_be_bytes());
+        self.options.emit(&mut header[HEADER_LEN..], syn);
+        payload[..self.payload.len()].copy_from_slice(self.payload);
+        packet.fill_checksum_in_place(pseudo_header, header_len + self.payload.len());
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    /// Checksums the first `len` bytes, whose checksum field is already zero.
+    #[inline]
+    fn fill_checksum_in_place(&mut self, pseudo_header: u16, len: usize) {
+        let sum = checksum::sum(&self.buffer.as_ref()[..len]);
+        self.set_checksum(checksum::finish(checksum::add(pseudo_header, sum)));
+    }
+}
+
+impl<'a> TcpRepr<'a> {
+    /// Reads a segment that passed [`TcpPacket::new_checked`]. Refuses a wrong checksum (over `pseudo_header`, the
+    /// pseudo-header sum for this segment's length), a zero port, and SYN with FIN or RST. The acknowledgment
+    /// number reads as 0 when ACK is clear, and options are normalised as [`TcpOptions::parse`] says.
+    #[inline]
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+        packet: &TcpPacket<&'a T>,
+        pseudo_header: u16,
+    ) -> Result<TcpRepr<'a>, ParseError> {
+        if !packet.verify_checksum(pseudo_header) {
+            return Err(ParseError::BadTcpChecksum);
+        }
+        let (src_port, dst_port) = (packet.src_port(), packet.dst_port());
+        if src_port == 0 || dst_port == 0 {
+            return Err(ParseError::ZeroPort);
+        }
+        let flags = packet.flags();
+        if flags.syn() && (flags.fin() || flags.rst()) {
+            return Err(ParseError::BadFlags);
+        }
+        Ok(TcpRepr {
+            src_port,
+            dst_port,
+            seq: packet.seq_number(),
+            ack: if flags.ack() { packet.ack_number() } else { 0 },
+            flags,
+            window: packet.window_len(),
+            urgent: packet.urgent_at(),
+            options: TcpOptions::parse(packet.options(), flags.syn()),
+            payload: packet.payload(),
+        })
+    }
+}
+
+#[inline(always)]
+fn read_u16(bytes: &[u8]) -> u16 {
+    <[u8; 2]>::try_from(bytes).map_or(0, u16::from_be_bytes)
+}
+
+#[inline(always)]
+fn read_u32(bytes: &[u8]) -> u32 {
+    <[u8; 4]>::try_from(bytes).map_or(0, u32::from_be_bytes)
+}
 
 impl core::fmt::Debug for TcpFlags {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
