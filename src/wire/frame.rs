@@ -116,6 +116,24 @@ impl FrameRepr<'_> {
         self.eth.header_len() + self.ip.header_len() + self.tcp.segment_len()
     }
 
+    /// What [`parse_frame`] gives back for the bytes [`FrameRepr::emit`] writes from this Repr: the EtherType,
+    /// IP protocol and IP payload length derived from the TCP part, the IPv6 flow label cut to 20 bits, and the TCP
+    /// part made [`TcpRepr::canonical`]. Parse, emit and parse again yields `first.canonical()`.
+    pub fn canonical(&self) -> Self {
+        let tcp = self.tcp.canonical();
+        let tcp_len = tcp.segment_len() as u16;
+        let ip = match self.ip {
+            IpRepr::V4(ip) => IpRepr::V4(Ipv4Repr { protocol: PROTOCOL_TCP, payload_len: tcp_len, ..ip }),
+            IpRepr::V6(ip) => IpRepr::V6(Ipv6Repr {
+                next_header: PROTOCOL_TCP,
+                payload_len: tcp_len,
+                flow_label: ip.flow_label & 0x000f_ffff,
+                ..ip
+            }),
+        };
+        FrameRepr { eth: EthernetRepr { ethertype: self.ip.ethertype(), ..self.eth }, ip, tcp }
+    }
+
     /// Writes the frame into `buf` and returns its length. IP lengths are derived from the TCP part (the
     /// `payload_len` fields are ignored), IPv4 is emitted without options with DF set, and both checksums are
     /// computed.

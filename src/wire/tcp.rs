@@ -386,6 +386,20 @@ impl TcpOptions {
         }
     }
 
+    /// What parsing the output of [`TcpOptions::emit`] gives back: [`TcpOptions::normalized`], MSS raised and
+    /// window scale clamped, SACK blocks cut to those that fit, unused block slots zeroed.
+    #[inline]
+    pub fn canonical(self, syn: bool) -> TcpOptions {
+        let blocks = self.emitted_sack_blocks();
+        let opts = TcpOptions {
+            mss: self.mss.map(|mss| mss.max(MIN_MSS)),
+            window_scale: self.window_scale.map(|shift| shift.min(MAX_WINDOW_SCALE)),
+            sack: SackBlocks::from_slice(&self.sack.blocks[..blocks]),
+            ..self
+        };
+        opts.normalized(syn)
+    }
+
     /// SACK blocks that fit beside the timestamps in 40 bytes: four alone, three with timestamps.
     #[inline]
     fn emitted_sack_blocks(&self) -> usize {
@@ -518,6 +532,17 @@ impl TcpRepr<'_> {
     #[inline]
     pub fn sequence_len(&self) -> usize {
         self.payload.len() + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
+    }
+
+    /// What parsing the output of [`TcpRepr::emit`] gives back: the acknowledgment number zeroed without ACK and
+    /// the options made [`TcpOptions::canonical`]. A Repr from [`TcpRepr::parse`] is already canonical.
+    #[inline]
+    pub fn canonical(&self) -> Self {
+        TcpRepr {
+            ack: if self.flags.ack() { self.ack } else { 0 },
+            options: self.options.canonical(self.flags.syn()),
+            ..*self
+        }
     }
 
     /// Writes the header, options and payload, and the checksum in the same pass. `packet` must hold at least
