@@ -641,3 +641,94 @@ impl core::fmt::Debug for TcpFlags {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SYN from a Linux capture shape: ports 40000 → 80, MSS 1460, SACK_PERM+TS, NOP WS 7.
+    fn syn_bytes() -> [u8; 40] {
+        let mut b = [0u8; 40];
+        b[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        b[2..4].copy_from_slice(&80u16.to_be_bytes());
+        b[4..8].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+        b[12] = 0xa0;
+        b[13] = 0x02;
+        b[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        b[20..40].copy_from_slice(&[2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7]);
+        b
+    }
+
+    #[test]
+    fn rfc9293_3_1_getters_read_the_named_fields() {
+        let bytes = syn_bytes();
+        let p = TcpPacket::new_checked(&bytes[..]).unwrap();
+        assert_eq!((p.src_port(), p.dst_port()), (40000, 80));
+        assert_eq!((p.seq_number(), p.ack_number()), (0x0102_0304, 0));
+        assert_eq!(p.header_len(), 40);
+        assert_eq!(p.flags(), TcpFlags::SYN);
+        assert_eq!(p.window_len(), 64240);
+        assert_eq!(p.options().len(), 20);
+        assert!(p.payload().is_empty());
+    }
+
+    #[test]
+    fn rfc9293_3_1_setters_write_the_named_fields() {
+        let mut bytes = [0u8; 24];
+        let mut p = TcpPacket::new_unchecked(&mut bytes[..]);
+        p.set_src_port(1);
+        p.set_dst_port(2);
+        p.set_seq_number(3);
+        p.set_ack_number(4);
+        p.set_header_len(24);
+        p.set_flags(TcpFlags::ACK | TcpFlags::FIN);
+        p.set_window_len(5);
+        p.set_urgent_at(6);
+        p.options_mut().copy_from_slice(&[1, 1, 1, 0]);
+        p.fill_checksum(0x1234);
+        assert!(p.verify_checksum(0x1234));
+        assert!(!p.verify_checksum(0x1235));
+        let p = TcpPacket::new_checked(&bytes[..]).unwrap();
+        assert_eq!((p.src_port(), p.dst_port(), p.seq_number(), p.ack_number()), (1, 2, 3, 4));
+        assert_eq!((p.header_len(), p.flags(), p.window_len(), p.urgent_at()), (24, TcpFlags(0x11), 5, 6));
+    }
+
+    #[test]
+    fn rfc9293_3_1_length_checks() {
+        let bytes = syn_bytes();
+        for len in 0..HEADER_LEN {
+            assert_eq!(TcpPacket::new_checked(&bytes[..len]).err(), Some(ParseError::TruncatedTcp));
+        }
+        for len in HEADER_LEN..40 {
+            assert_eq!(TcpPacket::new_checked(&bytes[..len]).err(), Some(ParseError::BadDataOffset));
+        }
+        let mut low = bytes;
+        low[12] = 0x40;
+        assert_eq!(TcpPacket::new_checked(&low[..]).err(), Some(ParseError::BadDataOffset));
+    }
+
+    #[test]
+    fn rfc9293_3_1_parse_checks_checksum_ports_and_flags() {
+        let mut bytes = syn_bytes();
+        TcpPacket::new_unchecked(&mut bytes[..]).fill_checksum(7);
+        let p = TcpPacket::new_checked(&bytes[..]).unwrap();
+        let repr = TcpRepr::parse(&p, 7).unwrap();
+        assert_eq!(repr.options.mss, Some(1460));
+        assert_eq!(repr.options.window_scale, Some(7));
+        assert!(repr.options.sack_permitted);
+        assert_eq!(repr.options.timestamps, Some(Timestamps { tsval: 9, tsecr: 0 }));
+        assert_eq!(repr.sequence_len(), 1);
+        assert_eq!(TcpRepr::parse(&p, 8), Err(ParseError::BadTcpChecksum));
+
+        let mut rebuilt = [0u8; 40];
+        repr.emit(&mut TcpPacket::new_unchecked(&mut rebuilt[..]), 7);
+        assert_eq!(rebuilt, bytes, "Linux layout reproduced byte for byte");
+    }
+
+    #[test]
+    fn tcp_flags_debug_names_each_bit() {
+        assert_eq!(format!("{:?}", TcpFlags::SYN | TcpFlags::ACK), "SYN|ACK");
+        assert_eq!(format!("{:?}", TcpFlags::NONE), "NONE");
+        assert_eq!(format!("{:?}", TcpFlags(0xff)), "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR");
+    }
+}
