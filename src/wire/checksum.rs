@@ -47,13 +47,19 @@ pub fn sum(data: &[u8]) -> u16 {
         acc = add_carry(acc, load(word));
         rest = tail;
     }
-    // Up to seven bytes left: pad to eight with zeros. Keeping each byte at its offset keeps the 16-bit lanes
-    // aligned, and a lone final byte becomes the high octet of a zero-padded word, as RFC 1071 asks.
-    let mut tail = [0u8; 8];
-    for (slot, &byte) in tail.iter_mut().zip(rest) {
-        *slot = byte;
+    // Up to seven bytes left. Narrower native loads keep each byte at its offset, so the 16-bit lanes stay
+    // aligned; a lone final byte becomes the high octet of a zero-padded word, as RFC 1071 asks.
+    if let Some((quad, tail)) = rest.split_first_chunk::<4>() {
+        acc = add_carry(acc, u64::from(u32::from_ne_bytes(*quad)));
+        rest = tail;
     }
-    acc = add_carry(acc, u64::from_ne_bytes(tail));
+    if let Some((pair, tail)) = rest.split_first_chunk::<2>() {
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes(*pair)));
+        rest = tail;
+    }
+    if let Some(&last) = rest.first() {
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes([last, 0])));
+    }
     u16::from_be_bytes(fold(acc).to_ne_bytes())
 }
 

@@ -343,7 +343,22 @@ impl TcpOptions {
     /// and emit round-trip: on a SYN, MSS, window scale, SACK-permitted and timestamps are kept (a SYN has nothing
     /// to selectively acknowledge); on any other segment only timestamps and SACK blocks are, since the others
     /// mean nothing after the handshake (RFC 9293 §3.7.1, RFC 7323 §2.2, RFC 2018 §2).
+    #[inline]
     pub fn parse(bytes: &[u8], syn: bool) -> TcpOptions {
+        // Fast paths, inlined, for what nearly every segment after the handshake carries: nothing, or Linux's
+        // `NOP NOP TS`. Both give exactly what the general loop would.
+        match bytes {
+            [] => TcpOptions::default(),
+            [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, ts @ ..] if ts.len() == 8 => {
+                TcpOptions { timestamps: Timestamps::parse(ts), ..TcpOptions::default() }
+            }
+            _ => Self::parse_any(bytes, syn),
+        }
+    }
+
+    /// The general option walk behind [`TcpOptions::parse`].
+    #[inline(never)]
+    fn parse_any(bytes: &[u8], syn: bool) -> TcpOptions {
         let mut opts = TcpOptions::default();
         let mut rest = bytes;
         while let Some((&kind, after_kind)) = rest.split_first() {
@@ -582,7 +597,8 @@ impl<'a> TcpRepr<'a> {
     /// Reads a segment that passed [`TcpPacket::new_checked`]. Refuses a wrong checksum (over `pseudo_header`, the
     /// pseudo-header sum for this segment's length), a zero port, and SYN with FIN or RST. The acknowledgment
     /// number reads as 0 when ACK is clear, and options are normalised as [`TcpOptions::parse`] says.
-    #[inline]
+    // Always inlined: returned through memory, the Repr is re-read in wide loads that stall store forwarding.
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &TcpPacket<&'a T>,
         pseudo_header: u16,
@@ -723,6 +739,20 @@ mod tests {
         let mut rebuilt = [0u8; 40];
         repr.emit(&mut TcpPacket::new_unchecked(&mut rebuilt[..]), 7);
         assert_eq!(rebuilt, bytes, "Linux layout reproduced byte for byte");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn option_fast_paths_agree_with_the_general_walk(tsval: u32, tsecr: u32, syn: bool,
+                                                         bytes in proptest::collection::vec(0u8..12, 0..=40)) {
+            let mut linux = vec![kind::NOP, kind::NOP, kind::TIMESTAMPS, 10];
+            linux.extend_from_slice(&tsval.to_be_bytes());
+            linux.extend_from_slice(&tsecr.to_be_bytes());
+            for input in [&[][..], &linux[..], &linux[..11], &bytes[..]] {
+                proptest::prop_assert_eq!(TcpOptions::parse(input, syn), TcpOptions::parse_any(input, syn));
+            }
+            proptest::prop_assert_eq!(TcpOptions::parse(&linux, syn).timestamps, Some(Timestamps { tsval, tsecr }));
+        }
     }
 
     #[test]
