@@ -288,7 +288,7 @@ impl Ipv4Repr {
         if is_bad_source(src) {
             return Err(ParseError::BadSourceAddress);
         }
-        let payload_len = usize::from(packet.total_len()) - packet.header_len();
+        let payload_len = usize::from(packet.total_len()).saturating_sub(packet.header_len());
         Ok(Ipv4Repr {
             src,
             dst: packet.dst_addr(),
