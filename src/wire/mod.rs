@@ -15,8 +15,8 @@ pub mod ipv6;
 pub mod tcp;
 
 pub use error::{EmitError, ParseError};
-pub use ethernet::{EtherType, EthernetRepr, MacAddr};
+pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
 pub use frame::{parse_frame, FrameRepr, IpRepr};
-pub use ipv4::Ipv4Repr;
-pub use ipv6::Ipv6Repr;
-pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use tcp::{SackBlocks, TcpFlags, TcpOptions, TcpPacket, TcpRepr, Timestamps};
