@@ -8,9 +8,9 @@
 //! - F = SipHash-2-4 under the secret over the flow key (both addresses, both ports), truncated to 32 bits: a
 //!   PRF, so the ISNs of different tuples are unrelated and an off-path peer cannot predict ours from its own.
 
+use crate::tcp::cookie::siphash_flow;
 use crate::time::Instant;
-use core::hash::{Hash, Hasher};
-use siphasher::sip::SipHasher24;
+use core::hash::Hash;
 
 /// Nanoseconds per tick of M.
 const TICK_NANOS: u64 = 4_000;
@@ -37,9 +37,8 @@ impl IsnGenerator {
     /// F(4-tuple, secret): the per-tuple offset, constant over time.
     #[inline]
     fn offset<F: Hash>(&self, flow: &F) -> u32 {
-        let mut h = SipHasher24::new_with_key(&self.secret);
-        flow.hash(&mut h);
-        h.finish() as u32
+        // Truncation to 32 bits is RFC 6528's F.
+        siphash_flow(&self.secret, flow, &[]) as u32
     }
 }
 
