@@ -649,6 +649,17 @@ mod tests {
     }
 
     #[test]
+    fn slot_number_is_under_the_mac_even_when_a_secret_is_reused() {
+        // A key file that repeats a secret must not let a cookie of slot S live on at S + 2.
+        let mut keys = KeyRing::new();
+        keys.insert(CookieKey::new(S, [7; 16]));
+        keys.insert(CookieKey::new(S + 2, [7; 16]));
+        let c = mint(&keys, S, &flow4(), 99, 1460, None).unwrap();
+        assert_eq!(check(&keys, S, &flow4(), 99, c.isn, None), Ok(1460));
+        assert_eq!(check(&keys, S + 2, &flow4(), 99, c.isn, None), Err(CookieError::BadMac));
+    }
+
+    #[test]
     fn check_at_slot_zero_with_odd_parity_is_no_key_not_overflow() {
         let keys = KeyRing::from_seed(SEED, [0, u64::MAX]);
         assert_eq!(check(&keys, 0, &flow4(), 1, 1 << 31, None), Err(CookieError::NoKey));
