@@ -124,6 +124,22 @@ pub struct SynOptions {
     pub sack_permitted: bool,
 }
 
+impl SynOptions {
+    /// The options a validated cookie gives back: `mss` from [`check`], window scale and SACK-permitted from the
+    /// echoed timestamp bits, or neither when the handshake carried no timestamps.
+    #[inline]
+    pub fn from_cookie(mss: u16, ts_bits: Option<u8>) -> Self {
+        let (window_scale, sack_permitted) = ts_bits.map_or((None, false), decode_ts_bits);
+        SynOptions { mss, window_scale, sack_permitted }
+    }
+
+    /// The timestamp bits that carry these options through our SYN-ACK's TSval (see [`encode_ts_bits`]).
+    #[inline]
+    pub fn ts_bits(&self) -> u8 {
+        encode_ts_bits(self.window_scale, self.sack_permitted)
+    }
+}
+
 /// Why a cookie was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CookieError {
@@ -824,6 +840,23 @@ mod tests {
             let (ws, sack) = decode_ts_bits(bits);
             assert_eq!(encode_ts_bits(ws, sack), bits);
         }
+    }
+
+    #[test]
+    fn syn_options_survive_only_through_timestamps() {
+        let syn = SynOptions { mss: 1460, window_scale: Some(7), sack_permitted: true };
+        let keys = ring();
+        let bits = syn.ts_bits();
+        let tsval = tsval_with_bits(0x1234_5600, bits);
+        let c = mint(&keys, S, &flow4(), 1, syn.mss, Some(bits)).unwrap();
+        // The ACK echoes our TSval in TSecr; the core hands its low bits to `check`.
+        let echoed = Some(tsval as u8 & 0x1f);
+        let mss = check(&keys, S, &flow4(), 1, c.isn, echoed).unwrap();
+        assert_eq!(SynOptions::from_cookie(mss, echoed), syn);
+        assert_eq!(
+            SynOptions::from_cookie(1220, None),
+            SynOptions { mss: 1220, window_scale: None, sack_permitted: false }
+        );
     }
 
     #[test]
