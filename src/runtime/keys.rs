@@ -1,0 +1,148 @@
+//! Cookie keys on the control plane: fresh secrets from the OS, rotated every period, optionally persisted.
+//!
+//! Workers never share a lock with this: the control thread builds a new [`KeyRing`] and sends each worker its
+//! own copy over a channel; a worker swaps it in between batches. At any moment the ring holds the keys of the
+//! previous, current and next slot, so a slot boundary never finds a worker without a key, and a cookie minted
+//! just before a boundary still validates after it.
+
+use crate::tcp::cookie::{self, CookieKey, KeyRing};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why keys could not be made, loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the OS random generator failed: {0}")]
+    Random(String),
+    #[error("cookie key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("cookie key file {path} is malformed: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+}
+
+/// Owns the key ring of a server and its optional file.
+#[derive(Debug)]
+pub struct KeyManager {
+    ring: KeyRing,
+    file: Option<PathBuf>,
+}
+
+fn random_key(slot: u64) -> Result<CookieKey, KeyError> {
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(CookieKey::new(slot, secret))
+}
+
+/// 16 random bytes from the OS (for the table hash and ISN secrets).
+pub fn random_secret() -> Result<[u8; 16], KeyError> {
+    let mut s = [0u8; 16];
+    getrandom::fill(&mut s).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(s)
+}
+
+impl KeyManager {
+    /// Keys for the slots around `slot`: loaded from `file` when it exists (keys of slots still useful are
+    /// kept, so handshakes in flight survive a restart), fresh from the OS otherwise. Saves the file.
+    pub fn new(slot: u64, file: Option<&Path>) -> Result<Self, KeyError> {
+        let mut ring = KeyRing::new();
+        if let Some(path) = file {
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let loaded = KeyRing::from_bytes(&bytes)
+                        .map_err(|e| KeyError::Malformed { path: path.to_owned(), reason: e.to_string() })?;
+                    for k in loaded.iter() {
+                        if k.slot + 1 >= slot && k.slot <= slot + 1 {
+                            ring.insert(*k);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(KeyError::Io { path: path.to_owned(), source }),
+            }
+        }
+        let mut m = KeyManager { ring, file: file.map(Path::to_owned) };
+        m.ensure(slot)?;
+        Ok(m)
+    }
+
+    /// Makes sure the keys of `slot - 1` (if it was ever ours), `slot` and `slot + 1` exist; returns true when the
+    /// ring changed (and then saves the file).
+    pub fn ensure(&mut self, slot: u64) -> Result<bool, KeyError> {
+        let mut changed = false;
+        for s in [slot, slot + 1] {
+            if self.ring.get(s).is_none() {
+                self.ring.insert(random_key(s)?);
+                changed = true;
+            }
+        }
+        if changed {
+            self.save()?;
+        }
+        Ok(changed)
+    }
+
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// Writes the ring to the key file (mode 0600, atomically by rename).
+    fn save(&self) -> Result<(), KeyError> {
+        let Some(path) = &self.file else { return Ok(()) };
+        let tmp = path.with_extension("tmp");
+        let io = |source| KeyError::Io { path: path.clone(), source };
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(io)?;
+            f.write_all(&self.ring.to_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        Ok(())
+    }
+}
+
+/// The cookie slot of a wall-clock time.
+pub fn slot_now(wall_nanos: u64) -> u64 {
+    cookie::slot_at(wall_nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn rotation_keeps_previous_current_and_next() {
+        let mut m = KeyManager::new(100, None).unwrap();
+        assert!(m.ring().get(100).is_some() && m.ring().get(101).is_some());
+        assert!(m.ensure(101).unwrap());
+        assert!(m.ring().get(100).is_some(), "previous slot stays valid for one period");
+        assert!(m.ring().get(101).is_some() && m.ring().get(102).is_some());
+        assert!(!m.ensure(101).unwrap());
+    }
+
+    #[test]
+    fn key_file_survives_a_restart_and_is_private() {
+        let dir = std::env::temp_dir().join(format!("xdptcp-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys");
+        let _ = std::fs::remove_file(&path);
+        let a = KeyManager::new(500, Some(&path)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let b = KeyManager::new(500, Some(&path)).unwrap();
+        assert_eq!(a.ring().get(500), b.ring().get(500), "a restart reuses the saved key");
+        // Much later the old keys are useless and fresh ones are made.
+        let c = KeyManager::new(900, Some(&path)).unwrap();
+        assert!(c.ring().get(500).is_none());
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(matches!(KeyManager::new(900, Some(&path)), Err(KeyError::Malformed { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,5 @@
+//! The runtime: pinned workers that drive endpoints over AF_XDP, and the control plane around them (cookie key
+//! rotation, stats, shutdown).
+
+pub mod clock;
+pub mod keys;
