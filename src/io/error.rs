@@ -7,6 +7,9 @@
 use std::io;
 
 /// What went wrong below the TCP core.
+///
+/// The underlying OS or libbpf error is part of the message (field `cause`), not a separate `source()`, so that
+/// printing the error once says everything and printing its chain does not say it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
     /// The interface name is unknown in the calling thread's network namespace.
@@ -25,8 +28,8 @@ pub enum IoError {
     NotPermitted { op: &'static str },
 
     /// The BPF object could not be opened or loaded; `log` holds what libbpf and the verifier said.
-    #[error("the XDP program failed to load: {source}\n--- libbpf / verifier log ---\n{log}")]
-    ProgramLoad { source: libbpf_rs::Error, log: String },
+    #[error("the XDP program failed to load: {cause}\n--- libbpf / verifier log ---\n{log}")]
+    ProgramLoad { cause: libbpf_rs::Error, log: String },
 
     /// Another XDP program is attached to the interface; xdptcp never replaces one.
     #[error(
@@ -36,20 +39,20 @@ pub enum IoError {
     AlreadyAttached { ifname: String, prog_id: u32, mode: &'static str },
 
     /// The driver cannot run XDP in the requested mode.
-    #[error("{ifname}: the driver does not support {mode} XDP ({source}); try skb (generic) mode")]
-    ModeUnsupported { ifname: String, mode: &'static str, source: io::Error },
+    #[error("{ifname}: the driver does not support {mode} XDP ({cause}); try skb (generic) mode")]
+    ModeUnsupported { ifname: String, mode: &'static str, cause: io::Error },
 
     /// A request that cannot be met with the current setup (a bad argument, a feature switched off at load).
     #[error("{0}")]
     Invalid(String),
 
     /// A BPF map or program operation failed.
-    #[error("{op}: {source}")]
-    Bpf { op: &'static str, source: libbpf_rs::Error },
+    #[error("{op}: {cause}")]
+    Bpf { op: &'static str, cause: libbpf_rs::Error },
 
     /// A system call or external command failed.
-    #[error("{op}: {source}")]
-    Os { op: &'static str, source: io::Error },
+    #[error("{op}: {cause}")]
+    Os { op: &'static str, cause: io::Error },
 }
 
 fn count_text(count: Option<u32>) -> String {
@@ -65,7 +68,7 @@ impl IoError {
     pub fn os(op: &'static str, source: io::Error) -> Self {
         match source.raw_os_error() {
             Some(libc::EPERM) | Some(libc::EACCES) => IoError::NotPermitted { op },
-            _ => IoError::Os { op, source },
+            _ => IoError::Os { op, cause: source },
         }
     }
 
@@ -79,7 +82,7 @@ impl IoError {
         if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
             IoError::NotPermitted { op }
         } else {
-            IoError::Bpf { op, source }
+            IoError::Bpf { op, cause: source }
         }
     }
 
@@ -88,7 +91,7 @@ impl IoError {
         let os = err.source().and_then(|s| s.downcast_ref::<io::Error>()).and_then(io::Error::raw_os_error);
         match os {
             Some(code) => Self::os(op, io::Error::from_raw_os_error(code)),
-            None => IoError::Os { op, source: io::Error::other(err.to_string()) },
+            None => IoError::Os { op, cause: io::Error::other(err.to_string()) },
         }
     }
 

@@ -120,8 +120,14 @@ const LOG_LIMIT: usize = 64 * 1024;
 
 fn capture_print(_level: PrintLevel, msg: String) {
     let mut log = LOAD_LOG.lock();
-    if log.len() < LOG_LIMIT {
-        log.push_str(&msg);
+    log.push_str(&msg);
+    // The verifier's verdict is at the end of its log: keep the tail.
+    if log.len() > 2 * LOG_LIMIT {
+        let mut cut = log.len() - LOG_LIMIT;
+        while !log.is_char_boundary(cut) {
+            cut += 1;
+        }
+        log.replace_range(..cut, "[...]\n");
     }
 }
 
@@ -142,10 +148,15 @@ impl SteerProgram {
                 drop(unsafe { Box::from_raw(storage.as_ptr()) });
                 let log = std::mem::take(&mut *LOAD_LOG.lock());
                 Err(match err {
-                    LoadError::Libbpf(source) if source.kind() == libbpf_rs::ErrorKind::PermissionDenied => {
+                    // The verifier also answers EACCES (an unsafe access), so a refusal is only "not permitted"
+                    // when libbpf never got as far as printing the verifier's log.
+                    LoadError::Libbpf(source)
+                        if source.kind() == libbpf_rs::ErrorKind::PermissionDenied
+                            && !log.contains("PROG LOAD LOG") =>
+                    {
                         IoError::NotPermitted { op: "loading the XDP program" }
                     }
-                    LoadError::Libbpf(source) => IoError::ProgramLoad { source, log },
+                    LoadError::Libbpf(cause) => IoError::ProgramLoad { cause, log },
                     LoadError::NoRodata => IoError::Invalid("the BPF object has no .rodata section".into()),
                 })
             }
@@ -210,7 +221,7 @@ impl SteerProgram {
                     None => IoError::os("attaching the XDP program (bpf_link_create)", source),
                 },
                 libc::EOPNOTSUPP | libc::EINVAL if mode == AttachMode::Native => {
-                    IoError::ModeUnsupported { ifname: ifname.to_string(), mode: mode.name(), source }
+                    IoError::ModeUnsupported { ifname: ifname.to_string(), mode: mode.name(), cause: source }
                 }
                 _ => IoError::os("attaching the XDP program (bpf_link_create)", source),
             });

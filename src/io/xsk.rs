@@ -290,10 +290,10 @@ fn bind_error(
     err: &(dyn std::error::Error + 'static),
 ) -> IoError {
     let e = IoError::xsk("binding the AF_XDP socket", err);
-    let IoError::Os { source, .. } = &e else {
+    let IoError::Os { cause, .. } = &e else {
         return e;
     };
-    match source.raw_os_error() {
+    match cause.raw_os_error() {
         Some(libc::EINVAL) => IoError::QueueOutOfRange { ifname: ifname.to_string(), queue, count },
         Some(libc::EBUSY) => IoError::Invalid(format!(
             "{ifname} queue {queue} is busy: another AF_XDP socket (or a zero-copy user) is bound to it"
