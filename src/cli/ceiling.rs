@@ -91,6 +91,7 @@ pub fn run(args: &Args) -> Result<()> {
         let (args_r, live, stop) = (common(&topo.ns_a, &topo.if_a, core_r), Arc::clone(&live_r), Arc::clone(&stop));
         thread::Builder::new().name("reflector".into()).spawn(move || -> RoleResult {
             let mut ep = roles::setup(&args_r)?;
+            live.tid.store(roles::current_tid(), Ordering::SeqCst);
             live.ready.store(true, Ordering::SeqCst);
             let stats = roles::reflect_loop(&mut ep, &args_r, &live, &stop)?;
             Ok((stats, ep.program.counters()?, ep.xsk.is_zero_copy()))
@@ -110,6 +111,7 @@ pub fn run(args: &Args) -> Result<()> {
             (common(&topo.ns_b, &topo.if_b, core_g), Arc::clone(&live_g), Arc::clone(&stop), args.window);
         let generator = thread::Builder::new().name("generator".into()).spawn(move || -> RoleResult {
             let mut ep = roles::setup(&args_g)?;
+            live.tid.store(roles::current_tid(), Ordering::SeqCst);
             live.ready.store(true, Ordering::SeqCst);
             let stats = roles::generate_loop(&mut ep, &args_g, &frame, window, &live, &stop2)?;
             Ok((stats, ep.program.counters()?, ep.xsk.is_zero_copy()))
@@ -168,6 +170,8 @@ struct Snapshot {
     gen_rx: u64,
     refl_rx: u64,
     refl_tx: u64,
+    refl_cpu: Option<f64>,
+    gen_cpu: Option<f64>,
 }
 
 fn snapshot(live_r: &Live, live_g: &Live) -> Snapshot {
@@ -177,6 +181,8 @@ fn snapshot(live_r: &Live, live_g: &Live) -> Snapshot {
         gen_rx: live_g.rx.load(Ordering::Relaxed),
         refl_rx: live_r.rx.load(Ordering::Relaxed),
         refl_tx: live_r.tx.load(Ordering::Relaxed),
+        refl_cpu: roles::thread_cpu_secs(live_r.tid.load(Ordering::SeqCst)),
+        gen_cpu: roles::thread_cpu_secs(live_g.tid.load(Ordering::SeqCst)),
     }
 }
 
@@ -188,6 +194,9 @@ struct Sample {
     gen_rx: u64,
     refl_rx: u64,
     refl_tx: u64,
+    /// Share of one core each role thread got during the window (0..=1), when /proc tells.
+    refl_cpu: Option<f64>,
+    gen_cpu: Option<f64>,
 }
 
 fn sleep_or_interrupt(secs: f64) -> Result<()> {
@@ -206,12 +215,15 @@ fn measure(args: &Args, live_r: &Live, live_g: &Live) -> Result<Sample> {
     let a = snapshot(live_r, live_g);
     sleep_or_interrupt(args.duration)?;
     let b = snapshot(live_r, live_g);
+    let secs = b.at.duration_since(a.at).as_secs_f64();
     Ok(Sample {
-        secs: b.at.duration_since(a.at).as_secs_f64(),
+        secs,
         gen_tx: b.gen_tx - a.gen_tx,
         gen_rx: b.gen_rx - a.gen_rx,
         refl_rx: b.refl_rx - a.refl_rx,
         refl_tx: b.refl_tx - a.refl_tx,
+        refl_cpu: b.refl_cpu.zip(a.refl_cpu).map(|(y, x)| (y - x) / secs),
+        gen_cpu: b.gen_cpu.zip(a.gen_cpu).map(|(y, x)| (y - x) / secs),
     })
 }
 
@@ -247,6 +259,14 @@ impl Report<'_> {
             core_text(self.cores.1)
         );
         println!("  measured {:.2} s after {:.2} s of warm-up", s.secs, a.warmup);
+        let share = |c: Option<f64>| c.map_or_else(|| "?".to_string(), |c| format!("{:.0}%", c * 100.0));
+        println!("  CPU time the threads got: reflector {}, generator {}", share(s.refl_cpu), share(s.gen_cpu));
+        if s.refl_cpu.into_iter().chain(s.gen_cpu).any(|c| c < 0.9) {
+            println!(
+                "  WARNING: a bench thread got less than 90% of its core (other load on this machine): \
+                 the figure below is under the ceiling"
+            );
+        }
         println!();
         println!("  {:<30} {:>12} {:>9}", "", "frames", "Mpps");
         for (name, n) in [
@@ -263,15 +283,23 @@ impl Report<'_> {
             let k = x.kernel;
             println!(
                 "  {name:<10} rx_ring_full {} rx_dropped {} fill_empty {} tx_invalid {} | redirected {} passed {} \
-                 | tx kicks {}",
+                 | tx kicks {} fill kicks {}",
                 k.rx_ring_full,
                 k.rx_dropped,
                 k.rx_fill_ring_empty_descs,
                 k.tx_invalid_descs,
                 c.redirected,
                 c.passed,
-                x.tx.kicks
+                x.tx.kicks,
+                x.fill_kicks
             );
+        }
+        for (name, (_, c)) in [("reflector", self.refl), ("generator", self.gen)] {
+            let reasons: Vec<String> =
+                c.named().iter().skip(3).filter(|(_, v)| *v > 0).map(|(n, v)| format!("{n} {v}")).collect();
+            if !reasons.is_empty() {
+                println!("  {name:<10} passed because: {}", reasons.join(", "));
+            }
         }
         let json = serde_json::json!({
             "bench": "ceiling",

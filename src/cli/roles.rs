@@ -96,6 +96,28 @@ pub struct Live {
     pub ready: AtomicBool,
     pub rx: AtomicU64,
     pub tx: AtomicU64,
+    /// The role thread's kernel thread id, for reading its CPU time from /proc.
+    pub tid: AtomicU64,
+}
+
+/// The calling thread's kernel thread id (from /proc/thread-self), 0 if unknown.
+pub fn current_tid() -> u64 {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) consumed so far by thread `tid` of this process, in seconds; `None` if unknown.
+pub fn thread_cpu_secs(tid: u64) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    const USER_HZ: f64 = 100.0; // the unit of /proc times on every Linux architecture
+    Some((utime + stime) / USER_HZ)
 }
 
 impl Live {
@@ -190,11 +212,12 @@ pub fn generate_loop(
         }
         ep.xsk.flush()?;
         live.publish(rx, ep.xsk.sink().stats().completed);
-        // Frames lost on the way (a full ring) would close the window for good: after 2 ms with a full window and
-        // nothing coming back, write them off and open it again.
+        // Frames lost on the way (a full ring) would close the window for good: after 20 ms with a full window
+        // and nothing coming back, write them off and open it again. (A reflector that is merely descheduled for
+        // a few milliseconds must not trigger this: it would inflate the frames in flight.)
         if got == 0 && budget == 0 {
             let since = *stalled_since.get_or_insert_with(Instant::now);
-            if since.elapsed() > Duration::from_millis(2) {
+            if since.elapsed() > Duration::from_millis(20) {
                 written_off += sent - rx - written_off;
                 stalled_since = None;
             }

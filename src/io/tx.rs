@@ -98,13 +98,20 @@ impl XskSink {
         self.stats.submitted += done as u64;
     }
 
-    /// Kicks the kernel if the TX ring holds frames it has not taken and it asked to be woken.
+    /// Kicks the kernel while the TX ring holds frames it has not taken and it asks to be woken. In copy mode one
+    /// sendto(2) moves at most 32 frames, so a full batch may take a few; the loop stops as soon as a kick makes
+    /// no progress (the device is busy), leaving the rest for the next flush.
     #[inline]
     pub(crate) fn kick(&mut self) -> Result<(), IoError> {
-        let outstanding = self.ring_size - self.tx.nb_free_exact();
-        if outstanding > 0 && self.tx.needs_wakeup() {
+        let mut outstanding = self.ring_size - self.tx.nb_free_exact();
+        while outstanding > 0 && self.tx.needs_wakeup() {
             self.stats.kicks += 1;
             self.tx.wakeup().map_err(|e| IoError::os("sendto (AF_XDP TX wakeup)", e))?;
+            let left = self.ring_size - self.tx.nb_free_exact();
+            if left >= outstanding {
+                break;
+            }
+            outstanding = left;
         }
         Ok(())
     }
