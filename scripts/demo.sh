@@ -7,8 +7,5 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/install-deps.sh
-[[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
-echo "demo: building xdptcp (release)"
-cargo build --locked --release --quiet
-echo "demo: measuring the raw AF_XDP ceiling of this machine (about 5 s)"
-exec target/release/xdptcp ceiling "$@"
+echo "demo: building xdptcp (release) and measuring the raw AF_XDP ceiling of this machine (about 5 s)"
+exec bash scripts/bench.sh ceiling "$@"

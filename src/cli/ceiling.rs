@@ -107,8 +107,11 @@ pub fn run(args: &Args) -> Result<()> {
             dst_port: PORT,
         };
         let frame = tcp_frame(&flow, args.frame_bytes);
+        // The generator stops first, so that the reflector's program is still there for its last frames (without
+        // it, ns-a's kernel would answer them with RSTs).
+        let stop_gen = Arc::new(AtomicBool::new(false));
         let (args_g, live, stop2, window) =
-            (common(&topo.ns_b, &topo.if_b, core_g), Arc::clone(&live_g), Arc::clone(&stop), args.window);
+            (common(&topo.ns_b, &topo.if_b, core_g), Arc::clone(&live_g), Arc::clone(&stop_gen), args.window);
         let generator = thread::Builder::new().name("generator".into()).spawn(move || -> RoleResult {
             let mut ep = roles::setup(&args_g)?;
             live.tid.store(roles::current_tid(), Ordering::SeqCst);
@@ -116,8 +119,8 @@ pub fn run(args: &Args) -> Result<()> {
             let stats = roles::generate_loop(&mut ep, &args_g, &frame, window, &live, &stop2)?;
             Ok((stats, ep.program.counters()?, ep.xsk.is_zero_copy()))
         })?;
-        let measured = wait_ready(&live_g, &generator, &stop).and_then(|()| measure(args, &live_r, &live_g));
-        stop.store(true, Ordering::SeqCst);
+        let measured = wait_ready(&live_g, &generator, &stop_gen).and_then(|()| measure(args, &live_r, &live_g));
+        stop_gen.store(true, Ordering::SeqCst);
         let gen_result = join(generator, "generator");
         Ok((measured, gen_result))
     });
