@@ -1,0 +1,56 @@
+//! The command line of `xdptcp`: one subcommand per job, each in its own file.
+//!
+//! Subcommands report errors through `anyhow` and exit non-zero; they never panic on bad input or a bad
+//! environment. Later issues add `serve`, `load` and `bench` here: a module, a variant of [`Command`] and an arm in
+//! [`main`].
+
+mod ceiling;
+mod frame;
+mod roles;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// xdptcp: a kernel-bypass TCP stack for Linux on AF_XDP.
+#[derive(Parser, Debug)]
+#[command(name = "xdptcp", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Measure the raw AF_XDP ring ceiling: a reflector and a generator on a fresh veth pair, one core each.
+    Ceiling(ceiling::Args),
+    /// (internal) Run a raw AF_XDP reflector: swap MACs and send every steered frame back.
+    #[command(hide = true)]
+    Reflect(roles::ReflectArgs),
+    /// (internal) Run a raw AF_XDP frame generator against a reflector.
+    #[command(hide = true)]
+    Generate(roles::GenerateArgs),
+}
+
+/// Parses the command line, runs the subcommand, and turns its error into a message and exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Ceiling(args) => ceiling::run(&args),
+        Command::Reflect(args) => roles::reflect_main(&args),
+        Command::Generate(args) => roles::generate_main(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xdptcp: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

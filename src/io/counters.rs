@@ -1,0 +1,132 @@
+//! The steering program's per-CPU counters, summed over CPUs.
+//!
+//! Slot numbers mirror `enum steer_counter` in bpf/steer.bpf.c; the two lists must change together. Every frame
+//! the program sees ends in exactly one outcome (redirected, passed, dropped), and every frame not redirected also
+//! counts exactly one reason, so `passed + dropped == sum of reasons` holds for any traffic.
+
+use core::ops::Sub;
+
+/// Number of counter slots in the BPF map.
+pub const SLOTS: usize = 11;
+
+/// Totals of the steering program's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SteerCounters {
+    /// Frames handed to an AF_XDP socket.
+    pub redirected: u64,
+    /// Frames given to the kernel.
+    pub passed: u64,
+    /// Frames dropped (only when the program was loaded with `NoXskAction::Drop`).
+    pub dropped: u64,
+    /// Reason: the frame ends inside a header it announces.
+    pub truncated: u64,
+    /// Reason: IPv4 fragment or IPv6 fragment header.
+    pub fragment: u64,
+    /// Reason: impossible header fields (IP version, IHL, data offset, lengths).
+    pub bad_header: u64,
+    /// Reason: neither IPv4 nor IPv6 (ARP, stacked VLAN tags, ...).
+    pub not_ip: u64,
+    /// Reason: IP but not TCP (UDP, ICMP, IPv6 extension headers).
+    pub not_tcp: u64,
+    /// Reason: TCP that is neither to a listened port nor from a target.
+    pub not_ours: u64,
+    /// Reason: ours by port, but to an address outside the allowed local addresses.
+    pub not_local: u64,
+    /// Reason: ours, but no AF_XDP socket is bound to the queue it arrived on.
+    pub no_xsk: u64,
+}
+
+impl SteerCounters {
+    /// Builds the totals from the slots in map order.
+    pub fn from_slots(s: [u64; SLOTS]) -> Self {
+        let [redirected, passed, dropped, truncated, fragment, bad_header, not_ip, not_tcp, not_ours, not_local, no_xsk] =
+            s;
+        SteerCounters {
+            redirected,
+            passed,
+            dropped,
+            truncated,
+            fragment,
+            bad_header,
+            not_ip,
+            not_tcp,
+            not_ours,
+            not_local,
+            no_xsk,
+        }
+    }
+
+    /// Name and value of every counter, in map order.
+    pub fn named(&self) -> [(&'static str, u64); SLOTS] {
+        [
+            ("redirected", self.redirected),
+            ("passed", self.passed),
+            ("dropped", self.dropped),
+            ("truncated", self.truncated),
+            ("fragment", self.fragment),
+            ("bad_header", self.bad_header),
+            ("not_ip", self.not_ip),
+            ("not_tcp", self.not_tcp),
+            ("not_ours", self.not_ours),
+            ("not_local", self.not_local),
+            ("no_xsk", self.no_xsk),
+        ]
+    }
+
+    /// Sum of the reason counters (every non-redirected frame counts one).
+    pub fn reasons(&self) -> u64 {
+        self.truncated
+            + self.fragment
+            + self.bad_header
+            + self.not_ip
+            + self.not_tcp
+            + self.not_ours
+            + self.not_local
+            + self.no_xsk
+    }
+
+    /// Frames the program has seen.
+    pub fn total(&self) -> u64 {
+        self.redirected + self.passed + self.dropped
+    }
+}
+
+impl Sub for SteerCounters {
+    type Output = SteerCounters;
+    /// Counter deltas, saturating (per-CPU counters never go down, but a reload starts them again at zero).
+    fn sub(self, rhs: SteerCounters) -> SteerCounters {
+        let a = self.named();
+        let b = rhs.named();
+        let mut out = [0u64; SLOTS];
+        for (o, ((_, x), (_, y))) in out.iter_mut().zip(a.iter().zip(b.iter())) {
+            *o = x.saturating_sub(*y);
+        }
+        SteerCounters::from_slots(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_round_trip_in_map_order() {
+        let slots: [u64; SLOTS] = core::array::from_fn(|i| i as u64 * 10);
+        let c = SteerCounters::from_slots(slots);
+        let named = c.named();
+        for (i, (_, v)) in named.iter().enumerate() {
+            assert_eq!(*v, slots[i]);
+        }
+        assert_eq!(named[0].0, "redirected");
+        assert_eq!(named[SLOTS - 1].0, "no_xsk");
+    }
+
+    #[test]
+    fn deltas_saturate() {
+        let a = SteerCounters { passed: 5, ..Default::default() };
+        let b = SteerCounters { passed: 7, redirected: 1, ..Default::default() };
+        assert_eq!((b - a).passed, 2);
+        assert_eq!((a - b).passed, 0);
+        assert_eq!((b - a).redirected, 1);
+    }
+}

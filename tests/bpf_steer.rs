@@ -1,0 +1,316 @@
+//! The steering program under BPF_PROG_TEST_RUN: no interface, no socket. "Ours" is made observable by loading the
+//! program with `NoXskAction::Drop`: a segment it would redirect finds no socket in the XSKMAP (test runs use
+//! queue 0 and no socket is bound), so it is dropped and counted `no_xsk`, while everything else is passed and
+//! counted under its own reason. A real redirect is checked in tests/netns_xsk.rs.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use proptest::test_runner::{Config, TestRunner};
+use xdptcp::io::{IoError, NoXskAction, SteerCounters, SteerOptions, SteerProgram, XdpAction};
+
+const PORT: u16 = 8080;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn client4() -> SocketAddr {
+    addr("10.77.0.2:40000")
+}
+fn server4() -> SocketAddr {
+    addr("10.77.0.1:8080")
+}
+fn client6() -> SocketAddr {
+    addr("[fd77::2]:40000")
+}
+fn server6() -> SocketAddr {
+    addr("[fd77::1]:8080")
+}
+
+/// A program that drops what is ours (so that "ours" shows in the verdict) and listens on PORT.
+fn server_program() -> SteerProgram {
+    let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, ..Default::default() })
+        .expect("the program loads");
+    p.add_listen_port(PORT).unwrap();
+    p
+}
+
+fn run(p: &SteerProgram, frame: &[u8]) -> XdpAction {
+    p.test_run(frame).expect("test run")
+}
+
+fn counters(p: &SteerProgram) -> SteerCounters {
+    p.counters().expect("counters")
+}
+
+/// Runs `frame` and checks it was passed for exactly `reason` (named as in `SteerCounters::named`).
+fn assert_passed_for(p: &SteerProgram, frame: &[u8], reason: &str) {
+    let before = counters(p);
+    assert_eq!(run(p, frame), XdpAction::Pass, "expected a pass for {reason}");
+    let d = counters(p) - before;
+    let expected: Vec<(&str, u64)> =
+        d.named().iter().map(|&(n, _)| (n, u64::from(n == reason || n == "passed"))).collect();
+    assert_eq!(d.named().to_vec(), expected, "counter deltas for {reason}");
+}
+
+fn assert_ours(p: &SteerProgram, frame: &[u8]) {
+    let before = counters(p);
+    assert_eq!(run(p, frame), XdpAction::Drop, "expected ours (dropped for want of a socket)");
+    let d = counters(p) - before;
+    assert_eq!((d.no_xsk, d.dropped, d.passed, d.total()), (1, 1, 0, 1));
+}
+
+#[test]
+fn listened_port_is_ours_on_ipv4() {
+    if !common::require_root("listened_port_is_ours_on_ipv4") {
+        return;
+    }
+    let p = server_program();
+    assert_ours(&p, &common::tcp_syn(client4(), server4()));
+}
+
+#[test]
+fn ours_without_a_socket_is_passed_by_default_and_counted_no_xsk() {
+    if !common::require_root("ours_without_a_socket_is_passed_by_default_and_counted_no_xsk") {
+        return;
+    }
+    let p = SteerProgram::load(SteerOptions::default()).unwrap();
+    p.add_listen_port(PORT).unwrap();
+    assert_passed_for(&p, &common::tcp_syn(client4(), server4()), "no_xsk");
+}
+
+#[test]
+fn other_port_is_passed_as_not_ours() {
+    if !common::require_root("other_port_is_passed_as_not_ours") {
+        return;
+    }
+    let p = server_program();
+    assert_passed_for(&p, &common::tcp_syn(client4(), addr("10.77.0.1:8081")), "not_ours");
+    // The source port is not the listened one either way round.
+    assert_passed_for(&p, &common::tcp_syn(addr("10.77.0.2:8080"), addr("10.77.0.1:9")), "not_ours");
+}
+
+#[test]
+fn removed_port_is_no_longer_ours() {
+    if !common::require_root("removed_port_is_no_longer_ours") {
+        return;
+    }
+    let p = server_program();
+    let syn = common::tcp_syn(client4(), server4());
+    assert_ours(&p, &syn);
+    p.remove_listen_port(PORT).unwrap();
+    assert_passed_for(&p, &syn, "not_ours");
+}
+
+#[test]
+fn udp_icmp_and_arp_are_passed() {
+    if !common::require_root("udp_icmp_and_arp_are_passed") {
+        return;
+    }
+    let p = server_program();
+    let udp = common::udp_v4(client4(), server4(), common::MAC_CLIENT, common::MAC_SERVER, b"dns?");
+    assert_passed_for(&p, &udp, "not_tcp");
+    let mut icmp = udp.clone();
+    icmp[23] = 1; // IPv4 protocol: ICMP (checksums are not the program's business)
+    assert_passed_for(&p, &icmp, "not_tcp");
+    let mut arp = vec![0u8; 42];
+    arp[0..6].copy_from_slice(&[0xff; 6]);
+    arp[6..12].copy_from_slice(&common::MAC_CLIENT);
+    common::put16(&mut arp, 12, 0x0806);
+    assert_passed_for(&p, &arp, "not_ip");
+}
+
+#[test]
+fn ipv4_fragments_are_passed() {
+    if !common::require_root("ipv4_fragments_are_passed") {
+        return;
+    }
+    let p = server_program();
+    let syn = common::tcp_syn(client4(), server4());
+    let mut first = syn.clone();
+    common::put16(&mut first, 20, 0x2000); // MF set, offset 0
+    assert_passed_for(&p, &first, "fragment");
+    let mut later = syn.clone();
+    common::put16(&mut later, 20, 0x0003); // offset 24 bytes, last fragment
+    assert_passed_for(&p, &later, "fragment");
+    let mut df = syn;
+    common::put16(&mut df, 20, 0x4000); // DF alone is not a fragment
+    assert_ours(&p, &df);
+}
+
+#[test]
+fn truncated_frames_of_every_length_are_passed() {
+    if !common::require_root("truncated_frames_of_every_length_are_passed") {
+        return;
+    }
+    let p = server_program();
+    for (family, full) in [
+        ("ipv4", common::tcp_syn(client4(), server4())),
+        ("ipv6", common::tcp_syn(client6(), server6())),
+        ("vlan", common::tcp_segment(client4(), server4(), Some(7))),
+    ] {
+        assert_ours(&p, &full);
+        for len in 0..full.len() {
+            let before = counters(&p);
+            match p.test_run(&full[..len]) {
+                // The kernel refuses to run XDP on less than an Ethernet header; no driver delivers such a frame.
+                Err(IoError::Bpf { .. }) if len < 14 => continue,
+                Err(e) => panic!("{family} len {len}: {e}"),
+                Ok(v) => assert_eq!(v, XdpAction::Pass, "{family} cut at {len} of {}", full.len()),
+            }
+            let d = counters(&p) - before;
+            assert_eq!((d.truncated, d.passed, d.total()), (1, 1, 1), "{family} cut at {len}: {d:?}");
+        }
+    }
+}
+
+#[test]
+fn ipv6_segments_are_steered_and_extension_headers_passed() {
+    if !common::require_root("ipv6_segments_are_steered_and_extension_headers_passed") {
+        return;
+    }
+    let p = server_program();
+    let syn = common::tcp_syn(client6(), server6());
+    assert_ours(&p, &syn);
+    assert_passed_for(&p, &common::tcp_syn(client6(), addr("[fd77::1]:22")), "not_ours");
+    let mut hop_by_hop = syn.clone();
+    hop_by_hop[20] = 0; // next header: hop-by-hop options
+    assert_passed_for(&p, &hop_by_hop, "not_tcp");
+    let mut fragment = syn.clone();
+    fragment[20] = 44; // next header: fragment
+    assert_passed_for(&p, &fragment, "fragment");
+    let mut udp = syn;
+    udp[20] = 17;
+    assert_passed_for(&p, &udp, "not_tcp");
+}
+
+#[test]
+fn one_vlan_tag_is_parsed_two_are_not() {
+    if !common::require_root("one_vlan_tag_is_parsed_two_are_not") {
+        return;
+    }
+    let p = server_program();
+    assert_ours(&p, &common::tcp_segment(client4(), server4(), Some(100)));
+    assert_ours(&p, &common::tcp_segment(client6(), server6(), Some(100)));
+    let mut qinq = common::tcp_segment(client4(), server4(), Some(100));
+    // Put a second tag inside the first: 802.1ad outer, 802.1Q inner.
+    qinq.splice(16..16, [0x81, 0x00, 0x00, 0x64]);
+    common::put16(&mut qinq, 12, 0x88a8);
+    assert_passed_for(&p, &qinq, "not_ip");
+}
+
+#[test]
+fn impossible_headers_are_passed_as_bad_header() {
+    if !common::require_root("impossible_headers_are_passed_as_bad_header") {
+        return;
+    }
+    let p = server_program();
+    let syn = common::tcp_syn(client4(), server4());
+    let mut ihl4 = syn.clone();
+    ihl4[14] = 0x44;
+    assert_passed_for(&p, &ihl4, "bad_header");
+    let mut v6_in_v4 = syn.clone();
+    v6_in_v4[14] = 0x65;
+    assert_passed_for(&p, &v6_in_v4, "bad_header");
+    let mut doff4 = syn.clone();
+    doff4[46] = 0x40; // TCP data offset 4
+    assert_passed_for(&p, &doff4, "bad_header");
+    let mut short_total = syn.clone();
+    common::put16(&mut short_total, 16, 30); // IPv4 total length shorter than IP + TCP headers
+    assert_passed_for(&p, &short_total, "bad_header");
+    let mut v4_in_v6 = common::tcp_syn(client6(), server6());
+    v4_in_v6[14] = 0x45;
+    assert_passed_for(&p, &v4_in_v6, "bad_header");
+}
+
+#[test]
+fn ipv4_options_are_skipped() {
+    if !common::require_root("ipv4_options_are_skipped") {
+        return;
+    }
+    let p = server_program();
+    let syn = common::tcp_syn(client4(), server4());
+    // Insert one 4-byte IPv4 option (NOPs) and fix IHL and total length; the program does not check the IP sum.
+    let mut with_opts = syn.clone();
+    with_opts.splice(34..34, [1, 1, 1, 1]);
+    with_opts[14] = 0x46;
+    let total = u16::from_be_bytes([syn[16], syn[17]]) + 4;
+    common::put16(&mut with_opts, 16, total);
+    assert_ours(&p, &with_opts);
+}
+
+#[test]
+fn targets_make_replies_from_a_remote_ours() {
+    if !common::require_root("targets_make_replies_from_a_remote_ours") {
+        return;
+    }
+    let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, ..Default::default() }).unwrap();
+    let server = addr("10.77.0.1:80");
+    let server6 = addr("[fd77::1]:443");
+    // A reply from the server to our ephemeral port: not ours until the server is a target.
+    let reply = common::tcp_syn(server, addr("10.77.0.2:50123"));
+    assert_passed_for(&p, &reply, "not_ours");
+    p.add_target(server).unwrap();
+    p.add_target(server6).unwrap();
+    assert_ours(&p, &reply);
+    assert_ours(&p, &common::tcp_syn(server6, addr("[fd77::2]:50123")));
+    assert_passed_for(&p, &common::tcp_syn(addr("10.77.0.1:81"), addr("10.77.0.2:50123")), "not_ours");
+    assert_passed_for(&p, &common::tcp_syn(addr("10.77.0.3:80"), addr("10.77.0.2:50123")), "not_ours");
+    p.remove_target(server).unwrap();
+    assert_passed_for(&p, &reply, "not_ours");
+}
+
+#[test]
+fn restricted_local_addresses_limit_what_is_ours() {
+    if !common::require_root("restricted_local_addresses_limit_what_is_ours") {
+        return;
+    }
+    let unrestricted = server_program();
+    assert!(matches!(unrestricted.restrict_local_addr("10.77.0.1".parse().unwrap()), Err(IoError::Invalid(_))));
+    let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, restrict_local: true }).unwrap();
+    p.add_listen_port(PORT).unwrap();
+    assert_passed_for(&p, &common::tcp_syn(client4(), server4()), "not_local");
+    p.restrict_local_addr("10.77.0.1".parse().unwrap()).unwrap();
+    p.restrict_local_addr("fd77::1".parse().unwrap()).unwrap();
+    assert_ours(&p, &common::tcp_syn(client4(), server4()));
+    assert_ours(&p, &common::tcp_syn(client6(), server6()));
+    assert_passed_for(&p, &common::tcp_syn(client4(), addr("10.77.0.9:8080")), "not_local");
+}
+
+#[test]
+fn counters_account_for_every_frame_whatever_the_bytes() {
+    if !common::require_root("counters_account_for_every_frame_whatever_the_bytes") {
+        return;
+    }
+    let p = server_program();
+    let syn = common::tcp_syn(client4(), server4());
+    let runs = std::cell::Cell::new(0u64);
+    let mut runner = TestRunner::new(Config { cases: 512, ..Config::default() });
+    // Random bytes, and the SYN with random bytes flipped: the verdict is only ever PASS or DROP, and every run
+    // shows up in exactly one outcome counter and (unless redirected) one reason counter.
+    let strategy = (proptest::collection::vec(proptest::num::u8::ANY, 14..120), 0usize..80, proptest::bool::ANY);
+    runner
+        .run(&strategy, |(noise, at, mutate)| {
+            let frame = if mutate {
+                let mut f = syn.clone();
+                for (i, b) in noise.iter().take(3).enumerate() {
+                    let idx = (at + i * 7) % f.len();
+                    f[idx] ^= b;
+                }
+                f
+            } else {
+                noise
+            };
+            let v = p.test_run(&frame).expect("test run");
+            runs.set(runs.get() + 1);
+            proptest::prop_assert!(matches!(v, XdpAction::Pass | XdpAction::Drop), "verdict {:?}", v);
+            Ok(())
+        })
+        .unwrap();
+    let c = counters(&p);
+    assert_eq!(c.total(), runs.get());
+    assert_eq!(c.passed + c.dropped, c.reasons());
+    assert_eq!(c.redirected, 0);
+}
