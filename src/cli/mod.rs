@@ -7,6 +7,7 @@
 mod ceiling;
 mod frame;
 mod roles;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Measure the raw AF_XDP ring ceiling: a reflector and a generator on a fresh veth pair, one core each.
     Ceiling(ceiling::Args),
+    /// Serve TCP ports of an interface on AF_XDP: stateless SYN cookies, one pinned worker per queue.
+    Serve(serve::Args),
     /// (internal) Run a raw AF_XDP reflector: swap MACs and send every steered frame back.
     #[command(hide = true)]
     Reflect(roles::ReflectArgs),
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Ceiling(args) => ceiling::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Reflect(args) => roles::reflect_main(&args),
         Command::Generate(args) => roles::generate_main(&args),
     };

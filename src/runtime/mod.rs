@@ -3,3 +3,7 @@
 
 pub mod clock;
 pub mod keys;
+pub mod metrics;
+pub mod report;
+pub mod serve;
+pub mod worker;

@@ -1,0 +1,127 @@
+//! `xdptcp serve`: the TCP front end on AF_XDP.
+
+use anyhow::{Context, Result};
+use clap::{Args as ClapArgs, ValueEnum};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+use xdptcp::io::AttachMode;
+use xdptcp::runtime::serve::{serve, AppKind, Queues, ServeOptions};
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Interface to take the ports over on.
+    #[arg(long)]
+    iface: String,
+    /// Local TCP ports to serve, comma-separated (1-65535).
+    #[arg(long, value_delimiter = ',', required = true, value_parser = clap::value_parser!(u16).range(1..))]
+    ports: Vec<u16>,
+    /// Serve only segments to these local addresses (repeatable); default: any address.
+    #[arg(long = "addr")]
+    addrs: Vec<IpAddr>,
+    /// Queues to serve: `all` or a count (one pinned worker each).
+    #[arg(long, default_value = "all", value_parser = parse_queues)]
+    queues: Queues,
+    /// What every connection runs.
+    #[arg(long, value_enum, default_value_t = App::Http)]
+    app: App,
+    /// Body of the `http` app's response.
+    #[arg(long, default_value = "Hello from xdptcp\n")]
+    http_body: String,
+    /// TIME-WAIT duration (2MSL) in seconds.
+    #[arg(long = "time-wait", default_value_t = 60.0, value_parser = parse_secs)]
+    time_wait: f64,
+    /// Live connections per worker at most; beyond it new ones are refused with RST.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
+    max_conns: u64,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = Mode::Native)]
+    mode: Mode,
+    /// Spin on the rings instead of sleeping in poll(2) when idle.
+    #[arg(long)]
+    busy_poll: bool,
+    /// Rewrite this file with all counters as JSON every second and at exit.
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9100).
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Load cookie keys from (and save them to) this file, mode 0600.
+    #[arg(long)]
+    cookie_key_file: Option<PathBuf>,
+    /// CPUs to pin the workers to, in queue order, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
+    /// Seconds live connections may take to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]
+    drain_timeout: f64,
+    /// Seconds between summary lines on stderr (0: none).
+    #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]
+    summary_every: f64,
+    /// Stop by itself after this many seconds (as if signalled).
+    #[arg(long, value_parser = parse_secs)]
+    run_for: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum App {
+    Close,
+    Echo,
+    Http,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Native,
+    Skb,
+}
+
+fn parse_queues(s: &str) -> Result<Queues, String> {
+    if s == "all" {
+        return Ok(Queues::All);
+    }
+    match s.parse::<u32>() {
+        Ok(0) | Err(_) => Err(format!("`{s}` is not `all` or a queue count of at least 1")),
+        Ok(n) => Ok(Queues::Count(n)),
+    }
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0 * 365.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds")),
+    }
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let opts = ServeOptions {
+        iface: a.iface.clone(),
+        ports: a.ports.clone(),
+        addrs: a.addrs.clone(),
+        queues: a.queues,
+        app: match a.app {
+            App::Close => AppKind::Close,
+            App::Echo => AppKind::Echo,
+            App::Http => AppKind::Http,
+        },
+        http_body: a.http_body.as_bytes().to_vec(),
+        time_wait: Duration::from_secs_f64(a.time_wait),
+        max_conns: a.max_conns as usize,
+        mode: match a.mode {
+            Mode::Native => AttachMode::Native,
+            Mode::Skb => AttachMode::Skb,
+        },
+        busy_poll: a.busy_poll,
+        stats_json: a.stats_json.clone(),
+        metrics: a.metrics,
+        cookie_key_file: a.cookie_key_file.clone(),
+        cpus: a.cpus.clone(),
+        drain_timeout: Duration::from_secs_f64(a.drain_timeout),
+        summary_every: Duration::from_secs_f64(a.summary_every),
+        run_for: a.run_for.map(Duration::from_secs_f64),
+    };
+    let snap = serve(&opts).with_context(|| format!("serve on {}", a.iface))?;
+    eprintln!("{}", snap.summary_line(0.0));
+    eprintln!("xdptcp: stopped cleanly");
+    Ok(())
+}

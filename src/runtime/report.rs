@@ -1,0 +1,217 @@
+//! The control plane's view of all workers: the latest report of each, summed, and rendered as a one-line
+//! summary, a JSON document and the Prometheus text format.
+
+use crate::io::{SteerCounters, XskStats};
+use crate::runtime::worker::Report;
+use crate::tcp::{Memory, Stats};
+use std::fmt::Write as _;
+
+/// The latest report of every worker.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub workers: Vec<Report>,
+    /// Counters of the XDP program (all CPUs summed), when available.
+    pub steer: Option<SteerCounters>,
+    /// Seconds since the server started.
+    pub uptime: f64,
+}
+
+impl Snapshot {
+    pub fn new(workers: usize) -> Self {
+        Snapshot {
+            workers: (0..workers).map(|w| Report { worker: w, ..Report::default() }).collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn update(&mut self, r: Report) {
+        if let Some(slot) = self.workers.get_mut(r.worker) {
+            *slot = r;
+        }
+    }
+
+    /// Sum of all workers' counters (gauges summed too).
+    pub fn total(&self) -> Stats {
+        let mut t = Stats::default();
+        for w in &self.workers {
+            t.accumulate(&w.stats);
+        }
+        t
+    }
+
+    pub fn io_total(&self) -> XskStats {
+        let mut t = XskStats::default();
+        for io in self.workers.iter().filter_map(|w| w.io.as_ref()) {
+            t.rx_frames += io.rx_frames;
+            t.fill_kicks += io.fill_kicks;
+            t.tx.committed += io.tx.committed;
+            t.tx.submitted += io.tx.submitted;
+            t.tx.completed += io.tx.completed;
+            t.tx.kicks += io.tx.kicks;
+            t.tx.no_frame += io.tx.no_frame;
+            t.kernel.rx_dropped += io.kernel.rx_dropped;
+            t.kernel.rx_invalid_descs += io.kernel.rx_invalid_descs;
+            t.kernel.tx_invalid_descs += io.kernel.tx_invalid_descs;
+            t.kernel.rx_ring_full += io.kernel.rx_ring_full;
+            t.kernel.rx_fill_ring_empty_descs += io.kernel.rx_fill_ring_empty_descs;
+            t.kernel.tx_ring_empty_descs += io.kernel.tx_ring_empty_descs;
+        }
+        t
+    }
+
+    pub fn memory(&self) -> Memory {
+        let mut m = Memory::default();
+        for w in &self.workers {
+            m.conn_tables += w.memory.conn_tables;
+            m.timers += w.memory.timers;
+            m.time_wait += w.memory.time_wait;
+            m.send_queues += w.memory.send_queues;
+        }
+        m
+    }
+
+    /// Every figure as (name, value, is_gauge), the one list the JSON and Prometheus renderings share.
+    pub fn fields(&self) -> Vec<(String, f64, bool)> {
+        let t = self.total();
+        let mut v: Vec<(String, f64, bool)> = t
+            .fields()
+            .into_iter()
+            .map(|(k, n)| {
+                let gauge = k == "live_conns" || k == "time_wait";
+                (k, n as f64, gauge)
+            })
+            .collect();
+        let io = self.io_total();
+        for (k, n) in [
+            ("xsk_rx_frames", io.rx_frames),
+            ("xsk_fill_kicks", io.fill_kicks),
+            ("xsk_tx_committed", io.tx.committed),
+            ("xsk_tx_submitted", io.tx.submitted),
+            ("xsk_tx_completed", io.tx.completed),
+            ("xsk_tx_kicks", io.tx.kicks),
+            ("xsk_tx_no_frame", io.tx.no_frame),
+            ("xsk_rx_dropped", io.kernel.rx_dropped),
+            ("xsk_rx_invalid_descs", io.kernel.rx_invalid_descs),
+            ("xsk_tx_invalid_descs", io.kernel.tx_invalid_descs),
+            ("xsk_rx_ring_full", io.kernel.rx_ring_full),
+            ("xsk_rx_fill_ring_empty", io.kernel.rx_fill_ring_empty_descs),
+            ("xsk_tx_ring_empty", io.kernel.tx_ring_empty_descs),
+        ] {
+            v.push((k.to_string(), n as f64, false));
+        }
+        if let Some(s) = &self.steer {
+            for (k, n) in s.named() {
+                v.push((format!("xdp_{k}"), n as f64, false));
+            }
+        }
+        let m = self.memory();
+        v.push(("memory_bytes".into(), (m.conn_tables + m.timers + m.time_wait + m.send_queues) as f64, true));
+        v.push(("workers".into(), self.workers.len() as f64, true));
+        v.push(("uptime_seconds".into(), self.uptime, true));
+        v
+    }
+
+    /// One line for stderr.
+    pub fn summary_line(&self, rate_conns: f64) -> String {
+        let t = self.total();
+        let dropped: u64 = t.malformed.iter().sum::<u64>() + t.dropped.iter().sum::<u64>();
+        format!(
+            "xdptcp: {:.0}s live={} tw={} opened={} ({:.0}/s) closed={} reset={} refused={} syn={} cookies sent={} ok={} bad={} rst={} challenge={} rexmit={} drops={} in={} out={}",
+            self.uptime,
+            t.live_conns,
+            t.time_wait,
+            t.conns_opened,
+            rate_conns,
+            t.conns_closed,
+            t.conns_reset,
+            t.conns_refused_full,
+            t.syns_received,
+            t.cookies_sent,
+            t.cookies_accepted,
+            t.cookies_rejected,
+            t.rsts_sent,
+            t.challenge_acks,
+            t.retransmits,
+            dropped,
+            t.frames_in,
+            t.frames_out
+        )
+    }
+
+    /// A JSON object: totals, then per-worker counters.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut total = serde_json::Map::new();
+        for (k, v, _) in self.fields() {
+            total.insert(k, json_number(v));
+        }
+        let workers: Vec<serde_json::Value> = self
+            .workers
+            .iter()
+            .map(|w| {
+                let mut m = serde_json::Map::new();
+                m.insert("worker".into(), w.worker.into());
+                for (k, v) in w.stats.fields() {
+                    m.insert(k, v.into());
+                }
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        serde_json::json!({ "total": total, "workers": workers })
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        for (k, v, gauge) in self.fields() {
+            let name = format!("xdptcp_{k}");
+            let kind = if gauge { "gauge" } else { "counter" };
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {v}");
+        }
+        for w in &self.workers {
+            let _ = writeln!(out, "xdptcp_worker_live_conns{{worker=\"{}\"}} {}", w.worker, w.stats.live_conns);
+        }
+        out
+    }
+}
+
+fn json_number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Value::from(v)
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, then rename.
+pub fn write_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_workers_and_render() {
+        let mut s = Snapshot::new(2);
+        let mut a = Report { worker: 0, ..Report::default() };
+        a.stats.conns_opened = 3;
+        a.stats.live_conns = 1;
+        let mut b = Report { worker: 1, ..Report::default() };
+        b.stats.conns_opened = 4;
+        s.update(a);
+        s.update(b);
+        s.update(Report { worker: 7, ..Report::default() }); // out of range: ignored
+        assert_eq!(s.total().conns_opened, 7);
+        let j = s.to_json();
+        assert_eq!(j["total"]["conns_opened"], 7);
+        assert_eq!(j["workers"][1]["conns_opened"], 4);
+        let p = s.to_prometheus();
+        assert!(p.contains("# TYPE xdptcp_conns_opened counter\nxdptcp_conns_opened 7\n"));
+        assert!(p.contains("# TYPE xdptcp_live_conns gauge\n"));
+        assert!(s.summary_line(0.0).contains("live=1"));
+    }
+}

@@ -1,0 +1,333 @@
+//! `xdptcp serve` below the command line: set the interface up, start one pinned worker per queue, run the
+//! control plane (key rotation, stats, metrics, signals), drain and leave.
+//!
+//! The control thread owns the BPF program (its bpf_link detaches when the process dies, however it dies), the
+//! key manager and the snapshot of counters. Workers own everything on the packet path.
+
+use crate::app::{App, CloseApp, EchoApp, HttpApp};
+use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, XskConfig, XskSocket};
+use crate::runtime::clock::Clock;
+use crate::runtime::keys::{random_secret, slot_now, KeyError, KeyManager};
+use crate::runtime::metrics;
+use crate::runtime::report::{write_atomically, Snapshot};
+use crate::runtime::worker::{self, Command, Report, WorkerOptions};
+use crate::tcp::{Config, Endpoint};
+use crate::wire::MacAddr;
+use crossbeam::channel::{bounded, Sender};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+/// Which app every connection runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppKind {
+    Close,
+    Echo,
+    Http,
+}
+
+/// How many queues to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queues {
+    All,
+    Count(u32),
+}
+
+/// Everything `serve` needs to know.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub iface: String,
+    pub ports: Vec<u16>,
+    pub addrs: Vec<IpAddr>,
+    pub queues: Queues,
+    pub app: AppKind,
+    pub http_body: Vec<u8>,
+    pub time_wait: Duration,
+    pub max_conns: usize,
+    pub mode: AttachMode,
+    pub busy_poll: bool,
+    pub stats_json: Option<PathBuf>,
+    pub metrics: Option<SocketAddr>,
+    pub cookie_key_file: Option<PathBuf>,
+    /// CPUs to pin workers to, in queue order (default: queue q on CPU q modulo the CPU count).
+    pub cpus: Vec<usize>,
+    /// How long live connections may take to finish after SIGINT/SIGTERM.
+    pub drain_timeout: Duration,
+    /// Seconds between summary lines on stderr (0: never).
+    pub summary_every: Duration,
+    /// Stop by itself after this long (tests and demos); `None`: until a signal.
+    pub run_for: Option<Duration>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            iface: String::new(),
+            ports: Vec::new(),
+            addrs: Vec::new(),
+            queues: Queues::All,
+            app: AppKind::Http,
+            http_body: b"Hello from xdptcp\n".to_vec(),
+            time_wait: Duration::from_secs(60),
+            max_conns: 1 << 20,
+            mode: AttachMode::Native,
+            busy_poll: false,
+            stats_json: None,
+            metrics: None,
+            cookie_key_file: None,
+            cpus: Vec::new(),
+            drain_timeout: Duration::from_secs(5),
+            summary_every: Duration::from_secs(5),
+            run_for: None,
+        }
+    }
+}
+
+/// Why `serve` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Os { what: String, source: std::io::Error },
+    #[error("worker {0} failed: {1}")]
+    Worker(usize, String),
+}
+
+/// Runs the server until a signal (or `run_for`), drains, and returns the final counters.
+pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
+    if opts.ports.is_empty() || opts.ports.contains(&0) {
+        return Err(ServeError::Invalid("ports must be in 1..=65535".into()));
+    }
+    let ifmac = netdev::mac_address(&opts.iface)?;
+    let available = netdev::queue_count(&opts.iface)?.unwrap_or(1);
+    let queues = match opts.queues {
+        Queues::All => available,
+        Queues::Count(n) if n == 0 => return Err(ServeError::Invalid("--queues must be at least 1".into())),
+        Queues::Count(n) if n > available => {
+            return Err(
+                IoError::QueueOutOfRange { ifname: opts.iface.clone(), queue: n - 1, count: Some(available) }.into()
+            )
+        }
+        Queues::Count(n) => n,
+    };
+    let stop = signal::install_stop_handler()?;
+    let mut prog = SteerProgram::load(SteerOptions { restrict_local: !opts.addrs.is_empty(), ..Default::default() })?;
+    for p in &opts.ports {
+        prog.add_listen_port(*p)?;
+    }
+    for a in &opts.addrs {
+        prog.restrict_local_addr(*a)?;
+    }
+    // Sockets first, then attach: from the first redirected frame on, a socket is there to take it.
+    let xsk_cfg = XskConfig::default();
+    let mut sockets = Vec::new();
+    for q in 0..queues {
+        let s = XskSocket::open(&opts.iface, q, &xsk_cfg)?;
+        prog.insert_xsk(q, s.fd())?;
+        sockets.push(s);
+    }
+    prog.attach(&opts.iface, opts.mode)?;
+
+    let clock = Clock::new();
+    let mut keys = KeyManager::new(slot_now(clock.wall_nanos(clock.now())), opts.cookie_key_file.as_deref())?;
+    let ncpus = core_affinity::get_core_ids().map_or(1, |c| c.len().max(1));
+    let (report_tx, report_rx) = bounded::<Report>(1024);
+    let mut commands: Vec<Sender<Command>> = Vec::new();
+    let mut handles = Vec::new();
+    for (q, io) in sockets.into_iter().enumerate() {
+        let cfg = Config {
+            local_mac: MacAddr(ifmac),
+            local_addrs: opts.addrs.clone(),
+            max_conns: opts.max_conns,
+            time_wait: opts.time_wait,
+            hash_secret: random_secret()?,
+            isn_secret: random_secret()?,
+            ts_offset: u32::from_le_bytes(random_secret()?[..4].try_into().unwrap_or_default()),
+            wall_clock_offset: clock.wall_clock_offset(),
+            ..Config::default()
+        };
+        let (ctx, crx) = bounded::<Command>(16);
+        commands.push(ctx);
+        let cpu = opts.cpus.get(q).copied().unwrap_or(q % ncpus);
+        let wopts = WorkerOptions { id: q, busy_poll: opts.busy_poll, ..WorkerOptions::default() };
+        let ports = opts.ports.clone();
+        let ring = keys.ring().clone();
+        let rtx = report_tx.clone();
+        let app = opts.app;
+        let body = opts.http_body.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("xdptcp-w{q}"))
+            .spawn(move || -> Result<(), String> {
+                if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)) {
+                    core_affinity::set_for_current(id);
+                }
+                let start = clock.now();
+                let go = |ep_app: AppChoice| -> Result<(), String> {
+                    match ep_app {
+                        AppChoice::Close(a) => run_one(io, cfg, a, start, ring, &ports, clock, wopts, crx, rtx),
+                        AppChoice::Echo(a) => run_one(io, cfg, a, start, ring, &ports, clock, wopts, crx, rtx),
+                        AppChoice::Http(a) => run_one(io, cfg, a, start, ring, &ports, clock, wopts, crx, rtx),
+                    }
+                };
+                go(match app {
+                    AppKind::Close => AppChoice::Close(CloseApp),
+                    AppKind::Echo => AppChoice::Echo(EchoApp),
+                    AppKind::Http => AppChoice::Http(HttpApp::new(&body)),
+                })
+            })
+            .map_err(|e| ServeError::Os { what: "spawning a worker".into(), source: e })?;
+        handles.push(h);
+    }
+    drop(report_tx);
+
+    let page: metrics::Page = Arc::new(parking_lot::Mutex::new(String::new()));
+    let metrics_stop = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = opts.metrics {
+        let bound = metrics::serve(addr, page.clone(), metrics_stop.clone())
+            .map_err(|e| ServeError::Os { what: format!("metrics listener on {addr}"), source: e })?;
+        eprintln!("xdptcp: metrics on http://{bound}/metrics");
+    }
+    eprintln!(
+        "xdptcp: serving {} on {} ports {:?} with {} worker(s), app {:?}, {} XDP",
+        opts.iface,
+        opts.iface,
+        opts.ports,
+        queues,
+        opts.app,
+        if opts.mode == AttachMode::Skb { "skb" } else { "native" }
+    );
+
+    let started = StdInstant::now();
+    let mut snap = Snapshot::new(queues as usize);
+    let mut last_summary = StdInstant::now();
+    let mut last_json = StdInstant::now();
+    let mut opened_at_summary = 0u64;
+    let mut draining: Option<StdInstant> = None;
+    let mut exiting = false;
+    let mut exited = vec![false; queues as usize];
+    loop {
+        // Reports arrive about every 100 ms per worker.
+        if let Ok(r) = report_rx.recv_timeout(Duration::from_millis(100)) {
+            if r.exited {
+                if let Some(e) = exited.get_mut(r.worker) {
+                    *e = true;
+                }
+            }
+            snap.update(r);
+            for r in report_rx.try_iter() {
+                if r.exited {
+                    if let Some(e) = exited.get_mut(r.worker) {
+                        *e = true;
+                    }
+                }
+                snap.update(r);
+            }
+        }
+        snap.uptime = started.elapsed().as_secs_f64();
+        snap.steer = prog.counters().ok();
+        if exited.iter().all(|e| *e) || handles.iter().all(|h| h.is_finished()) {
+            break;
+        }
+        // Key rotation: the ring always holds the previous, current and next slot.
+        if keys.ensure(slot_now(clock.wall_nanos(clock.now())))? {
+            for c in &commands {
+                let _ = c.send(Command::Keys(keys.ring().clone()));
+            }
+        }
+        let stop_now = stop.load(Ordering::Relaxed) || opts.run_for.is_some_and(|d| started.elapsed() >= d);
+        if stop_now && draining.is_none() {
+            eprintln!("xdptcp: stopping: no new connections, draining live ones for up to {:?}", opts.drain_timeout);
+            for c in &commands {
+                let _ = c.send(Command::Drain);
+            }
+            draining = Some(StdInstant::now());
+        }
+        if let Some(t0) = draining {
+            // Wait for reports taken after the drain began before judging "no live connections".
+            let settled = t0.elapsed() > Duration::from_millis(300);
+            if !exiting && ((settled && snap.total().live_conns == 0) || t0.elapsed() >= opts.drain_timeout) {
+                for c in &commands {
+                    let _ = c.send(Command::Exit);
+                }
+                exiting = true;
+            }
+        }
+        if !opts.summary_every.is_zero() && last_summary.elapsed() >= opts.summary_every {
+            let t = snap.total();
+            let rate = (t.conns_opened - opened_at_summary) as f64 / last_summary.elapsed().as_secs_f64();
+            opened_at_summary = t.conns_opened;
+            eprintln!("{}", snap.summary_line(rate));
+            last_summary = StdInstant::now();
+        }
+        if last_json.elapsed() >= Duration::from_secs(1) {
+            publish(opts, &snap, &page);
+            last_json = StdInstant::now();
+        }
+    }
+    let mut failure = None;
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(ServeError::Worker(i, e)),
+            Err(_) => failure = Some(ServeError::Worker(i, "panicked".into())),
+        }
+    }
+    for r in report_rx.try_iter() {
+        snap.update(r);
+    }
+    snap.uptime = started.elapsed().as_secs_f64();
+    snap.steer = prog.counters().ok();
+    prog.detach();
+    publish(opts, &snap, &page);
+    metrics_stop.store(true, Ordering::Relaxed);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(snap),
+    }
+}
+
+enum AppChoice {
+    Close(CloseApp),
+    Echo(EchoApp),
+    Http(HttpApp),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_one<A: App>(
+    io: XskSocket,
+    cfg: Config,
+    app: A,
+    start: crate::time::Instant,
+    ring: crate::tcp::cookie::KeyRing,
+    ports: &[u16],
+    clock: Clock,
+    wopts: WorkerOptions,
+    crx: crossbeam::channel::Receiver<Command>,
+    rtx: Sender<Report>,
+) -> Result<(), String> {
+    let mut ep = Endpoint::new(cfg, app, start);
+    ep.set_cookie_keys(ring);
+    for p in ports {
+        ep.listen(*p);
+    }
+    worker::run(io, ep, clock, wopts, crx, rtx).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn publish(opts: &ServeOptions, snap: &Snapshot, page: &metrics::Page) {
+    if let Some(path) = &opts.stats_json {
+        let text = serde_json::to_vec_pretty(&snap.to_json()).unwrap_or_default();
+        if let Err(e) = write_atomically(path, &text) {
+            eprintln!("xdptcp: cannot write {}: {e}", path.display());
+        }
+    }
+    if opts.metrics.is_some() {
+        *page.lock() = snap.to_prometheus();
+    }
+}

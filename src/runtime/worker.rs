@@ -1,0 +1,194 @@
+//! One worker: a thread that owns one queue's socket, one endpoint and its timers, and nothing shared.
+//!
+//! The loop: take a batch of frames, hand each to the endpoint with the socket's TX sink, run due timers,
+//! flush (submit, kick only if asked, recycle), report counters now and then, and sleep in poll(2) when there is
+//! nothing to do (unless busy-polling). The only cross-thread traffic is two crossbeam channels: commands in
+//! (keys, drain, exit), reports out. No lock is taken.
+
+use crate::app::App;
+use crate::io::testing::MemIo;
+use crate::io::{IoError, PacketIo, XskSocket, XskStats};
+use crate::runtime::clock::Clock;
+use crate::tcp::cookie::KeyRing;
+use crate::tcp::{Endpoint, Memory, Stats};
+use crossbeam::channel::{Receiver, Sender, TryRecvError};
+use std::time::Duration;
+
+/// What the control thread tells a worker.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Swap in a new cookie key ring (rotation).
+    Keys(KeyRing),
+    /// Stop taking new connections; keep serving live ones.
+    Drain,
+    /// Leave: reset whatever is still live, flush, and return.
+    Exit,
+}
+
+/// What a worker tells the control thread, periodically and when it leaves.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub worker: usize,
+    pub stats: Stats,
+    pub io: Option<XskStats>,
+    pub memory: Memory,
+    /// Set on the last report, after the worker left its loop.
+    pub exited: bool,
+}
+
+/// Counters a packet I/O can add to a report.
+pub trait IoCounters {
+    fn io_counters(&self) -> Option<XskStats>;
+}
+
+impl IoCounters for XskSocket {
+    fn io_counters(&self) -> Option<XskStats> {
+        self.stats().ok()
+    }
+}
+
+impl IoCounters for MemIo {
+    fn io_counters(&self) -> Option<XskStats> {
+        None
+    }
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub id: usize,
+    /// Frames per receive batch.
+    pub batch: usize,
+    /// Never sleep: spin on the rings (lowest latency, one core at 100%).
+    pub busy_poll: bool,
+    pub report_every: Duration,
+    /// Longest sleep in poll(2), so that commands are seen promptly.
+    pub max_sleep: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            id: 0,
+            batch: 64,
+            busy_poll: false,
+            report_every: Duration::from_millis(100),
+            max_sleep: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Runs a worker until it is told to exit (or the command channel closes). Returns its endpoint and I/O.
+pub fn run<P: PacketIo + IoCounters, A: App>(
+    mut io: P,
+    mut ep: Endpoint<A>,
+    clock: Clock,
+    opts: WorkerOptions,
+    commands: Receiver<Command>,
+    reports: Sender<Report>,
+) -> Result<(Endpoint<A>, P), IoError> {
+    let mut next_report = clock.now();
+    loop {
+        let now = clock.now();
+        let received = io.recv(opts.batch, |frame, sink| ep.handle_frame(now, frame, sink));
+        if ep.poll_timeout().is_some_and(|t| t <= now) {
+            ep.handle_timeout(now, io.sink());
+        }
+        io.flush()?;
+        if now >= next_report {
+            let _ = reports.try_send(report(&opts, &ep, &io, false));
+            next_report = now + opts.report_every;
+        }
+        match commands.try_recv() {
+            Ok(Command::Keys(k)) => ep.set_cookie_keys(k),
+            Ok(Command::Drain) => ep.stop_listening(),
+            Ok(Command::Exit) | Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {}
+        }
+        if received == 0 && !opts.busy_poll {
+            let until = [ep.poll_timeout(), Some(next_report)].into_iter().flatten().min().unwrap_or(next_report);
+            let sleep = until.saturating_since(clock.now()).min(opts.max_sleep);
+            if !sleep.is_zero() {
+                io.wait(Some(sleep))?;
+            }
+        }
+    }
+    let now = clock.now();
+    ep.abort_all(now, io.sink());
+    io.flush()?;
+    let _ = reports.send(report(&opts, &ep, &io, true));
+    Ok((ep, io))
+}
+
+fn report<P: IoCounters, A: App>(opts: &WorkerOptions, ep: &Endpoint<A>, io: &P, exited: bool) -> Report {
+    Report { worker: opts.id, stats: ep.stats(), io: io.io_counters(), memory: ep.memory(), exited }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::EchoApp;
+    use crate::io::testing::pair;
+    use crate::tcp::Config;
+    use crossbeam::channel::unbounded;
+
+    /// A worker serving on one end of an in-memory pair answers a SYN from the other end, and leaves when told.
+    #[test]
+    fn worker_answers_a_syn_and_exits_on_command() {
+        let (server_io, mut peer) = pair(256);
+        let clock = Clock::new();
+        let cfg = Config { wall_clock_offset: clock.wall_clock_offset(), ..Config::default() };
+        let slot = crate::tcp::cookie::slot_at(clock.wall_nanos(clock.now()));
+        let mut ep = Endpoint::new(cfg, EchoApp, clock.now());
+        ep.set_cookie_keys(KeyRing::from_seed(1, slot - 1..=slot + 1));
+        ep.listen(80);
+        let (ctx, crx) = unbounded();
+        let (rtx, rrx) = unbounded();
+        peer.inject(&syn_frame());
+        // The in-memory pair is single-threaded: queue the exit first; the worker serves one round, then leaves.
+        ctx.send(Command::Exit).unwrap();
+        let (ep, _) = run(server_io, ep, clock, WorkerOptions::default(), crx, rtx).unwrap();
+        let mut got = Vec::new();
+        peer.recv(8, |f, _| got.push(f.to_vec()));
+        assert_eq!(got.len(), 1, "one SYN-ACK came back");
+        let parsed = crate::wire::parse_frame(&got[0]).unwrap();
+        assert!(parsed.tcp.flags.syn() && parsed.tcp.flags.ack());
+        assert_eq!(parsed.tcp.ack, 1001);
+        assert_eq!(ep.stats().cookies_sent, 1);
+        assert!(rrx.try_iter().any(|r| r.exited));
+    }
+
+    fn syn_frame() -> Vec<u8> {
+        use crate::wire::*;
+        let f = FrameRepr {
+            eth: EthernetRepr {
+                dst: MacAddr([2, 0, 0, 0, 0, 1]),
+                src: MacAddr([2, 0, 0, 0, 0, 2]),
+                vlan: None,
+                ethertype: EtherType::IPV4,
+            },
+            ip: IpRepr::V4(Ipv4Repr {
+                src: [10, 0, 0, 2].into(),
+                dst: [10, 0, 0, 1].into(),
+                protocol: 6,
+                ttl: 64,
+                tos: 0,
+                payload_len: 0,
+            }),
+            tcp: TcpRepr {
+                src_port: 40000,
+                dst_port: 80,
+                seq: 1000,
+                ack: 0,
+                flags: TcpFlags::SYN,
+                window: 65535,
+                urgent: 0,
+                options: TcpOptions::default(),
+                payload: &[],
+            },
+        };
+        let mut buf = vec![0; f.frame_len()];
+        f.emit(&mut buf).unwrap();
+        buf
+    }
+}
