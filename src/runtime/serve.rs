@@ -109,7 +109,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let available = netdev::queue_count(&opts.iface)?.unwrap_or(1);
     let queues = match opts.queues {
         Queues::All => available,
-        Queues::Count(n) if n == 0 => return Err(ServeError::Invalid("--queues must be at least 1".into())),
+        Queues::Count(0) => return Err(ServeError::Invalid("--queues must be at least 1".into())),
         Queues::Count(n) if n > available => {
             return Err(
                 IoError::QueueOutOfRange { ifname: opts.iface.clone(), queue: n - 1, count: Some(available) }.into()
@@ -169,18 +169,11 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                     core_affinity::set_for_current(id);
                 }
                 let start = clock.now();
-                let go = |ep_app: AppChoice| -> Result<(), String> {
-                    match ep_app {
-                        AppChoice::Close(a) => run_one(io, cfg, a, start, ring, &ports, clock, wopts, crx, rtx),
-                        AppChoice::Echo(a) => run_one(io, cfg, a, start, ring, &ports, clock, wopts, crx, rtx),
-                        AppChoice::Http(a) => run_one(io, cfg, a, start, ring, &ports, clock, wopts, crx, rtx),
-                    }
-                };
-                go(match app {
-                    AppKind::Close => AppChoice::Close(CloseApp),
-                    AppKind::Echo => AppChoice::Echo(EchoApp),
-                    AppKind::Http => AppChoice::Http(HttpApp::new(&body)),
-                })
+                match app {
+                    AppKind::Close => run_one(io, cfg, CloseApp, start, ring, &ports, clock, wopts, crx, rtx),
+                    AppKind::Echo => run_one(io, cfg, EchoApp, start, ring, &ports, clock, wopts, crx, rtx),
+                    AppKind::Http => run_one(io, cfg, HttpApp::new(&body), start, ring, &ports, clock, wopts, crx, rtx),
+                }
             })
             .map_err(|e| ServeError::Os { what: "spawning a worker".into(), source: e })?;
         handles.push(h);
@@ -195,8 +188,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         eprintln!("xdptcp: metrics on http://{bound}/metrics");
     }
     eprintln!(
-        "xdptcp: serving {} on {} ports {:?} with {} worker(s), app {:?}, {} XDP",
-        opts.iface,
+        "xdptcp: serving {} ports {:?} with {} worker(s), app {:?}, {} XDP",
         opts.iface,
         opts.ports,
         queues,
@@ -291,12 +283,6 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         Some(e) => Err(e),
         None => Ok(snap),
     }
-}
-
-enum AppChoice {
-    Close(CloseApp),
-    Echo(EchoApp),
-    Http(HttpApp),
 }
 
 #[allow(clippy::too_many_arguments)]
