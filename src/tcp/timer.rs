@@ -5,16 +5,22 @@
 //! and never expires a timer early or late: deadlines are kept at full nanosecond precision and checked
 //! exactly, whatever the tick.
 //!
-//! Shape: `slots` circular doubly-linked lists. Every list node lives in one array indexed by node id: ids
-//! `0..slots` are the slots' sentinels, id `slots + h` is handle `h`, so a node costs 16 bytes (two links and the
-//! deadline) and unlinking needs no knowledge of the slot. A sentinel's deadline field holds a lower bound of the
-//! deadlines in its slot (exact after each visit), which lets `expire` skip a slot without walking it and
+//! Shape: two levels of `slots` circular doubly-linked lists. Level 0 has one slot per tick of the current
+//! block (`slots` consecutive ticks aligned on `slots`); level 1 has one slot per block. A deadline in the
+//! current block is filed in level 0 at its tick; a later one in level 1 at its block, and moves down to level 0
+//! once, when the cursor enters that block. So a timer two minutes out is touched three times at most (arm,
+//! move, expire) rather than once per revolution of level 0; only deadlines beyond `slots` blocks (about 4.7
+//! hours at 1 ms and 4096 slots) wait in level 1 for their round.
+//!
+//! Every list node lives in one array indexed by node id: ids `0..slots` are the level-0 sentinels,
+//! `slots..2*slots` the level-1 sentinels, `2*slots + h` is handle `h`. A node costs 16 bytes (two links and the
+//! deadline) and unlinking needs no knowledge of its slot. A sentinel's deadline field holds a lower bound of
+//! its slot's deadlines (exact after each visit), which lets `expire` skip a slot without walking it and
 //! `next_deadline` answer without walking any list. A bitmap of non-empty slots lets both skip empty slots a
 //! word at a time.
 //!
-//! Ticks: a deadline `d` belongs to tick `floor((d - start) / tick)`; it is filed in the slot of that tick, or of
-//! the cursor (the tick of the last `expire`) when that tick is already past. Deadlines more than one revolution
-//! ahead share a slot with nearer ones and wait there for their round; the exact check keeps them.
+//! Ticks: deadline `d` belongs to tick `floor((d - start) / tick)`, or to the cursor's tick (that of the latest
+//! `expire`) when that tick is already past; such an overdue timer sits in the cursor's slot.
 
 use crate::time::Instant;
 use std::time::Duration;
@@ -37,30 +43,33 @@ const UNARMED: Node = Node { next: NIL, prev: NIL, deadline: 0 };
 
 pub struct TimerWheel {
     nodes: Vec<Node>,
-    /// One bit per slot: set when its list is not empty.
+    /// One bit per sentinel (level 0, then level 1): set when its list is not empty.
     bitmap: Vec<u64>,
+    /// Slots per level, a power of two; `bits` is its log2 and `mask` is `slots - 1`.
     slots: u32,
+    bits: u32,
     mask: u64,
     tick_ns: u64,
     start_ns: u64,
-    /// The tick of the latest `expire`: every slot before it has been emptied of what was due.
+    /// The tick of the latest `expire`: every timer due before it has been expired.
     cursor: u64,
     len: usize,
 }
 
 impl TimerWheel {
-    /// `slots` is rounded up to a power of two (at least 64); `start` is the wheel's origin. A zero `tick` is
-    /// taken as 1 ns.
+    /// `slots` (per level) is rounded up to a power of two, at least 64; `start` is the wheel's origin. A zero
+    /// `tick` is taken as 1 ns.
     pub fn new(tick: Duration, slots: usize, start: Instant) -> Self {
         let slots = slots.clamp(64, 1 << 24).next_power_of_two();
-        let mut nodes = Vec::with_capacity(slots);
-        for s in 0..slots as u32 {
+        let mut nodes = Vec::with_capacity(2 * slots);
+        for s in 0..2 * slots as u32 {
             nodes.push(Node { next: s, prev: s, deadline: u64::MAX });
         }
         TimerWheel {
             nodes,
-            bitmap: vec![0; slots / 64],
+            bitmap: vec![0; 2 * slots / 64],
             slots: slots as u32,
+            bits: slots.trailing_zeros(),
             mask: slots as u64 - 1,
             tick_ns: u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX).max(1),
             start_ns: start.as_nanos(),
@@ -71,7 +80,7 @@ impl TimerWheel {
 
     /// Sizes the per-handle arrays for handles `0..handles`, so that arming them allocates nothing.
     pub fn reserve(&mut self, handles: usize) {
-        let want = self.slots as usize + handles;
+        let want = (self.first_handle() + handles).min(NIL as usize);
         if want > self.nodes.len() {
             self.nodes.reserve_exact(want - self.nodes.len());
             self.nodes.resize(want, UNARMED);
@@ -79,21 +88,27 @@ impl TimerWheel {
     }
 
     #[inline]
+    fn first_handle(&self) -> usize {
+        2 * self.slots as usize
+    }
+
+    #[inline]
     fn tick_of(&self, ns: u64) -> u64 {
         ns.saturating_sub(self.start_ns) / self.tick_ns
     }
 
+    /// When `tick` begins.
     #[inline]
-    fn node_of(&self, handle: u32) -> usize {
-        self.slots as usize + handle as usize
+    fn tick_start(&self, tick: u64) -> u64 {
+        self.start_ns.saturating_add(tick.saturating_mul(self.tick_ns))
     }
 
     /// Arms (or re-arms, replacing the old deadline) the timer of `handle`.
     ///
-    /// Handles must be below `u32::MAX - slots` (a connection table's handles are far below): a larger one is a
-    /// caller bug and panics.
+    /// Handles must be below `u32::MAX - 2 * slots` (a connection table's handles are far below): a larger one
+    /// is a caller bug and panics.
     pub fn arm(&mut self, handle: u32, deadline: Instant) {
-        let id = self.node_of(handle);
+        let id = self.first_handle() + handle as usize;
         assert!(id < NIL as usize, "TimerWheel: handle {handle} out of range");
         if id >= self.nodes.len() {
             self.grow(id);
@@ -105,13 +120,23 @@ impl TimerWheel {
         }
         let d = deadline.as_nanos();
         let tick = self.tick_of(d).max(self.cursor);
-        let s = (tick & self.mask) as u32;
-        // Link at the tail: a slot lists its timers in arming order, which keeps `expire` deterministic.
+        self.file(id as u32, tick, d);
+    }
+
+    /// Links node `id` (deadline `d`, due at `tick` >= cursor) at the tail of its slot: level 0 when `tick` is in
+    /// the cursor's block, level 1 otherwise. Tail insertion keeps each slot in arming order (determinism).
+    #[inline]
+    fn file(&mut self, id: u32, tick: u64, d: u64) {
+        let s = if tick >> self.bits == self.cursor >> self.bits {
+            (tick & self.mask) as u32
+        } else {
+            self.slots + ((tick >> self.bits) & self.mask) as u32
+        };
         let tail = self.nodes[s as usize].prev;
-        self.nodes[id] = Node { next: s, prev: tail, deadline: d };
-        self.nodes[tail as usize].next = id as u32;
+        self.nodes[id as usize] = Node { next: s, prev: tail, deadline: d };
+        self.nodes[tail as usize].next = id;
         let sentinel = &mut self.nodes[s as usize];
-        sentinel.prev = id as u32;
+        sentinel.prev = id;
         sentinel.deadline = sentinel.deadline.min(d);
         self.bitmap[(s / 64) as usize] |= 1 << (s % 64);
     }
@@ -119,8 +144,8 @@ impl TimerWheel {
     /// Grows the node array to cover node `id`, doubling so that growth is rare.
     #[cold]
     fn grow(&mut self, id: usize) {
-        let handles = self.nodes.len() - self.slots as usize;
-        let want = (id + 1).max(self.slots as usize + handles * 2).min(NIL as usize);
+        let handles = self.nodes.len() - self.first_handle();
+        let want = (id + 1).max(self.first_handle() + handles * 2).min(NIL as usize);
         self.nodes.reserve_exact(want - self.nodes.len());
         self.nodes.resize(want, UNARMED);
     }
@@ -133,7 +158,7 @@ impl TimerWheel {
         self.nodes[next as usize].prev = prev;
         self.nodes[id as usize] = UNARMED;
         // Only a sentinel can be both neighbours of a node: then the node was alone in its slot.
-        if prev == next && prev < self.slots {
+        if prev == next && (prev as usize) < self.first_handle() {
             self.nodes[prev as usize].deadline = u64::MAX;
             self.bitmap[(prev / 64) as usize] &= !(1 << (prev % 64));
         }
@@ -142,7 +167,7 @@ impl TimerWheel {
     /// Disarms the timer of `handle`; a no-op when it is not armed.
     #[inline]
     pub fn cancel(&mut self, handle: u32) {
-        let id = self.node_of(handle);
+        let id = self.first_handle() + handle as usize;
         if self.nodes.get(id).is_some_and(|n| n.prev != NIL) {
             self.unlink(id as u32);
             self.len -= 1;
@@ -151,37 +176,70 @@ impl TimerWheel {
 
     #[inline]
     pub fn deadline(&self, handle: u32) -> Option<Instant> {
-        match self.nodes.get(self.node_of(handle)) {
+        match self.nodes.get(self.first_handle() + handle as usize) {
             Some(n) if n.prev != NIL => Some(Instant::from_nanos(n.deadline)),
             _ => None,
         }
     }
 
-    /// Disarms and appends to `out` every handle whose deadline is <= `now`, in a deterministic order: slots in
-    /// tick order from the cursor, each slot in arming order.
+    /// Disarms and appends to `out` every handle whose deadline is <= `now`, in a deterministic order (ticks
+    /// in order; within a tick, arming order, or cascading order for timers that came down from level 1).
     ///
-    /// Work is bounded by the slots visited, `min(ticks elapsed + 1, slots)`, and empty slots are skipped a
-    /// word of the bitmap at a time, so a call after a long gap costs no more than one revolution.
+    /// Work: the level-0 slots of the elapsed ticks (at most `slots`, empty ones skipped a bitmap word at a
+    /// time) and one level-1 slot per block entered. A gap of more than `slots` blocks sweeps both levels once.
     pub fn expire(&mut self, now: Instant, out: &mut Vec<u32>) {
         let now_ns = now.as_nanos();
         let now_tick = self.tick_of(now_ns);
         if self.len > 0 {
-            // A `now` before the cursor (time never runs backwards, but be total) still checks the cursor slot.
-            let span = now_tick.saturating_sub(self.cursor).min(u64::from(self.slots) - 1) as usize + 1;
-            let first = (self.cursor & self.mask) as usize;
-            let mut off = 0;
-            while let Some(o) = self.next_nonempty(first, off, span) {
-                self.expire_slot(((first + o) as u64 & self.mask) as u32, now_ns, out);
-                off = o + 1;
+            if now_tick <= self.cursor {
+                // Same tick (or time running backwards, to be total): only the cursor slot can hold due timers.
+                self.expire_level0(self.cursor, self.cursor, now_ns, out);
+            } else if (now_tick >> self.bits) - (self.cursor >> self.bits) > u64::from(self.slots) {
+                self.sweep(now_tick, now_ns, out);
+            } else {
+                while self.cursor >> self.bits < now_tick >> self.bits && self.len > 0 {
+                    let block_end = self.cursor | self.mask;
+                    self.expire_level0(self.cursor, block_end, now_ns, out);
+                    self.cursor = block_end + 1;
+                    self.cascade(now_ns, out);
+                }
+                if self.len > 0 {
+                    self.expire_level0(self.cursor, now_tick, now_ns, out);
+                }
             }
         }
         self.cursor = self.cursor.max(now_tick);
     }
 
-    fn expire_slot(&mut self, s: u32, now_ns: u64, out: &mut Vec<u32>) {
-        if self.nodes[s as usize].deadline > now_ns {
+    /// Expires what is due in the level-0 slots of ticks `from..=to` (both in the cursor's block).
+    fn expire_level0(&mut self, from: u64, to: u64, now_ns: u64, out: &mut Vec<u32>) {
+        let first = (from & self.mask) as usize;
+        let span = (to - from) as usize + 1;
+        let mut off = 0;
+        while let Some(o) = self.next_nonempty(0, first, off, span) {
+            self.walk(((first + o) & self.mask as usize) as u32, now_ns, out, false);
+            off = o + 1;
+        }
+    }
+
+    /// The cursor has just entered a block: brings that block's level-1 timers down to level 0 (those already
+    /// due are expired on the way).
+    fn cascade(&mut self, now_ns: u64, out: &mut Vec<u32>) {
+        let s = self.slots + ((self.cursor >> self.bits) & self.mask) as u32;
+        // Timers of this block are due before the next block starts; a bound past that means later rounds only.
+        let block_end = self.tick_start(self.cursor + u64::from(self.slots));
+        if self.nodes[s as usize].deadline < block_end {
+            self.walk(s, now_ns, out, true);
+        }
+    }
+
+    /// Walks slot `s`: expires what is due; with `refile`, moves what belongs to the cursor's block down to
+    /// level 0; leaves the rest, and makes the slot's bound exact.
+    fn walk(&mut self, s: u32, now_ns: u64, out: &mut Vec<u32>, refile: bool) {
+        if !refile && self.nodes[s as usize].deadline > now_ns {
             return;
         }
+        let first_handle = self.first_handle() as u32;
         let mut lowest = u64::MAX;
         let mut id = self.nodes[s as usize].next;
         while id != s {
@@ -189,22 +247,42 @@ impl TimerWheel {
             if node.deadline <= now_ns {
                 self.unlink(id);
                 self.len -= 1;
-                out.push(id - self.slots);
+                out.push(id - first_handle);
+            } else if refile && self.tick_of(node.deadline) >> self.bits == self.cursor >> self.bits {
+                self.unlink(id);
+                self.file(id, self.tick_of(node.deadline), node.deadline);
             } else {
                 lowest = lowest.min(node.deadline);
             }
             id = node.next;
         }
-        // The slot's bound is exact again (u64::MAX if the walk emptied it, as `unlink` also set).
+        // Exact again (u64::MAX if the walk emptied the slot, as `unlink` also set).
         self.nodes[s as usize].deadline = lowest;
     }
 
-    /// The smallest offset `o` in `from..span` such that slot `(first + o) % slots` is not empty.
+    /// After a gap longer than level 1 covers: everything in level 0 is overdue; level 1 is walked in full.
+    #[cold]
+    fn sweep(&mut self, now_tick: u64, now_ns: u64, out: &mut Vec<u32>) {
+        let slots = self.slots as usize;
+        let mut off = 0;
+        while let Some(o) = self.next_nonempty(0, 0, off, slots) {
+            self.walk(o as u32, now_ns, out, false);
+            off = o + 1;
+        }
+        self.cursor = now_tick;
+        let mut off = 0;
+        while let Some(o) = self.next_nonempty(slots, 0, off, slots) {
+            self.walk((slots + o) as u32, now_ns, out, true);
+            off = o + 1;
+        }
+    }
+
+    /// The smallest offset `o` in `from..span` such that sentinel `base + (first + o) % slots` is not empty.
     #[inline]
-    fn next_nonempty(&self, first: usize, from: usize, span: usize) -> Option<usize> {
+    fn next_nonempty(&self, base: usize, first: usize, from: usize, span: usize) -> Option<usize> {
         let mut off = from;
         while off < span {
-            let pos = (first + off) & self.mask as usize;
+            let pos = base + ((first + off) & self.mask as usize);
             let bit = pos % 64;
             let word = self.bitmap[pos / 64] >> bit;
             if word != 0 {
@@ -217,30 +295,40 @@ impl TimerWheel {
     }
 
     /// When `expire` should next be called: never later than the earliest armed deadline (it is that deadline
-    /// when the earliest slots hold only timers of this revolution), possibly earlier (a slot holding timers of
-    /// later rounds, or one whose earliest timer was cancelled); `None` when nothing is armed.
+    /// when the first slots in time order hold no stale bound), possibly earlier (a slot whose earliest timer was
+    /// cancelled, or a level-1 slot holding later rounds); `None` when nothing is armed.
     pub fn next_deadline(&self) -> Option<Instant> {
         if self.len == 0 {
             return None;
         }
-        let first = (self.cursor & self.mask) as usize;
+        let slots = self.slots as usize;
         let mut lowest = u64::MAX;
-        let mut off = 0;
         let mut visited = 0;
-        while let Some(o) = self.next_nonempty(first, off, self.slots as usize) {
-            // Every timer in this slot or a later one (in tick order) is due at or after the slot's start; only
-            // the cursor slot can hold overdue timers, and it is the first one looked at.
-            let slot_start = self.start_ns.saturating_add((self.cursor + o as u64).saturating_mul(self.tick_ns));
-            if lowest <= slot_start {
-                break;
+        // Candidates in time order: level-0 slots from the cursor to the end of its block, then level-1 slots
+        // from the next block on. Everything in a candidate or after it is due no earlier than the candidate's
+        // start, save overdue timers, which sit in the cursor's slot, the first candidate.
+        let block = self.cursor >> self.bits;
+        let first0 = (self.cursor & self.mask) as usize;
+        let first1 = ((block + 1) & self.mask) as usize;
+        let levels = [(0, first0, slots - first0, 0u64), (slots, first1, slots, self.bits.into())];
+        for (base, first, span, shift) in levels {
+            let mut off = 0;
+            while let Some(o) = self.next_nonempty(base, first, off, span) {
+                let start = if base == 0 {
+                    self.tick_start(self.cursor + o as u64)
+                } else {
+                    self.tick_start((block + 1 + o as u64) << shift)
+                };
+                if lowest <= start {
+                    return Some(Instant::from_nanos(lowest));
+                }
+                if visited == NEXT_DEADLINE_SCAN {
+                    return Some(Instant::from_nanos(lowest.min(start)));
+                }
+                lowest = lowest.min(self.nodes[base + ((first + o) & self.mask as usize)].deadline);
+                visited += 1;
+                off = o + 1;
             }
-            if visited == NEXT_DEADLINE_SCAN {
-                lowest = lowest.min(slot_start);
-                break;
-            }
-            lowest = lowest.min(self.nodes[(first + o) & self.mask as usize].deadline);
-            visited += 1;
-            off = o + 1;
         }
         Some(Instant::from_nanos(lowest))
     }
@@ -254,7 +342,7 @@ impl TimerWheel {
         self.len() == 0
     }
 
-    /// Heap bytes held: 16 per handle slot and per wheel slot, plus the bitmap.
+    /// Heap bytes held: 16 per handle and per slot of each level, plus the bitmap.
     pub fn memory_bytes(&self) -> usize {
         self.nodes.capacity() * core::mem::size_of::<Node>() + self.bitmap.capacity() * 8
     }
@@ -353,6 +441,38 @@ mod tests {
         assert_eq!(fired, vec![(1, 5), (2, 69), (3, 197)]);
     }
 
+    /// With 64 slots a level-1 slot spans 64 ticks and level 1 covers 4096: deadlines past that wait for their
+    /// round in level 1; deadlines in between come down to level 0 once and fire on time.
+    #[test]
+    fn timers_across_both_levels_and_beyond_fire_on_time() {
+        let mut w = TimerWheel::new(Duration::from_millis(1), 64, Instant::ZERO);
+        let deadlines = [3u64, 63, 64, 65, 127, 128, 1_000, 4_095, 4_096, 4_160, 9_000, 20_000];
+        for (h, &d) in deadlines.iter().enumerate() {
+            w.arm(h as u32, at_ms(d));
+        }
+        let mut fired = Vec::new();
+        for ms in 0..=20_000 {
+            if let Some(n) = w.next_deadline() {
+                assert!(n.as_nanos() <= deadlines.iter().filter(|&&d| d >= ms).min().unwrap() * MS);
+            }
+            for h in expire(&mut w, at_ms(ms)) {
+                fired.push((h, ms));
+            }
+        }
+        let want: Vec<(u32, u64)> = deadlines.iter().enumerate().map(|(h, &d)| (h as u32, d)).collect();
+        assert_eq!(fired, want);
+    }
+
+    #[test]
+    fn next_deadline_is_exact_for_a_lone_far_timer() {
+        let mut w = wheel();
+        w.arm(9, at_ms(119_999));
+        assert_eq!(w.next_deadline(), Some(at_ms(119_999)));
+        assert!(expire(&mut w, at_ms(119_998)).is_empty());
+        assert_eq!(w.next_deadline(), Some(at_ms(119_999)));
+        assert_eq!(expire(&mut w, at_ms(119_999)), vec![9]);
+    }
+
     #[test]
     fn long_gap_expires_everything_due_once_and_keeps_the_rest() {
         let mut w = wheel();
@@ -435,7 +555,7 @@ mod tests {
     fn memory_is_16_bytes_per_handle_plus_the_wheel() {
         let mut w = wheel();
         let base = w.memory_bytes();
-        assert_eq!(base, 4096 * 16 + 4096 / 8);
+        assert_eq!(base, 2 * 4096 * 16 + 2 * 4096 / 8);
         w.reserve(1_000_000);
         assert_eq!(w.memory_bytes() - base, 1_000_000 * 16);
         assert_eq!(TimerWheel::bytes_per_handle(), 16);
@@ -444,7 +564,7 @@ mod tests {
     #[test]
     fn origin_and_slot_rounding() {
         let mut w = TimerWheel::new(Duration::from_millis(1), 100, at_ms(1_000));
-        assert_eq!(w.memory_bytes(), 128 * 16 + 16);
+        assert_eq!(w.memory_bytes(), 2 * 128 * 16 + 2 * 16);
         // Before the origin: due at once.
         w.arm(0, at_ms(10));
         assert_eq!(expire(&mut w, at_ms(10)), vec![0]);
