@@ -70,7 +70,8 @@ impl KeyedIndex {
         self.full_cap = self.full_cap.max(self.table.capacity());
     }
 
-    /// Inserts `value` (not present yet) under `hash`. `live` yields every value currently held, for a rebuild.
+    /// Inserts `value` (not present yet) under `hash`. `live` yields every value the index must hold once
+    /// `value` is in (`value` itself may be among them or not), for a rebuild.
     #[inline]
     pub(crate) fn insert(
         &mut self,
@@ -81,7 +82,7 @@ impl KeyedIndex {
     ) {
         let no_growth_left = self.table.len() == self.table.capacity();
         if no_growth_left {
-            self.make_room(&rehash, live);
+            self.make_room(&rehash, live.filter(|&v| v != value));
         }
         self.table.insert_unique(hash, value, &rehash);
         if no_growth_left {
@@ -379,6 +380,7 @@ fn rehash_slot<K: FlowKey, V>(slab: &[Slot<K, V>], sip: &SipHasher13, i: u32) ->
 mod tests {
     use super::*;
     use crate::tcp::flow::{V4Flow, V6Flow};
+    use proptest::prelude::*;
     use std::collections::HashMap;
 
     const KEY_A: [u8; 16] = *b"0123456789abcdef";
@@ -496,6 +498,7 @@ mod tests {
             model.insert(v6(i), (h, i));
         }
         assert_eq!(t.len(), model.len());
+        assert_eq!(t.index.table.len(), t.len());
         for i in 0..60_000u32 {
             let got = t.find(&v6(i));
             assert_eq!(got, model.get(&v6(i)).map(|&(h, _)| h), "key {i}");
@@ -598,6 +601,7 @@ mod tests {
             next += 1;
         }
         assert!(t.index.rebuilds > 0, "the rebuild path never ran");
+        assert_eq!(t.index.table.len(), t.len(), "index and slab disagree");
         assert_eq!(t.memory_bytes(), mem);
         for i in next - n..next {
             assert_eq!(t.try_get(t.find(&v4(i)).unwrap()), Some(&i));
@@ -614,5 +618,60 @@ mod tests {
         }
         // Doubling is clamped to the bound: the slab holds exactly max_len entries.
         assert_eq!(t.memory_bytes() - t.index.allocation_size(), n * 88);
+    }
+
+    proptest! {
+        /// Against a map of key -> (handle, value): the same lookups, values and refusals; handles stay dense
+        /// (below the bound) and unique; the index holds exactly the live entries.
+        #[test]
+        fn matches_a_hashmap_model(
+            max_len in 0usize..40,
+            ops in proptest::collection::vec((0u8..3, 0u32..60, any::<u32>()), 1..500),
+        ) {
+            let mut t: ConnTable<V4Flow, u32> = ConnTable::new(max_len, KEY_B);
+            let mut model: HashMap<u32, (u32, u32)> = HashMap::new();
+            for (op, k, v) in ops {
+                match op {
+                    0 => {
+                        if model.contains_key(&k) {
+                            continue;
+                        }
+                        match t.insert(v4(k), v) {
+                            Ok(h) => {
+                                prop_assert!(model.len() < max_len);
+                                prop_assert!(model.values().all(|&(mh, _)| mh != h));
+                                model.insert(k, (h, v));
+                            }
+                            Err(TableFull) => prop_assert_eq!(model.len(), max_len),
+                        }
+                    }
+                    1 => {
+                        if let Some((h, mv)) = model.remove(&k) {
+                            prop_assert_eq!(t.remove(h), (v4(k), mv));
+                        }
+                    }
+                    _ => {
+                        let got = t.find(&v4(k));
+                        prop_assert_eq!(got, model.get(&k).map(|&(h, _)| h));
+                        if let Some(h) = got {
+                            *t.get_mut(h) = v;
+                            model.insert(k, (h, v));
+                        }
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                prop_assert_eq!(t.index.table.len(), model.len());
+                prop_assert!(t.handle_bound() as usize <= max_len);
+            }
+            let mut live: Vec<u32> = t.handles().collect();
+            let mut want: Vec<u32> = model.values().map(|&(h, _)| h).collect();
+            live.sort_unstable();
+            want.sort_unstable();
+            prop_assert_eq!(live, want);
+            for (k, (h, v)) in &model {
+                prop_assert_eq!(t.key(*h), &v4(*k));
+                prop_assert_eq!(*t.get(*h), *v);
+            }
+        }
     }
 }

@@ -622,6 +622,7 @@ mod tests {
             next += 1;
         }
         assert!(t.index.rebuilds > 0, "the rebuild path never ran");
+        assert_eq!(t.index.table.len(), t.len(), "index and ring disagree");
         assert_eq!(t.memory_bytes(), mem);
         for i in next - n..next {
             assert_eq!(t.get(&v4(i)), Some(tw(i)));
@@ -794,6 +795,7 @@ mod tests {
                     Op::Advance(dt) => now += dt,
                 }
                 prop_assert_eq!(t.len(), m.map.len());
+                prop_assert_eq!(t.index.table.len(), t.len());
                 let earliest = m.map.values().map(|&(_, e)| e).min();
                 prop_assert_eq!(t.next_deadline().map(Instant::as_nanos), earliest);
                 prop_assert!(t.cap <= t.hard_cap);
