@@ -186,25 +186,43 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         self.max_len
     }
 
-    /// The keyed hash of `key` in this table.
+    /// The keyed hash of `key` in this table (SipHash-1-3, about 7 ns). Tables built with the same `hash_key`
+    /// (a [`ConnTable`] and a [`TimeWaitTable`](crate::tcp::time_wait::TimeWaitTable) alike) give the same
+    /// value, so a caller that looks a segment's tuple up in several tables, or finds then inserts, can hash
+    /// once and use the `*_hashed` forms.
     #[inline]
-    fn hash(&self, key: &K) -> u64 {
+    pub fn hash(&self, key: &K) -> u64 {
         flow_hash(&self.sip, key)
     }
 
     /// The handle of the entry for `key`.
     #[inline]
     pub fn find(&self, key: &K) -> Option<u32> {
+        self.find_hashed(self.hash(key), key)
+    }
+
+    /// [`find`](Self::find) with `hash` = [`hash`](Self::hash)`(key)` already computed. A wrong hash finds
+    /// nothing (debug builds assert it).
+    #[inline]
+    pub fn find_hashed(&self, hash: u64, key: &K) -> Option<u32> {
+        debug_assert_eq!(hash, self.hash(key), "ConnTable: hash from another key or secret");
         let slab = &self.slab;
-        self.index.table.find(self.hash(key), |&i| live_key(slab, i) == Some(key)).copied()
+        self.index.table.find(hash, |&i| live_key(slab, i) == Some(key)).copied()
     }
 
     /// Inserts an entry whose key is not present yet; returns its handle.
     ///
     /// Inserting a key that is present is a caller bug: debug builds panic; release builds replace the value in
     /// place (dropping the old one) and return the existing handle, so the table stays consistent.
+    #[inline]
     pub fn insert(&mut self, key: K, value: V) -> Result<u32, TableFull> {
-        let hash = self.hash(&key);
+        self.insert_hashed(self.hash(&key), key, value)
+    }
+
+    /// [`insert`](Self::insert) with `hash` = [`hash`](Self::hash)`(key)` already computed. The hash must be
+    /// right (debug builds assert it): under a wrong one the entry could not be found, nor its index entry
+    /// removed with it.
+    pub fn insert_hashed(&mut self, hash: u64, key: K, value: V) -> Result<u32, TableFull> {
         if let Some(h) = self.find_hashed(hash, &key) {
             debug_assert!(false, "ConnTable::insert: key {key:?} is already present (handle {h})");
             *self.get_mut(h) = value;
@@ -235,12 +253,6 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         let live = slab.iter().enumerate().filter(|(_, s)| matches!(s, Slot::Live { .. })).map(|(i, _)| i as u32);
         self.index.insert(hash, handle, |&i| rehash_slot(slab, sip, i), live);
         Ok(handle)
-    }
-
-    #[inline]
-    fn find_hashed(&self, hash: u64, key: &K) -> Option<u32> {
-        let slab = &self.slab;
-        self.index.table.find(hash, |&i| live_key(slab, i) == Some(key)).copied()
     }
 
     /// Grows the slab by doubling, but never past `max_len` entries (the bound is also the memory budget).
@@ -429,6 +441,22 @@ mod tests {
         let mut hs: Vec<u32> = t.handles().collect();
         hs.sort_unstable();
         assert_eq!(hs, vec![a, b]);
+    }
+
+    #[test]
+    fn one_hash_serves_tables_sharing_a_secret() {
+        let mut t: ConnTable<V4Flow, u8> = ConnTable::new(4, KEY_A);
+        let tw: crate::tcp::time_wait::TimeWaitTable<V4Flow> =
+            crate::tcp::time_wait::TimeWaitTable::new(4, core::time::Duration::from_secs(60), KEY_A);
+        let k = v4(9);
+        let hash = t.hash(&k);
+        assert_eq!(hash, tw.hash(&k));
+        assert_eq!(t.find_hashed(hash, &k), None);
+        assert_eq!(tw.get_hashed(hash, &k), None);
+        let h = t.insert_hashed(hash, k, 1).unwrap();
+        assert_eq!(t.find_hashed(hash, &k), Some(h));
+        assert_eq!(t.find(&k), Some(h));
+        assert_eq!(t.remove(h), (k, 1));
     }
 
     #[test]

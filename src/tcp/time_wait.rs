@@ -145,10 +145,24 @@ impl<K: FlowKey> TimeWaitTable<K> {
         self.index.reserve(n.min(self.max_len).saturating_sub(self.live), |&p| rehash(ring, sip, p));
     }
 
+    /// The keyed hash of `key` in this table; the same as a [`ConnTable`](crate::tcp::table::ConnTable)'s built
+    /// with the same `hash_key`, so one computation can serve both (see the `*_hashed` forms).
+    #[inline]
+    pub fn hash(&self, key: &K) -> u64 {
+        flow_hash(&self.sip, key)
+    }
+
     /// Enters `key` into TIME-WAIT until `now + lifetime` (replacing any entry for it).
+    #[inline]
     pub fn insert(&mut self, now: Instant, key: K, tw: TimeWait) -> Result<(), TableFull> {
+        self.insert_hashed(now, self.hash(&key), key, tw)
+    }
+
+    /// [`insert`](Self::insert) with `hash` = [`hash`](Self::hash)`(key)` already computed. The hash must be
+    /// right (debug builds assert it).
+    pub fn insert_hashed(&mut self, now: Instant, hash: u64, key: K, tw: TimeWait) -> Result<(), TableFull> {
+        debug_assert_eq!(hash, self.hash(&key), "TimeWaitTable: hash from another key or secret");
         self.advance(now);
-        let hash = flow_hash(&self.sip, &key);
         let present = self.find(hash, &key).is_some();
         if !present && self.live >= self.max_len {
             return Err(TableFull);
@@ -171,7 +185,15 @@ impl<K: FlowKey> TimeWaitTable<K> {
 
     #[inline]
     pub fn get(&self, key: &K) -> Option<TimeWait> {
-        let p = self.find(flow_hash(&self.sip, key), key)?;
+        self.get_hashed(self.hash(key), key)
+    }
+
+    /// [`get`](Self::get) with `hash` = [`hash`](Self::hash)`(key)` already computed. A wrong hash finds
+    /// nothing (debug builds assert it).
+    #[inline]
+    pub fn get_hashed(&self, hash: u64, key: &K) -> Option<TimeWait> {
+        debug_assert_eq!(hash, self.hash(key), "TimeWaitTable: hash from another key or secret");
+        let p = self.find(hash, key)?;
         self.ring.get(p as usize).map(Slot::tw)
     }
 
