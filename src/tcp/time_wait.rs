@@ -746,14 +746,15 @@ mod tests {
         Advance(u64),
     }
 
-    fn op(life: u64) -> impl Strategy<Value = Op> {
+    fn op(life: u64, keys: u32) -> impl Strategy<Value = Op> {
         prop_oneof![
-            4 => (0..24u32, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
-            1 => (0..24u32, any::<u32>()).prop_map(|(k, v)| Op::Restart(k, v)),
-            2 => (0..24u32).prop_map(Op::Remove),
-            2 => (0..24u32).prop_map(Op::Get),
+            4 => (0..keys, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            1 => (0..keys, any::<u32>()).prop_map(|(k, v)| Op::Restart(k, v)),
+            2 => (0..keys).prop_map(Op::Remove),
+            2 => (0..keys).prop_map(Op::Get),
             1 => Just(Op::Expire),
-            3 => prop_oneof![Just(0), Just(1), 0..life / 4, 0..2 * life, Just(200 * 3_600_000_000_000)].prop_map(Op::Advance),
+            3 => prop_oneof![Just(0), Just(1), 0..life / 4, 0..2 * life, Just(200 * 3_600_000_000_000)]
+                .prop_map(Op::Advance),
         ]
     }
 
@@ -776,9 +777,12 @@ mod tests {
         /// same expiry counts, the same refusals when full, and the exact next deadline.
         #[test]
         fn matches_a_hashmap_model(
-            max_len in 0usize..12,
+            (max_len, ops) in prop_oneof![
+                (0usize..12, proptest::collection::vec(op(60_000_000_000, 24), 1..400)),
+                // Rings of several bitmap words, compacted across the wrap-around.
+                (100usize..300, proptest::collection::vec(op(60_000_000_000, 400), 1..3_000)),
+            ],
             life in prop_oneof![Just(1_000u64), Just(60_000_000_000)],
-            ops in proptest::collection::vec(op(60_000_000_000), 1..400),
         ) {
             let mut t: TimeWaitTable<V4Flow> = TimeWaitTable::new(max_len, Duration::from_nanos(life), KEY);
             let mut m = Model::default();
