@@ -135,7 +135,7 @@ mod tests {
     /// A worker serving on one end of an in-memory pair answers a SYN from the other end, and leaves when told.
     #[test]
     fn worker_answers_a_syn_and_exits_on_command() {
-        let (server_io, mut peer) = pair(256);
+        let (mut server_io, mut peer) = pair(256);
         let clock = Clock::new();
         let cfg = Config { wall_clock_offset: clock.wall_clock_offset(), ..Config::default() };
         let slot = crate::tcp::cookie::slot_at(clock.wall_nanos(clock.now()));
@@ -144,7 +144,7 @@ mod tests {
         ep.listen(80);
         let (ctx, crx) = unbounded();
         let (rtx, rrx) = unbounded();
-        peer.inject(&syn_frame());
+        server_io.inject(&syn_frame());
         // The in-memory pair is single-threaded: queue the exit first; the worker serves one round, then leaves.
         ctx.send(Command::Exit).unwrap();
         let (ep, _) = run(server_io, ep, clock, WorkerOptions::default(), crx, rtx).unwrap();
