@@ -57,9 +57,9 @@ impl Outcome {
         let fails = self.failures();
         assert!(
             self.success && fails.is_empty() && self.report["ok"] == true,
-            "{what}: scapy cases failed:\n  {}\nstdout:\n{}\nstderr:\n{}",
+            "{what}: scapy cases failed (exit ok: {}):\n  {}\nall cases (stderr):\n{}",
+            self.success,
             fails.join("\n  "),
-            self.stdout,
             self.stderr
         );
     }

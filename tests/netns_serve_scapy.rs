@@ -1,0 +1,133 @@
+//! Packet-level behaviour of `xdptcp serve`, probed with scapy from the peer namespace and compared case by case
+//! with a plain Linux listener on another port of the same server namespace (tests/scapy/ref_server.py).
+//!
+//! The probes spoof client addresses nobody owns ([`SPOOF4`], [`SPOOF6`]); the server namespace has static
+//! neighbour entries for them (so the Linux reference can answer), and the peer's kernel drops the replies as not
+//! its own instead of resetting them. The server namespace answers SYNs with cookies only
+//! (`tcp_syncookies=2`) and ignores RST in TIME-WAIT (`tcp_rfc1337=1`): the careful Linux a cookie-only stack
+//! with RFC 1337 should match. Each script prints its cases as JSON; one #[test] per group asserts on them and
+//! on the server's counters.
+
+mod common;
+mod serve_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serve_support::{scapy, Server, PORT};
+
+/// Unowned addresses of the test subnet that the probes send from.
+const SPOOF4: &str = "10.77.0.200";
+const SPOOF6: &str = "fd77::200";
+/// Where the Linux reference listens, by app.
+const LINUX_ECHO: u16 = 9080;
+const LINUX_HTTP: u16 = 9082;
+
+/// The Linux reference listeners, killed on drop.
+struct Reference(Child);
+
+impl Reference {
+    fn start(ns: &str, args: &[&str]) -> Reference {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, scapy::python(), "-u"])
+            .arg(scapy::dir().join("ref_server.py"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ref_server.py starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("ref_server.py output");
+        assert_eq!(line.trim(), "ready", "ref_server.py did not start");
+        Reference(child)
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One scapy group's world: topology, xdptcp on PORT with `app`, the Linux reference, spoofing prepared.
+struct Bench {
+    topo: common::VethPair,
+    server: Server,
+    _reference: Reference,
+    linux_port: u16,
+}
+
+impl Bench {
+    fn new(prefix: &str, app: &str, extra: &[&str]) -> Bench {
+        let topo = serve_support::topology(prefix);
+        let ns = &topo.ns_a;
+        serve_support::sysctl(ns, "net.ipv4.tcp_syncookies", "2");
+        serve_support::sysctl(ns, "net.ipv4.tcp_rfc1337", "1");
+        let mac_b = xdptcp::io::topology::mac_text(&topo.mac_b);
+        for addr in [SPOOF4, SPOOF6] {
+            let (ok, _, err) = serve_support::run_in(
+                ns,
+                "ip",
+                &["neigh", "replace", addr, "lladdr", &mac_b, "dev", &topo.if_a, "nud", "permanent"],
+            );
+            assert!(ok, "static neighbour {addr}: {err}");
+        }
+        let mut args = vec!["--ports", "8080", "--app", app, "--time-wait", "2"];
+        args.extend_from_slice(extra);
+        let server = Server::start(ns, &topo.if_a, &args);
+        let (flag, linux_port) = if app == "http" { ("--http", LINUX_HTTP) } else { ("--echo", LINUX_ECHO) };
+        let reference = Reference::start(ns, &[flag, &linux_port.to_string()]);
+        Bench { topo, server, _reference: reference, linux_port }
+    }
+
+    fn run(&self, script: &str, extra: &[&str]) -> scapy::Outcome {
+        let t = &self.topo;
+        let mac = |m: &[u8; 6]| xdptcp::io::topology::mac_text(m);
+        let (client_mac, server_mac) = (mac(&t.mac_b), mac(&t.mac_a));
+        let (s4, s6) = (t.ip4_a.to_string(), t.ip6_a.to_string());
+        let (xp, lp) = (PORT.to_string(), self.linux_port.to_string());
+        #[rustfmt::skip]
+        let mut args = vec![
+            "--iface", &t.if_b, "--client-mac", &client_mac, "--server-mac", &server_mac,
+            "--server4", &s4, "--server6", &s6, "--spoof4", SPOOF4, "--spoof6", SPOOF6,
+            "--xdp-port", &xp, "--linux-port", &lp,
+        ];
+        args.extend_from_slice(extra);
+        let out = scapy::run(&t.ns_b, script, &args);
+        eprintln!("{script}:\n{}", out.stderr);
+        out
+    }
+
+    /// Asserts that every counter the script says it caused shows in the server's stats.
+    fn assert_expected_counters(&self, out: &scapy::Outcome) {
+        let Some(expect) = out.report["xdp_expect"].as_object() else { return };
+        let s = self
+            .server
+            .wait_stats("the script's counters", Duration::from_secs(5), |s| expect.iter().all(|(k, v)| s[k] == *v));
+        eprintln!("server stats: {s}");
+    }
+}
+
+#[test]
+fn scapy_synack_and_cookies() {
+    if !common::require_root("scapy_synack_and_cookies") {
+        return;
+    }
+    let b = Bench::new("xtsyn4", "echo", &[]);
+    let out = b.run("handshake.py", &[]);
+    out.assert_all_passed("handshake.py");
+    b.assert_expected_counters(&out);
+}
+
+#[test]
+fn scapy_rfc5961_on_established_connections() {
+    if !common::require_root("scapy_rfc5961_on_established_connections") {
+        return;
+    }
+    let b = Bench::new("xt5961", "echo", &[]);
+    let out = b.run("rfc5961.py", &[]);
+    out.assert_all_passed("rfc5961.py");
+    b.assert_expected_counters(&out);
+}
