@@ -131,3 +131,44 @@ fn scapy_rfc5961_on_established_connections() {
     out.assert_all_passed("rfc5961.py");
     b.assert_expected_counters(&out);
 }
+
+#[test]
+fn scapy_malformed_segments_and_ports_not_served() {
+    if !common::require_root("scapy_malformed_segments_and_ports_not_served") {
+        return;
+    }
+    let b = Bench::new("xtmalf", "echo", &[]);
+    let out = b.run("malformed.py", &[]);
+    out.assert_all_passed("malformed.py");
+    b.assert_expected_counters(&out);
+
+    // ICMP and ARP / neighbour discovery are the kernel's: with the neighbour caches flushed on both sides, ping
+    // must resolve the server's address and be answered, over IPv4 and IPv6.
+    let before = b.server.stats().expect("stats");
+    for ns in [&b.topo.ns_a, &b.topo.ns_b] {
+        let (ok, _, err) = serve_support::run_in(ns, "ip", &["neigh", "flush", "all"]);
+        assert!(ok, "ip neigh flush in {ns}: {err}");
+    }
+    for addr in ["10.77.0.1", "fd77::1"] {
+        let (ok, out, err) = serve_support::run_in(&b.topo.ns_b, "ping", &["-c", "2", "-W", "2", "-i", "0.2", addr]);
+        assert!(ok, "ping {addr} while xdptcp serves: {out}{err}");
+    }
+    let after = b.server.wait_stats("ARP and ICMP passed by the XDP program", Duration::from_secs(5), |s| {
+        s["xdp_not_ip"].as_u64() > before["xdp_not_ip"].as_u64()
+            && s["xdp_not_tcp"].as_u64() > before["xdp_not_tcp"].as_u64()
+    });
+    assert_eq!(after["xdp_redirected"], before["xdp_redirected"], "no ARP or ICMP reached the workers");
+}
+
+#[test]
+fn scapy_teardown_orders_and_time_wait() {
+    if !common::require_root("scapy_teardown_orders_and_time_wait") {
+        return;
+    }
+    let b = Bench::new("xttear", "http", &[]);
+    let out = b.run("teardown.py", &["--time-wait", "2"]);
+    out.assert_all_passed("teardown.py");
+    b.assert_expected_counters(&out);
+    // After 2MSL the server holds nothing.
+    b.server.wait_no_state(Duration::from_secs(10));
+}

@@ -262,6 +262,32 @@ class Flow:
             self.send("A")
         return got
 
+    def read_to_fin(self, ack_fin=True, timeout=WAIT):
+        """Collects in-order data up to the server's FIN (ACKing as it goes; the FIN too unless ack_fin is
+        False). Returns (data, fin_seen)."""
+        got = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            p = self.expect(lambda q: len(bytes(tcp_of(q).payload)) > 0 or "F" in str(tcp_of(q).flags),
+                            max(0.0, left))
+            if p is None:
+                return got, False
+            t = tcp_of(p)
+            if t.seq != self.rcv_nxt:
+                continue
+            payload = bytes(t.payload)
+            got += payload
+            self.rcv_nxt = (self.rcv_nxt + len(payload)) & 0xFFFFFFFF
+            self.note_ts(p)
+            fin = "F" in str(t.flags)
+            if fin and ack_fin:
+                self.rcv_nxt = (self.rcv_nxt + 1) & 0xFFFFFFFF
+            if not fin or ack_fin:
+                self.send("A")
+            if fin:
+                return got, True
+
     def note_ts(self, p):
         ts = opts(p).get("Timestamp")
         if ts:
