@@ -62,6 +62,8 @@ pub struct ServeOptions {
     pub run_for: Option<Duration>,
     /// Fault injection for loss tests: lose this percentage of frames in each direction on the AF_XDP side.
     pub inject_loss: Option<f64>,
+    /// Tests only: shift the wall clock that cookie slots and key rotation follow, in nanoseconds.
+    pub cookie_clock_skew_ns: i64,
 }
 
 impl Default for ServeOptions {
@@ -85,6 +87,7 @@ impl Default for ServeOptions {
             summary_every: Duration::from_secs(5),
             run_for: None,
             inject_loss: None,
+            cookie_clock_skew_ns: 0,
         }
     }
 }
@@ -139,7 +142,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     }
     prog.attach(&opts.iface, opts.mode)?;
 
-    let clock = Clock::new();
+    let clock = Clock::with_wall_skew(opts.cookie_clock_skew_ns);
     let mut keys = KeyManager::new(slot_now(clock.wall_nanos(clock.now())), opts.cookie_key_file.as_deref())?;
     let ncpus = core_affinity::get_core_ids().map_or(1, |c| c.len().max(1));
     let (report_tx, report_rx) = bounded::<Report>(1024);
