@@ -124,6 +124,11 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         }
         Queues::Count(n) => n,
     };
+    // Sockets are bound before the program is attached, so a busy interface would otherwise be reported as a
+    // busy queue (the other program's AF_XDP socket holds it) instead of what it is: check for a program first.
+    if let Some(a) = netdev::xdp_attachment(&opts.iface)? {
+        return Err(IoError::AlreadyAttached { ifname: opts.iface.clone(), prog_id: a.prog_id, mode: a.mode }.into());
+    }
     let stop = signal::install_stop_handler()?;
     let mut prog = SteerProgram::load(SteerOptions { restrict_local: !opts.addrs.is_empty(), ..Default::default() })?;
     for p in &opts.ports {
