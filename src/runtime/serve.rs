@@ -117,10 +117,12 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let queues = match opts.queues {
         Queues::All => available,
         Queues::Count(0) => return Err(ServeError::Invalid("--queues must be at least 1".into())),
+        // Said in the terms of the flag (a count), not of the last queue index it would need.
         Queues::Count(n) if n > available => {
-            return Err(
-                IoError::QueueOutOfRange { ifname: opts.iface.clone(), queue: n - 1, count: Some(available) }.into()
-            )
+            return Err(ServeError::Invalid(format!(
+                "--queues {n}: {} has only {available} queue(s); use --queues all or a count up to {available}",
+                opts.iface
+            )))
         }
         Queues::Count(n) => n,
     };
