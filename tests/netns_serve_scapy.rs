@@ -1,7 +1,7 @@
 //! Packet-level behaviour of `xdptcp serve`, probed with scapy from the peer namespace and compared case by case
 //! with a plain Linux listener on another port of the same server namespace (tests/scapy/ref_server.py).
 //!
-//! The probes spoof client addresses nobody owns ([`SPOOF4`], [`SPOOF6`]); the server namespace has static
+//! The probes spoof client addresses nobody owns (`serve_support::scapy::SPOOF4`, `SPOOF6`); the server namespace has static
 //! neighbour entries for them (so the Linux reference can answer), and the peer's kernel drops the replies as not
 //! its own instead of resetting them. The server namespace answers SYNs with cookies only
 //! (`tcp_syncookies=2`) and ignores RST in TIME-WAIT (`tcp_rfc1337=1`): the careful Linux a cookie-only stack
@@ -17,9 +17,6 @@ use std::time::Duration;
 
 use serve_support::{scapy, Server, PORT};
 
-/// Unowned addresses of the test subnet that the probes send from.
-const SPOOF4: &str = "10.77.0.200";
-const SPOOF6: &str = "fd77::200";
 /// Where the Linux reference listens, by app.
 const LINUX_ECHO: u16 = 9080;
 const LINUX_HTTP: u16 = 9082;
@@ -65,16 +62,9 @@ impl Bench {
         let ns = &topo.ns_a;
         serve_support::sysctl(ns, "net.ipv4.tcp_syncookies", "2");
         serve_support::sysctl(ns, "net.ipv4.tcp_rfc1337", "1");
-        let mac_b = xdptcp::io::topology::mac_text(&topo.mac_b);
-        for addr in [SPOOF4, SPOOF6] {
-            let (ok, _, err) = serve_support::run_in(
-                ns,
-                "ip",
-                &["neigh", "replace", addr, "lladdr", &mac_b, "dev", &topo.if_a, "nud", "permanent"],
-            );
-            assert!(ok, "static neighbour {addr}: {err}");
-        }
-        let mut args = vec!["--ports", "8080", "--app", app, "--time-wait", "2"];
+        scapy::prepare_spoofing(&topo);
+        let port = PORT.to_string();
+        let mut args = vec!["--ports", &port, "--app", app, "--time-wait", "2"];
         args.extend_from_slice(extra);
         let server = Server::start(ns, &topo.if_a, &args);
         let (flag, linux_port) = if app == "http" { ("--http", LINUX_HTTP) } else { ("--echo", LINUX_ECHO) };
@@ -83,21 +73,7 @@ impl Bench {
     }
 
     fn run(&self, script: &str, extra: &[&str]) -> scapy::Outcome {
-        let t = &self.topo;
-        let mac = |m: &[u8; 6]| xdptcp::io::topology::mac_text(m);
-        let (client_mac, server_mac) = (mac(&t.mac_b), mac(&t.mac_a));
-        let (s4, s6) = (t.ip4_a.to_string(), t.ip6_a.to_string());
-        let (xp, lp) = (PORT.to_string(), self.linux_port.to_string());
-        #[rustfmt::skip]
-        let mut args = vec![
-            "--iface", &t.if_b, "--client-mac", &client_mac, "--server-mac", &server_mac,
-            "--server4", &s4, "--server6", &s6, "--spoof4", SPOOF4, "--spoof6", SPOOF6,
-            "--xdp-port", &xp, "--linux-port", &lp,
-        ];
-        args.extend_from_slice(extra);
-        let out = scapy::run(&t.ns_b, script, &args);
-        eprintln!("{script}:\n{}", out.stderr);
-        out
+        scapy::run_against(&self.topo, script, self.linux_port, extra)
     }
 
     /// Asserts that every counter the script says it caused shows in the server's stats.

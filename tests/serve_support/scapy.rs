@@ -10,6 +10,45 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::common::VethPair;
+
+/// Unowned addresses of the test subnet that the probes send from.
+pub const SPOOF4: &str = "10.77.0.200";
+pub const SPOOF6: &str = "fd77::200";
+
+/// Gives the spoofed addresses static neighbour entries (the peer's MAC) in the server namespace, so that a
+/// kernel listener there can answer them; the peer's own kernel never claims them.
+pub fn prepare_spoofing(topo: &VethPair) {
+    let mac_b = xdptcp::io::topology::mac_text(&topo.mac_b);
+    for addr in [SPOOF4, SPOOF6] {
+        let (ok, _, err) = super::run_in(
+            &topo.ns_a,
+            "ip",
+            &["neigh", "replace", addr, "lladdr", &mac_b, "dev", &topo.if_a, "nud", "permanent"],
+        );
+        assert!(ok, "static neighbour {addr}: {err}");
+    }
+}
+
+/// Runs `script` from the peer namespace of `topo` with the common arguments (xdptcp on
+/// [`super::PORT`], the Linux reference on `linux_port`) plus `extra`; its stderr goes to the test's output.
+pub fn run_against(topo: &VethPair, script: &str, linux_port: u16, extra: &[&str]) -> Outcome {
+    let mac = xdptcp::io::topology::mac_text;
+    let (client_mac, server_mac) = (mac(&topo.mac_b), mac(&topo.mac_a));
+    let (s4, s6) = (topo.ip4_a.to_string(), topo.ip6_a.to_string());
+    let (xp, lp) = (super::PORT.to_string(), linux_port.to_string());
+    #[rustfmt::skip]
+    let mut args = vec![
+        "--iface", &topo.if_b, "--client-mac", &client_mac, "--server-mac", &server_mac,
+        "--server4", &s4, "--server6", &s6, "--spoof4", SPOOF4, "--spoof6", SPOOF6,
+        "--xdp-port", &xp, "--linux-port", &lp,
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&topo.ns_b, script, &args);
+    eprintln!("{script}:\n{}", out.stderr);
+    out
+}
+
 /// The directory of the Python scripts.
 pub fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("scapy")
