@@ -119,3 +119,36 @@ fn kernel_clients_http_connection_close_server_closes_first() {
 fn kernel_clients_http_1_0_server_closes_first() {
     lifecycles("kernel_clients_http_1_0_server_closes_first", "xtkhttp10", Exchange::Http10);
 }
+
+/// Two queues, two workers: the kernel client's flows hash over both queues, each worker serves its own, and
+/// the totals still add up.
+#[test]
+fn kernel_clients_over_two_queues_are_served_by_two_workers() {
+    let test = "kernel_clients_over_two_queues_are_served_by_two_workers";
+    if !common::require_root(test) {
+        return;
+    }
+    let topo = common::topology("xtk2q", 2);
+    serve_support::prepare_client_namespace(&topo.ns_b);
+    let server = Server::start_realtime(
+        &topo.ns_a,
+        &topo.if_a,
+        &["--ports", &PORT.to_string(), "--app", "echo", "--time-wait", "2", "--queues", "all"],
+    );
+    assert!(server.stderr_text().contains("with 2 worker(s)"), "{}", server.stderr_text());
+    let v4 = SocketAddr::new(topo.ip4_a.into(), PORT);
+    let v6 = SocketAddr::new(topo.ip6_a.into(), PORT);
+    let load = serve_support::load_lock();
+    let t = clients::concurrent(&topo.ns_b, &[v4, v6], Exchange::Echo, 4000, 100);
+    drop(load);
+    assert_eq!((t.ok, t.failed), (4000, 0), "{:?}\n{}", t.examples, server.stderr_text());
+    server.wait_no_state(Duration::from_secs(15));
+    let text = std::fs::read(&server.stats_path).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let per: Vec<u64> = v["workers"].as_array().unwrap().iter().map(|w| w["conns_opened"].as_u64().unwrap()).collect();
+    eprintln!("{test}: connections per worker {per:?}");
+    assert_eq!(per.len(), 2, "{v}");
+    assert_eq!(per.iter().sum::<u64>(), 4000, "{v}");
+    assert!(per.iter().all(|&n| n > 0), "both workers served connections: {per:?}");
+    assert_eq!(v["total"]["conns_closed"], 4000, "{v}");
+}

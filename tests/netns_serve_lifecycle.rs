@@ -103,6 +103,31 @@ fn sigterm_drains_live_connections_then_exits_0_with_final_stats() {
 }
 
 #[test]
+fn sigterm_drain_timeout_resets_stragglers_and_still_exits_0() {
+    if !common::require_root("sigterm_drain_timeout_resets_stragglers_and_still_exits_0") {
+        return;
+    }
+    let topo = serve_support::topology("xtstrag");
+    let mut server = start(&topo, "echo", &["--drain-timeout", "1"]);
+    let dst = dst(&topo);
+    // A client that never finishes its conversation.
+    let mut s = common::in_netns(&topo.ns_b, || TcpStream::connect_timeout(&dst, Duration::from_secs(5)).unwrap());
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    server.wait_stats("one live connection", Duration::from_secs(5), |s| s["live_conns"] == 1);
+    let t = Instant::now();
+    server.signal("TERM");
+    // After the drain timeout the server resets it (rather than leave it to time out), then leaves.
+    let mut buf = [0u8; 16];
+    let r = s.read(&mut buf);
+    assert_eq!(r.map_err(|e| e.kind()).err(), Some(ErrorKind::ConnectionReset), "the straggler is reset");
+    assert!(t.elapsed() >= Duration::from_millis(900), "reset before the drain timeout: {:?}", t.elapsed());
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}\n{}", server.stderr_text());
+    let s = server.stats().expect("final stats");
+    assert_eq!((s["conns_aborted"].as_u64(), s["live_conns"].as_u64()), (Some(1), Some(0)), "{s}");
+}
+
+#[test]
 fn kill_9_mid_load_frees_the_port_to_the_kernel_and_a_restart_serves_at_once() {
     if !common::require_root("kill_9_mid_load_frees_the_port_to_the_kernel_and_a_restart_serves_at_once") {
         return;

@@ -84,6 +84,18 @@ def syn_twice_same_cookie(port):
 report.compare("retransmitted_syn_gets_the_same_cookie", syn_twice_same_cookie, {"same_isn": True})
 
 
+def syn_with_data(port):
+    # Data on a SYN is not taken by a cookie listener (no state to keep it in): the SYN-ACK acknowledges the SYN
+    # only, and the client sends the data again after the handshake.
+    f = Flow(env, port)
+    f.send("S", seq=f.iss, ack=0, options=[("MSS", 1460)], payload=b"early data\n")
+    sa = f.expect(lambda p: tcp_of(p).flags == "SA")
+    return {"synack_acks_syn_only": sa is not None and tcp_of(sa).ack == (f.iss + 1) & 0xFFFFFFFF}
+
+
+report.compare("data_on_a_syn_is_not_acknowledged", syn_with_data, {"synack_acks_syn_only": True})
+
+
 def reply_to_source_mac():
     # xdptcp answers the MAC the segment came from (it sits behind a router and keeps no neighbour table).
     other = "02:77:00:00:00:99"
