@@ -262,6 +262,24 @@ class Flow:
             self.send("A")
         return got
 
+    def read_raw(self, n, timeout=WAIT, edge=None):
+        """Collects n bytes of in-order data from the server; acknowledges each segment only when edge is given,
+        then with the window that keeps the right edge at edge."""
+        got = b""
+        deadline = time.monotonic() + timeout
+        while len(got) < n:
+            p = self.expect(lambda q: len(bytes(tcp_of(q).payload)) > 0, max(0.0, deadline - time.monotonic()))
+            if p is None:
+                break
+            t = tcp_of(p)
+            if t.seq != self.rcv_nxt:
+                continue
+            got += bytes(t.payload)
+            self.rcv_nxt = (self.rcv_nxt + len(bytes(t.payload))) & 0xFFFFFFFF
+            if edge is not None:
+                self.send("A", window=(edge - self.rcv_nxt) & 0xFFFF)
+        return got
+
     def read_to_fin(self, ack_fin=True, timeout=WAIT):
         """Collects in-order data up to the server's FIN (ACKing as it goes; the FIN too unless ack_fin is
         False). Returns (data, fin_seen)."""
