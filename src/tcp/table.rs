@@ -1,7 +1,7 @@
 //! The per-worker connection table: a slab of entries indexed by a keyed hash of the 4-tuple.
 //!
-//! It owns the connections of one worker and the keyed index shared with the TIME-WAIT table ([`KeyedIndex`],
-//! [`flow_hash`]). It never allocates once the slab and the index have grown to their working size, never
+//! It owns the connections of one worker and the keyed index shared with the TIME-WAIT table (`KeyedIndex`,
+//! `flow_hash`). It never allocates once the slab and the index have grown to their working size, never
 //! iterates in hash order for callers (handles are slab positions), and never hashes with a key a peer could
 //! know: the index is hashed with SipHash-1-3 under a per-table secret, so no peer can aim tuples at one bucket.
 //!
