@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod io;
+pub mod load;
 pub mod runtime;
 pub mod sink;
 pub mod tcp;
