@@ -243,6 +243,32 @@ struct Progress {
     flood_sent: AtomicU64,
 }
 
+/// Where workers wait, once set up, for the common start instant (so that pre-sizing tables, which may take a
+/// while, never shows up as start lag).
+#[derive(Debug)]
+struct StartGate {
+    barrier: std::sync::Barrier,
+    t0_nanos: AtomicU64,
+}
+
+impl StartGate {
+    /// Workers: wait for everyone, then for the start instant.
+    fn wait(&self) -> Instant {
+        self.barrier.wait();
+        self.barrier.wait();
+        Instant::from_nanos(self.t0_nanos.load(Ordering::SeqCst))
+    }
+
+    /// The control thread: once every worker is ready, fix the start instant a moment ahead and release them.
+    fn release(&self, clock: &Clock) -> Instant {
+        self.barrier.wait();
+        let t0 = clock.now() + Duration::from_millis(5);
+        self.t0_nanos.store(t0.as_nanos(), Ordering::SeqCst);
+        self.barrier.wait();
+        t0
+    }
+}
+
 /// What a worker hands back.
 #[derive(Debug)]
 struct WorkerOutcome {
@@ -295,8 +321,8 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     warn_about_tuples(opts, &src);
 
     let clock = Clock::new();
-    // Every worker's schedule starts at the same instant, a moment from now (after pinning and warming up).
-    let t0 = clock.now() + Duration::from_millis(20);
+    let gate =
+        Arc::new(StartGate { barrier: std::sync::Barrier::new(opts.queues as usize + 1), t0_nanos: AtomicU64::new(0) });
     let ncpus: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let mut progress = Vec::new();
@@ -313,7 +339,8 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
         let p = Arc::new(Progress::default());
         progress.push(Arc::clone(&p));
         let stop = Arc::clone(&stop);
-        let space = TupleAllocator::partition(src, opts.src_ports.clone(), w, workers)?.space();
+        let tuples = TupleAllocator::partition(src, opts.src_ports.clone(), w, workers)?;
+        let space = tuples.space();
         let cfg = Config {
             local_mac: src_mac,
             max_conns: 1 << 22,
@@ -347,6 +374,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
             }
             None => None,
         };
+        let reserve = reserve_sizes(opts, space, workers);
         let job = Job {
             io,
             cfg,
@@ -354,11 +382,11 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
             pace: opts.pace,
             bound: opts.bound,
             warmup: opts.warmup,
-            t0,
+            gate: Arc::clone(&gate),
+            reserve,
             worker: w,
             workers,
-            src,
-            src_ports: opts.src_ports.clone(),
+            tuples,
             target: opts.target,
             dst_mac,
             flood,
@@ -373,6 +401,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
             .map_err(|e| LoadError::Invalid(format!("spawning a worker: {e}")))?;
         handles.push(h);
     }
+    let t0 = gate.release(&clock);
 
     let show = opts.progress;
     let mut last = (std::time::Instant::now(), 0u64);
@@ -422,6 +451,23 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     Ok(summarise(opts, &src, t0, outcomes))
 }
 
+/// How many live connections and TIME-WAIT entries one worker's tables should hold from the start: what the
+/// offered rate keeps in flight over 50 ms, and in TIME-WAIT over the run (client close), within the bounds.
+fn reserve_sizes(opts: &LoadOptions, space: u64, workers: u32) -> (usize, usize) {
+    let Some(Pace::Rate(total)) = opts.pace else { return (4096, 0) };
+    let rate = total / f64::from(workers);
+    let conns = (rate * 0.05).clamp(4096.0, 1e6) as usize;
+    if opts.close != CloseBy::Client {
+        return (conns, 0);
+    }
+    let run = match opts.bound {
+        Bound::Duration(d) => d.as_secs_f64(),
+        Bound::Count(n) => n as f64 / total,
+    } + opts.warmup.as_secs_f64();
+    let tw = (rate * run.min(opts.time_wait.as_secs_f64())).min(space as f64).min((1u64 << 25) as f64);
+    (conns, tw as usize)
+}
+
 fn request_len(plan: &Plan) -> usize {
     match plan.request {
         Request::None => 0,
@@ -455,11 +501,12 @@ struct Job {
     pace: Option<Pace>,
     bound: Bound,
     warmup: Duration,
-    t0: Instant,
+    gate: Arc<StartGate>,
+    /// Live connections and TIME-WAIT entries to pre-size the tables for.
+    reserve: (usize, usize),
     worker: u32,
     workers: u32,
-    src: SrcRange,
-    src_ports: RangeInclusive<u16>,
+    tuples: TupleAllocator,
     target: SocketAddr,
     dst_mac: MacAddr,
     flood: Option<Flooder>,
@@ -485,10 +532,11 @@ impl Job {
     fn run_load(mut self, pace: Pace, progress: &Progress, stop: &AtomicBool) -> Result<WorkerOutcome, String> {
         let clock = self.clock;
         let mut ep = Endpoint::new(self.cfg.clone(), LoadApp::new(self.plan, 1 << 16), clock.now());
+        ep.reserve(self.target.is_ipv6(), self.reserve.0, self.reserve.1);
+        let t0 = self.gate.wait();
         ep.app_mut().now = clock.now();
-        let sched = Schedule::new(pace, self.bound, self.t0, self.warmup, self.worker, self.workers);
-        let tuples = TupleAllocator::partition(self.src, self.src_ports.clone(), self.worker, self.workers)
-            .map_err(|e| e.to_string())?;
+        let sched = Schedule::new(pace, self.bound, t0, self.warmup, self.worker, self.workers);
+        let tuples = self.tuples.clone();
         let mut d = Driver::new(ep, sched, tuples, self.target, self.dst_mac, self.flood.take(), self.batch);
         let mut next_publish = clock.now();
         let mut stopping = false;
@@ -535,8 +583,9 @@ impl Job {
     /// A pure flood: frames as fast as the ring takes them (or `pps`), replies counted, until the bound.
     fn run_flood(mut self, progress: &Progress, stop: &AtomicBool) -> Result<WorkerOutcome, String> {
         let clock = self.clock;
+        let t0 = self.gate.wait();
         let mut flood = self.flood.take().ok_or("a flood worker without a flood")?;
-        while clock.now() < self.t0 {
+        while clock.now() < t0 {
             std::hint::spin_loop();
         }
         let start = clock.now();
