@@ -312,7 +312,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
         XskConfig { ring_size: opts.ring_size, tx_frames: opts.tx_frames, batch: opts.batch, ..XskConfig::default() };
     let mut sockets = Vec::new();
     for q in 0..opts.queues {
-        let s = XskSocket::open(&opts.iface, q, &xcfg)?;
+        let s = open_socket(&opts.iface, q, &xcfg)?;
         prog.insert_xsk(q, s.fd())?;
         sockets.push(s);
     }
@@ -339,7 +339,8 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
         let p = Arc::new(Progress::default());
         progress.push(Arc::clone(&p));
         let stop = Arc::clone(&stop);
-        let tuples = TupleAllocator::partition(src, opts.src_ports.clone(), w, workers)?;
+        let mut tuples = TupleAllocator::partition(src, opts.src_ports.clone(), w, workers)?;
+        tuples.start_at(random_u64()?);
         let space = tuples.space();
         let cfg = Config {
             local_mac: src_mac,
@@ -349,9 +350,9 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
             send_buffer: (64 * 1024u32).max(request_len(&plan) as u32),
             hash_secret: random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?,
             isn_secret: random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?,
-            ts_offset: u32::from_le_bytes(
-                random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?[..4].try_into().unwrap_or_default(),
-            ),
+            // TSvals on the wall clock (in ms): they grow from one run to the next, so a server that holds a tuple of
+            // an earlier run in TIME-WAIT accepts the new SYN (RFC 6191) instead of answering it with an old ACK.
+            ts_offset: (clock.wall_clock_offset() / 1_000_000) as u32,
             wall_clock_offset: clock.wall_clock_offset(),
             ..Config::default()
         };
@@ -367,10 +368,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
                     dst_mac,
                     pps: opts.flood_pps.map(|p| p / f64::from(workers)),
                 };
-                let seed = u64::from_le_bytes(
-                    random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?[..8].try_into().unwrap_or_default(),
-                );
-                Some(Flooder::new(spec, seed))
+                Some(Flooder::new(spec, random_u64()?))
             }
             None => None,
         };
@@ -451,6 +449,20 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     Ok(summarise(opts, &src, t0, outcomes))
 }
 
+/// Opens the socket of queue `q`, retrying for up to two seconds while the queue is busy: the kernel frees the
+/// socket of a process that just exited (a previous run) a moment after the process is gone.
+fn open_socket(iface: &str, q: u32, cfg: &XskConfig) -> Result<XskSocket, IoError> {
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match XskSocket::open(iface, q, cfg) {
+            Err(IoError::Invalid(m)) if m.contains("is busy") && std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How many live connections and TIME-WAIT entries one worker's tables should hold from the start: what the
 /// offered rate keeps in flight over 50 ms, and in TIME-WAIT over the run (client close), within the bounds.
 fn reserve_sizes(opts: &LoadOptions, space: u64, workers: u32) -> (usize, usize) {
@@ -466,6 +478,11 @@ fn reserve_sizes(opts: &LoadOptions, space: u64, workers: u32) -> (usize, usize)
     } + opts.warmup.as_secs_f64();
     let tw = (rate * run.min(opts.time_wait.as_secs_f64())).min(space as f64).min((1u64 << 25) as f64);
     (conns, tw as usize)
+}
+
+fn random_u64() -> Result<u64, LoadError> {
+    let s = random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?;
+    Ok(u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
 }
 
 fn request_len(plan: &Plan) -> usize {
