@@ -219,51 +219,57 @@ fn syn_and_ack_floods_run_bounded_and_count_replies_alone_and_beside_a_load() {
     if !common::require_root("syn_and_ack_floods_run_bounded_and_count_replies_alone_and_beside_a_load") {
         return;
     }
-    let topo = common::topology("xlflood", 1);
+    // Two queues: the server runs a worker on each; a flood may take queue 1 while a load measures on queue 0.
+    let topo = common::topology("xlflood", 2);
     let target = format!("{}:{PORT}", topo.ip4_a);
     let _server = serve(&topo, "echo");
     let started = std::time::Instant::now();
-    let v = load(&topo, &["--target", &target, "--src", "10.80.0.0/24", "--flood", "syn", "--duration", "1"]);
+    let v = load(
+        &topo,
+        &["--target", &target, "--src", "10.80.0.0/24", "--flood", "syn", "--duration", "1", "--count-replies"],
+    );
     assert!(started.elapsed() < Duration::from_secs(10), "bounded by --duration");
     assert_eq!(v["mode"], "flood", "{v}");
     let f = &v["flood"];
     let sent = f["sent"].as_u64().unwrap();
     assert!(sent > 10_000, "a ring-rate flood sends far more than 10 k frames a second: {v}");
-    assert!(f["pps"].as_f64().unwrap() > 10_000.0, "{v}");
+    assert!(f["pps"].as_f64().unwrap() > 10_000.0 && v["sent_pps"] == f["pps"], "{v}");
     let syn_acks = f["replies"]["syn_ack"].as_u64().unwrap();
     assert!(syn_acks > 0 && syn_acks <= sent, "the server answered spoofed SYNs, at most once each: {v}");
-    // An ACK flood of cookie guesses, paced: every guess is refused (answered with at most a rate-limited RST).
-    let v = load(
-        &topo,
-        &["--target", &target, "--src", "10.80.1.0/24", "--flood", "ack", "--flood-pps", "20000", "--duration", "0.5"],
-    );
+    // An ACK flood of cookie guesses, paced: no guess draws a SYN-ACK; RSTs at most one per guess.
+    let ack_flood = ["--flood", "ack", "--flood-pps", "20000", "--duration", "0.5", "--count-replies"];
+    let v = load(&topo, &[&["--target", target.as_str(), "--src", "10.80.1.0/24"][..], &ack_flood[..]].concat());
     let f = &v["flood"];
     let sent = f["sent"].as_u64().unwrap();
     assert!((8_000..=12_000).contains(&sent), "20 k/s for 0.5 s: {v}");
     assert_eq!(f["replies"]["syn_ack"], 0, "{v}");
     assert!(f["replies"]["rst"].as_u64().unwrap() <= sent, "{v}");
-    // A flood beside a measured load: every legitimate connection still completes.
-    let v = load(
-        &topo,
-        &[
-            "--target",
-            &target,
-            "--src",
-            "10.78.5.0/24",
-            "--rate",
-            "2000",
-            "--connections",
-            "2000",
-            "--flood",
-            "syn",
-            "--flood-src",
-            "10.80.2.0/24",
-            "--flood-pps",
-            "50000",
-        ],
-    );
+    // A flood beside a measured load, in one process: every legitimate connection still completes.
+    let legit = ["--target", target.as_str(), "--src", "10.78.5.0/24", "--rate", "2000", "--connections", "2000"];
+    let beside = ["--flood", "syn", "--flood-src", "10.80.2.0/24", "--flood-pps", "50000"];
+    let v = load(&topo, &[&legit[..], &beside[..]].concat());
     assert_all_completed(&v, 2000, false);
     assert!(v["flood"]["sent"].as_u64().unwrap() > 20_000, "{v}");
+    assert!(v["flood"]["replies"]["syn_ack"].as_u64().unwrap() > 0, "{v}");
+    // The same in two processes: a transmit-only flood on queue 1 leaves the XDP hook to the load on queue 0.
+    let attacker = Command::new("ip")
+        .args(["netns", "exec", &topo.ns_b, BIN, "load", "--iface", &topo.if_b, "--target", &target])
+        .args(["--src", "10.80.3.0/24", "--flood", "syn", "--flood-pps", "50000", "--duration", "2", "--queue", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flood starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let legit2 = ["--target", target.as_str(), "--src", "10.78.6.0/24", "--rate", "2000", "--connections", "2000"];
+    let v = load(&topo, &legit2);
+    assert_all_completed(&v, 2000, false);
+    let out = attacker.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+    let f: Value = serde_json::from_str(&last).unwrap();
+    assert!(f["flood"]["sent"].as_u64().unwrap() > 50_000, "{f}");
+    assert!(f["flood"]["replies"].is_null(), "transmit only: replies not counted: {f}");
 }
 
 #[test]

@@ -91,6 +91,14 @@ pub struct Args {
     /// Queues to use, one pinned worker each (tuples are partitioned between them).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     queues: u32,
+    /// The first queue to use (with --queues N: queues Q to Q+N-1). A flood on its own queue can run beside a
+    /// measured load in another process.
+    #[arg(long = "queue", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..64))]
+    first_queue: u32,
+    /// A flood alone: attach the steering program and count the target's replies to the spoofed sources
+    /// (otherwise it only transmits and leaves the interface's XDP hook free).
+    #[arg(long, requires = "flood")]
+    count_replies: bool,
     /// CPUs to pin the workers to, in queue order, comma-separated (default: from the last CPU down).
     #[arg(long, value_delimiter = ',')]
     cpus: Vec<usize>,
@@ -196,6 +204,8 @@ impl Args {
             flood_src: self.flood_src,
             flood_pps: self.flood_pps,
             queues: self.queues,
+            first_queue: self.first_queue,
+            count_replies: self.count_replies,
             cpus: self.cpus.clone(),
             mode: match self.mode {
                 Mode::Native => AttachMode::Native,

@@ -6,7 +6,7 @@
 //! the in-memory ring pair. No allocation per connection or per frame once the slab is warm.
 
 use super::app::{Failure, LoadApp};
-use super::flood::Flooder;
+use super::flood::{dst_and_flags, Flooder};
 use super::schedule::{Due, Schedule};
 use super::tuples::TupleAllocator;
 use crate::io::testing::MemIo;
@@ -67,6 +67,8 @@ pub struct Driver {
     pub last_measured_start: Option<Instant>,
     /// Set when the schedule finished: nothing new starts, in-flight connections finish.
     drain_deadline: Option<Instant>,
+    /// Frames addressed outside our source range (another process's flood): dropped unread.
+    pub foreign: u64,
 }
 
 impl Driver {
@@ -90,6 +92,7 @@ impl Driver {
             reserve: batch.max(1) * 3,
             last_measured_start: None,
             drain_deadline: None,
+            foreign: 0,
         }
     }
 
@@ -97,12 +100,18 @@ impl Driver {
     #[inline]
     pub fn turn<P: PacketIo + TxRoom>(&mut self, now: Instant, io: &mut P) -> Result<Turn, IoError> {
         self.ep.app_mut().now = now;
-        let Driver { ep, flood, .. } = self;
+        let Driver { ep, flood, tuples, foreign, .. } = self;
+        let ours = *tuples.range();
         let received = io.recv(self.batch, |frame, sink| {
             if let Some(f) = flood.as_mut() {
                 if f.take_reply(frame) {
                     return;
                 }
+            }
+            // Replies to someone else's spoofed sources would only draw RSTs from the endpoint.
+            if dst_and_flags(frame).is_some_and(|(dst, _)| !ours.contains(dst)) {
+                *foreign += 1;
+                return;
             }
             ep.handle_frame(now, frame, sink);
         });
@@ -427,6 +436,42 @@ mod tests {
     }
 
     #[test]
+    fn frames_to_addresses_outside_the_source_range_are_dropped_unread() {
+        let (mut cio, _peer) = pair(64);
+        let plan = Plan { request: Request::None, close: CloseBy::Client, timeout: Duration::from_secs(1) };
+        let ep = Endpoint::new(Config { local_mac: CLIENT_MAC, ..Config::default() }, LoadApp::new(plan, 16), START);
+        let sched =
+            Schedule::new(Pace::Rate(1.0), Bound::Count(1), START + Duration::from_secs(9), Duration::ZERO, 0, 1);
+        let tuples = TupleAllocator::new(SrcRange::parse("10.77.1.0/24").unwrap(), 1024..=65535).unwrap();
+        let mut d = Driver::new(ep, sched, tuples, target(), SERVER_MAC, None, 64);
+        // A SYN-ACK from the target to someone else's spoofed source, and one to ours that matches nothing.
+        let mut flood = Flooder::new(
+            FloodSpec {
+                kind: FloodKind::Syn,
+                src: SrcRange::parse("10.77.0.1").unwrap(),
+                src_ports: 8080..=8080,
+                target: "10.99.0.1:4000".parse().unwrap(),
+                src_mac: SERVER_MAC,
+                dst_mac: CLIENT_MAC,
+                pps: None,
+            },
+            1,
+        );
+        let mut buf = [0u8; 128];
+        let n = flood.write_frame(&mut buf);
+        cio.inject(&buf[..n]);
+        d.turn(START, &mut cio).unwrap();
+        assert_eq!(d.foreign, 1);
+        assert_eq!(d.ep.stats().frames_in, 0, "never reached the endpoint");
+        let mut to_ours =
+            Flooder::new(FloodSpec { target: "10.77.1.5:4000".parse().unwrap(), ..flood.spec().clone() }, 2);
+        let n = to_ours.write_frame(&mut buf);
+        cio.inject(&buf[..n]);
+        d.turn(START, &mut cio).unwrap();
+        assert_eq!((d.foreign, d.ep.stats().frames_in), (1, 1), "ours goes to the endpoint");
+    }
+
+    #[test]
     fn a_flood_beside_the_load_takes_its_replies_and_leaves_the_load_intact() {
         let s = Setup { flood: Some(FloodKind::Syn), bound: Bound::Count(1000), ..Setup::default() };
         let (d, server) = run(s, EchoApp);
@@ -436,6 +481,7 @@ mod tests {
         assert!(f.sent >= 400, "50 k/s for about 10 ms: {}", f.sent);
         assert_eq!(f.replies.syn_ack, f.sent, "every spoofed SYN got its SYN-ACK, none reached the endpoint");
         assert_eq!(d.ep.stats().rsts_sent, 0, "the endpoint never answered a flood reply");
+        assert_eq!(d.foreign, 0);
         assert_eq!(server.stats().cookies_sent, f.sent + 1000);
     }
 }

@@ -24,6 +24,8 @@ pub struct GeneratorStats {
     pub no_tx_buffer: u64,
     /// Segments from the target that matched no connection of ours.
     pub unmatched_segments: u64,
+    /// Frames from the target to addresses outside `--src` (another process's flood, say), dropped unread.
+    pub foreign_frames: u64,
     /// TIME-WAIT entries at the end of the run.
     pub time_wait: u64,
     pub time_wait_overflow: u64,
@@ -40,7 +42,9 @@ pub struct FloodSummary {
     pub sent: u64,
     pub pps: f64,
     pub duration_s: f64,
-    pub replies: Replies,
+    /// What the target sent back to the spoofed sources; `null` when not counted (a flood alone without
+    /// `--count-replies` only transmits).
+    pub replies: Option<Replies>,
 }
 
 /// Everything a run reports.
@@ -72,6 +76,9 @@ pub struct Summary {
     pub generator: GeneratorStats,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood: Option<FloodSummary>,
+    /// The flood's rate (frames per second), also inside `flood`, here for scripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_pps: Option<f64>,
     /// `.hgrm` files written, by histogram.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub hgrm: BTreeMap<&'static str, String>,
@@ -109,11 +116,18 @@ impl Summary {
                     "{} flood to {} from {}: {} frames in {:.2} s = {:.0} frames/s",
                     f.kind, self.target, self.src, f.sent, f.duration_s, f.pps
                 );
-                let _ = writeln!(
-                    t,
-                    "replies to spoofed sources: {} SYN-ACK, {} RST, {} other",
-                    f.replies.syn_ack, f.replies.rst, f.replies.other
-                );
+                match f.replies {
+                    Some(r) => {
+                        let _ = writeln!(
+                            t,
+                            "replies to spoofed sources: {} SYN-ACK, {} RST, {} other",
+                            r.syn_ack, r.rst, r.other
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(t, "replies not counted (transmit only; --count-replies counts them)");
+                    }
+                }
             }
             return t;
         }
@@ -174,10 +188,11 @@ impl Summary {
             g.time_wait
         );
         if let Some(f) = &self.flood {
+            let r = f.replies.unwrap_or_default();
             let _ = writeln!(
                 t,
                 "flood ({}): {} frames, {:.0} frames/s; replies {} SYN-ACK, {} RST, {} other",
-                f.kind, f.sent, f.pps, f.replies.syn_ack, f.replies.rst, f.replies.other
+                f.kind, f.sent, f.pps, r.syn_ack, r.rst, r.other
             );
         }
         for (name, path) in &self.hgrm {

@@ -65,6 +65,11 @@ pub struct LoadOptions {
     pub flood_src: Option<SrcRange>,
     pub flood_pps: Option<f64>,
     pub queues: u32,
+    /// The first queue used (workers take `first_queue .. first_queue + queues`).
+    pub first_queue: u32,
+    /// A pure flood attaches the steering program and counts the target's replies (otherwise it only sends,
+    /// and the interface stays free for a measured load in another process on another queue).
+    pub count_replies: bool,
     pub cpus: Vec<usize>,
     pub mode: AttachMode,
     /// Sleep in poll(2) when idle instead of spinning.
@@ -95,6 +100,8 @@ impl Default for LoadOptions {
             flood_src: None,
             flood_pps: None,
             queues: 1,
+            first_queue: 0,
+            count_replies: false,
             cpus: Vec::new(),
             mode: AttachMode::Native,
             poll: false,
@@ -157,8 +164,11 @@ impl LoadOptions {
         if self.timeout.is_zero() {
             return bad("--timeout must be positive".into());
         }
-        if self.queues == 0 || self.queues > 64 {
-            return bad(format!("--queues {}: use 1 to 64", self.queues));
+        if self.queues == 0 || self.queues > 64 || self.first_queue + self.queues > 64 {
+            return bad(format!("--queue {} --queues {}: queues 0 to 63 only", self.first_queue, self.queues));
+        }
+        if self.count_replies && (self.flood.is_none() || self.pace.is_some()) {
+            return bad("--count-replies is for a flood alone (beside a load, replies are always counted)".into());
         }
         if let RequestKind::Bytes(n) = self.request {
             if n == 0 || n > 1 << 20 {
@@ -278,21 +288,20 @@ struct WorkerOutcome {
     xsk: XskStats,
     last_measured_start: Option<Instant>,
     last_end: Instant,
-    flood: Option<(u64, super::flood::Replies, Duration)>,
+    flood: Option<(u64, Option<super::flood::Replies>, Duration)>,
+    foreign: u64,
 }
 
 /// Runs the load (or flood) and returns its results.
 pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     opts.validate()?;
     let src_mac = MacAddr(netdev::mac_address(&opts.iface)?);
+    let last_queue = opts.first_queue + opts.queues - 1;
     if let Some(count) = netdev::queue_count(&opts.iface)? {
-        if opts.queues > count {
-            return Err(IoError::QueueOutOfRange {
-                ifname: opts.iface.clone(),
-                queue: opts.queues - 1,
-                count: Some(count),
-            }
-            .into());
+        if last_queue >= count {
+            return Err(
+                IoError::QueueOutOfRange { ifname: opts.iface.clone(), queue: last_queue, count: Some(count) }.into()
+            );
         }
     }
     let src = match opts.src {
@@ -301,9 +310,16 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     };
     let stop_signal = signal::install_stop_handler()?;
     // Segments from the target are the generator's; with no socket on their queue they are dropped, never
-    // handed to this namespace's kernel (which would reset connections it never opened).
-    let mut prog = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, restrict_local: false })?;
-    prog.add_target(opts.target)?;
+    // handed to this namespace's kernel (which would reset connections it never opened). A pure flood only
+    // transmits, and leaves the interface free for a measured load in another process, unless it is to count
+    // the replies.
+    let mut prog = if opts.pace.is_some() || opts.count_replies {
+        let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, restrict_local: false })?;
+        p.add_target(opts.target)?;
+        Some(p)
+    } else {
+        None
+    };
     let dst_mac = match opts.dst_mac {
         Some(m) => m,
         None => neigh::next_hop_mac(opts.target, &opts.iface, Duration::from_secs(1))?,
@@ -311,12 +327,16 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     let xcfg =
         XskConfig { ring_size: opts.ring_size, tx_frames: opts.tx_frames, batch: opts.batch, ..XskConfig::default() };
     let mut sockets = Vec::new();
-    for q in 0..opts.queues {
+    for q in opts.first_queue..=last_queue {
         let s = open_socket(&opts.iface, q, &xcfg)?;
-        prog.insert_xsk(q, s.fd())?;
+        if let Some(p) = &prog {
+            p.insert_xsk(q, s.fd())?;
+        }
         sockets.push(s);
     }
-    prog.attach(&opts.iface, opts.mode)?;
+    if let Some(p) = prog.as_mut() {
+        p.attach(&opts.iface, opts.mode)?;
+    }
     let plan = opts.plan();
     warn_about_tuples(opts, &src);
 
@@ -390,6 +410,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
             flood,
             batch: opts.batch,
             poll: opts.poll,
+            count_replies: opts.count_replies,
             cpu,
             clock,
         };
@@ -445,7 +466,9 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
             Err(_) => return Err(LoadError::Worker(i, "panicked".into())),
         }
     }
-    prog.detach();
+    if let Some(p) = prog.as_mut() {
+        p.detach();
+    }
     Ok(summarise(opts, &src, t0, outcomes))
 }
 
@@ -529,6 +552,7 @@ struct Job {
     flood: Option<Flooder>,
     batch: usize,
     poll: bool,
+    count_replies: bool,
     cpu: Option<usize>,
     clock: Clock,
 }
@@ -584,7 +608,7 @@ impl Job {
         d.ep.app_mut().now = now;
         d.finish(now, &mut self.io).map_err(|e| e.to_string())?;
         drain_tx(&mut self.io);
-        let flood = d.flood.as_ref().map(|f| (f.sent, f.replies, f.duration()));
+        let flood = d.flood.as_ref().map(|f| (f.sent, Some(f.replies), f.duration()));
         let app = d.ep.app();
         Ok(WorkerOutcome {
             counts: app.counts,
@@ -594,6 +618,7 @@ impl Job {
             last_measured_start: d.last_measured_start,
             last_end: app.last_end,
             flood,
+            foreign: d.foreign,
         })
     }
 
@@ -647,7 +672,8 @@ impl Job {
             xsk,
             last_measured_start: None,
             last_end: Instant::ZERO,
-            flood: Some((xsk.tx.completed, flood.replies, elapsed)),
+            flood: Some((xsk.tx.completed, self.count_replies.then_some(flood.replies), elapsed)),
+            foreign: 0,
         })
     }
 }
@@ -697,9 +723,12 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
             let f = flood.get_or_insert(FloodSummary { kind: kind.name(), ..FloodSummary::default() });
             f.sent += sent;
             f.duration_s = f.duration_s.max(elapsed.as_secs_f64());
-            f.replies.syn_ack += replies.syn_ack;
-            f.replies.rst += replies.rst;
-            f.replies.other += replies.other;
+            if let Some(r) = replies {
+                let t = f.replies.get_or_insert_with(Default::default);
+                t.syn_ack += r.syn_ack;
+                t.rst += r.rst;
+                t.other += r.other;
+            }
         }
     }
     if let Some(f) = flood.as_mut() {
@@ -713,6 +742,7 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
     gen.unmatched_segments = stats.dropped[Drop::NoConnection as usize];
     gen.time_wait = stats.time_wait;
     gen.time_wait_overflow = stats.time_wait_overflow;
+    gen.foreign_frames = outcomes.iter().map(|o| o.foreign).sum();
     let measure_from = t0 + opts.warmup;
     let window = match (opts.pace, opts.bound) {
         (Some(Pace::Rate(rate)), bound) => {
@@ -745,6 +775,7 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
         },
         generator: gen,
         flood,
+        sent_pps: flood.map(|f| f.pps),
         ..Summary::default()
     };
     summary.set_results(&counts, &hist, window);
