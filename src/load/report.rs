@@ -14,8 +14,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Counters of the generator itself: is it the bottleneck, did the rings drop anything?
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct GeneratorStats {
+    /// Share of the run the busiest worker spent in turns that did work: near 1.0 the generator itself is the
+    /// bottleneck and its figures say little about the server.
+    pub busy: f64,
     pub frames_in: u64,
     pub frames_out: u64,
     pub retransmits: u64,
@@ -62,6 +65,8 @@ pub struct Summary {
     pub achieved_cps: f64,
     /// The measured window: from the end of the warm-up to the last measured start (or end, in closed loop).
     pub duration_s: f64,
+    /// Stopped early by SIGINT/SIGTERM: the figures cover the part that ran.
+    pub interrupted: bool,
     pub started: u64,
     pub completed: u64,
     pub failed: u64,
@@ -138,6 +143,9 @@ impl Summary {
         };
         let pct = |x: f64| x * 100.0;
         let _ = writeln!(t, "target {} from {}: {offered}", self.target, self.src);
+        if self.interrupted {
+            let _ = writeln!(t, "interrupted: the figures cover the part that ran");
+        }
         let _ = writeln!(
             t,
             "achieved {:.0} conn/s over {:.2} s: {} started, {} completed, {} failed ({:.3}% success)",
@@ -176,8 +184,9 @@ impl Summary {
         let g = &self.generator;
         let _ = writeln!(
             t,
-            "\ngenerator: {} frames in, {} out, {} retransmits, {} RSTs sent, {} unmatched, {} no TX frame, {} RX ring \
+            "\ngenerator: {:.0}% busy, {} frames in, {} out, {} retransmits, {} RSTs sent, {} unmatched, {} no TX frame, {} RX ring \
              drops, {} in TIME-WAIT",
+            g.busy * 100.0,
             g.frames_in,
             g.frames_out,
             g.retransmits,

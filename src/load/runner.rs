@@ -290,6 +290,10 @@ struct WorkerOutcome {
     last_end: Instant,
     flood: Option<(u64, Option<super::flood::Replies>, Duration)>,
     foreign: u64,
+    /// Share of the run the worker spent in turns that did work (1.0: saturated).
+    busy: f64,
+    /// Stopped early by a signal.
+    interrupted: bool,
 }
 
 /// Runs the load (or flood) and returns its results.
@@ -581,9 +585,17 @@ impl Job {
         let mut d = Driver::new(ep, sched, tuples, self.target, self.dst_mac, self.flood.take(), self.batch);
         let mut next_publish = clock.now();
         let mut stopping = false;
+        // Busy time: turns that did something, from their start to the next turn's (measured from t0 on).
+        let (mut busy, mut last_busy_start): (Duration, Option<Instant>) = (Duration::ZERO, None);
         loop {
             let now = clock.now();
+            if let Some(t) = last_busy_start.take() {
+                busy += now - t;
+            }
             let turn = d.turn(now, &mut self.io).map_err(|e| e.to_string())?;
+            if !turn.idle() && now >= t0 {
+                last_busy_start = Some(now);
+            }
             if now >= next_publish {
                 let app = d.ep.app();
                 progress.started.store(app.counts.started, Ordering::Relaxed);
@@ -605,6 +617,7 @@ impl Job {
             }
         }
         let now = clock.now();
+        let busy_share = busy.as_secs_f64() / (now - t0).as_secs_f64().max(1e-9);
         d.ep.app_mut().now = now;
         d.finish(now, &mut self.io).map_err(|e| e.to_string())?;
         drain_tx(&mut self.io);
@@ -619,6 +632,8 @@ impl Job {
             last_end: app.last_end,
             flood,
             foreign: d.foreign,
+            busy: busy_share,
+            interrupted: stopping,
         })
     }
 
@@ -674,6 +689,8 @@ impl Job {
             last_end: Instant::ZERO,
             flood: Some((xsk.tx.completed, self.count_replies.then_some(flood.replies), elapsed)),
             foreign: 0,
+            busy: 1.0,
+            interrupted: stop.load(Ordering::Relaxed),
         })
     }
 }
@@ -743,16 +760,23 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
     gen.time_wait = stats.time_wait;
     gen.time_wait_overflow = stats.time_wait_overflow;
     gen.foreign_frames = outcomes.iter().map(|o| o.foreign).sum();
+    gen.busy = outcomes.iter().map(|o| o.busy).fold(0.0, f64::max);
     let measure_from = t0 + opts.warmup;
+    let interrupted = outcomes.iter().any(|o| o.interrupted);
     let window = match (opts.pace, opts.bound) {
         (Some(Pace::Rate(rate)), bound) => {
             let planned = match bound {
                 Bound::Duration(d) => d.as_secs_f64(),
                 Bound::Count(n) => n as f64 / rate,
             };
-            // A generator that fell behind its schedule took longer: charge it the real span.
+            // A generator that fell behind its schedule took longer: charge it the real span. A run stopped by a
+            // signal only had the real span.
             let actual = last_start.map_or(0.0, |t| (t - measure_from).as_secs_f64() + 1.0 / rate);
-            planned.max(actual)
+            if interrupted {
+                actual
+            } else {
+                planned.max(actual)
+            }
         }
         (Some(Pace::Concurrency(_)), _) => (last_end - measure_from).as_secs_f64(),
         (None, _) => flood.map_or(0.0, |f| f.duration_s),
@@ -776,6 +800,7 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
         generator: gen,
         flood,
         sent_pps: flood.map(|f| f.pps),
+        interrupted,
         ..Summary::default()
     };
     summary.set_results(&counts, &hist, window);
