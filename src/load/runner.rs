@@ -476,18 +476,9 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     Ok(summarise(opts, &src, t0, outcomes))
 }
 
-/// Opens the socket of queue `q`, retrying for up to two seconds while the queue is busy: the kernel frees the
-/// socket of a process that just exited (a previous run) a moment after the process is gone.
+/// Opens the socket of queue `q`, waiting up to two seconds for a previous run's socket to be released.
 fn open_socket(iface: &str, q: u32, cfg: &XskConfig) -> Result<XskSocket, IoError> {
-    let until = std::time::Instant::now() + Duration::from_secs(2);
-    loop {
-        match XskSocket::open(iface, q, cfg) {
-            Err(IoError::Invalid(m)) if m.contains("is busy") && std::time::Instant::now() < until => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
+    XskSocket::open_waiting(iface, q, cfg, Duration::from_secs(2))
 }
 
 /// How many live connections and TIME-WAIT entries one worker's tables should hold from the start: what the
