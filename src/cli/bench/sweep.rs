@@ -141,7 +141,7 @@ fn log_run(tag: &str, rate: f64, r: &LoadResult) {
 pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag: &str) -> Result<Sweep> {
     const MIN: f64 = 1_000.0;
     let mut s = Sweep::default();
-    let mut probe = |rate: f64, s: &mut Sweep| -> Result<bool> {
+    let probe = |rate: f64, s: &mut Sweep| -> Result<bool> {
         let r = run_load(spec, rate, dir, &format!("{tag}-{rate:.0}"))?;
         log_run(tag, rate, &r);
         let ok = passes(&r);
