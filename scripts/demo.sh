@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main demo, as root on a fresh machine: installs what is missing, builds xdptcp, makes its own veth pair
 # (namespaces xtdemo-a / xtdemo-b), runs `xdptcp serve --app http` on port 8080 of one end, and shows real
-# clients on the other end: curl over IPv4 and IPv6, then a short load with wrk (and with `xdptcp load` when
-# this build has it), then the server's own counters. Everything it made is removed at the end, also on Ctrl-C.
+# clients on the other end: curl over IPv4 and IPv6, then a short load with wrk and with `xdptcp load`, then
+# the server's own counters. Everything it made is removed at the end, also on Ctrl-C.
 #
 # Usage: scripts/demo.sh [--seconds N]     load duration in seconds (default 5)
 # The raw AF_XDP ring ceiling of this machine (the previous demo) is `scripts/bench.sh ceiling`.
@@ -80,8 +80,8 @@ ip netns exec "$ns_b" curl -sS --fail -m 5 "$url6"
 say "wrk: 1 thread, 50 keep-alive connections, ${seconds} s"
 ip netns exec "$ns_b" wrk -t 1 -c 50 -d "${seconds}s" --latency "$url4"
 
-# The load generator lands with its own issue; use it when this build has it. It sends from addresses nobody
-# owns (10.78.0.0/16, as scripts/bench.sh does); xdptcp answers the source MAC, so no route is needed.
+# The AF_XDP load generator (skipped by a build without it). It sends from addresses nobody owns
+# (10.78.0.0/16, as `xdptcp bench` does); xdptcp answers the source MAC, so no route is needed.
 if "$bin" load --help >/dev/null 2>&1; then
     say "xdptcp load: its own AF_XDP client, 10 000 HTTP connections/s for ${seconds} s"
     if ! ip netns exec "$ns_b" "$bin" load --iface "${prefix}1" --target 10.77.0.1:8080 --src 10.78.0.0/16 \
