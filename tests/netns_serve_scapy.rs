@@ -27,7 +27,7 @@ struct Reference(Child);
 impl Reference {
     fn start(ns: &str, args: &[&str]) -> Reference {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, scapy::python(), "-u"])
+            .args(["netns", "exec", ns, scapy::python(), "-u", "-B"])
             .arg(scapy::dir().join("ref_server.py"))
             .args(args)
             .stdout(Stdio::piped())

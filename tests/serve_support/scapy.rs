@@ -115,8 +115,9 @@ impl Outcome {
 /// Runs `tests/scapy/<script> args...` in namespace `ns` (unbuffered) and parses its last stdout line.
 pub fn run(ns: &str, script: &str, args: &[&str]) -> Outcome {
     let path = dir().join(script);
+    // -B: no __pycache__ in the source tree.
     let out = Command::new("ip")
-        .args(["netns", "exec", ns, python(), "-u"])
+        .args(["netns", "exec", ns, python(), "-u", "-B"])
         .arg(&path)
         .args(args)
         .output()
