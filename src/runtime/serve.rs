@@ -143,7 +143,8 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let xsk_cfg = XskConfig::default();
     let mut sockets = Vec::new();
     for q in 0..queues {
-        let s = XskSocket::open(&opts.iface, q, &xsk_cfg)?;
+        // A server restarted at once may find its predecessor's socket not yet released: wait a moment for it.
+        let s = XskSocket::open_waiting(&opts.iface, q, &xsk_cfg, Duration::from_secs(2))?;
         prog.insert_xsk(q, s.fd())?;
         sockets.push(s);
     }
