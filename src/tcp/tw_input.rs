@@ -32,15 +32,16 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         return;
     }
     let listening = ctx.listening.contains(key.local_port());
-    if seg.flags.syn() && !seg.flags.ack() {
+    if seg.flags.syn() {
         let newer = match (ts_on, seg.options.timestamps) {
             (true, Some(ts)) => (ts.tsval.wrapping_sub(tw.ts_recent) as i32) > 0,
             _ => SeqNum(seg.seq) > SeqNum(tw.rcv_nxt),
         };
-        if newer && listening {
+        if !seg.flags.ack() && newer && listening {
             answer_syn(ctx, &key, frame, sink);
         } else {
-            // RFC 5961 §4: any other SYN is answered with a challenge ACK.
+            // RFC 5961 §4.2 (RFC 9293 §3.10.7.4, fourth check): any other SYN, a SYN-ACK included, is answered
+            // with a challenge ACK.
             ack(ctx, frame, &tw, sink, true);
         }
         return;
