@@ -224,6 +224,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         if tcb.state == State::TimeWait {
             return Next::TimeWait;
         }
+    } else if seg.flags.fin() && tcb.state.accepts_data() {
+        // A FIN that cannot be taken yet (beyond RCV.NXT) is dropped like out-of-order data, and answered with a
+        // duplicate ACK at once (RFC 5681 §4.2), as the module docs promise.
+        tcb.set(flags::ACK_NOW);
     }
     Next::Keep
 }
