@@ -60,6 +60,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && SeqNum(seg.seq) + 1 == tcb.rcv_nxt
         && SeqNum(seg.ack) == tcb.snd_nxt;
     if simultaneous_syn_ack {
+        // RFC 7323 §4.3: it passed PAWS and SEG.SEQ < RCV.NXT, so its TSval is the one our ACK must echo.
+        if let (true, Some(ts)) = (tcb.has(flags::TS), seg.options.timestamps) {
+            tcb.ts_recent = ts.tsval;
+        }
         return synchronize(ctx, wheel, h, id, key, tcb, seg);
     }
 
