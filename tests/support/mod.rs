@@ -7,5 +7,6 @@ pub mod fixtures;
 pub mod frames;
 pub mod model;
 pub mod net;
+pub mod peer;
 pub mod recorder;
 pub mod rig;
