@@ -32,12 +32,14 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         return;
     }
     let listening = ctx.listening.contains(key.local_port());
+    // RFC 6191: a new incarnation's SYN (whose sequence number is `isn`) is acceptable when its timestamp is newer
+    // than TS.Recent, or, without timestamps on both incarnations, when its sequence number is higher.
+    let newer = |isn: u32| match (ts_on, seg.options.timestamps) {
+        (true, Some(ts)) => (ts.tsval.wrapping_sub(tw.ts_recent) as i32) > 0,
+        _ => SeqNum(isn) > SeqNum(tw.rcv_nxt),
+    };
     if seg.flags.syn() {
-        let newer = match (ts_on, seg.options.timestamps) {
-            (true, Some(ts)) => (ts.tsval.wrapping_sub(tw.ts_recent) as i32) > 0,
-            _ => SeqNum(seg.seq) > SeqNum(tw.rcv_nxt),
-        };
-        if !seg.flags.ack() && newer && listening {
+        if !seg.flags.ack() && newer(seg.seq) && listening {
             answer_syn(ctx, &key, frame, sink);
         } else {
             // RFC 5961 §4.2 (RFC 9293 §3.10.7.4, fourth check): any other SYN, a SYN-ACK included, is answered
@@ -47,8 +49,9 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         return;
     }
     if seg.flags.ack() && !seg.flags.syn() && listening && seg.seq != tw.rcv_nxt {
-        // Possibly the ACK completing a reopening handshake.
-        if SeqNum(seg.seq.wrapping_sub(1)) > SeqNum(tw.rcv_nxt) {
+        // Possibly the ACK completing a reopening handshake: its SYN (at SEG.SEQ − 1) must have passed the same
+        // test, by sequence number or by timestamp (the ACK's TSval is at least the SYN's).
+        if newer(seg.seq.wrapping_sub(1)) {
             if let Some(mss) = check_cookie(ctx, &key, seg) {
                 flows.tw.remove(&key);
                 ctx.stats.time_wait_reopened += 1;
