@@ -290,10 +290,7 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     if ack_ok {
         tcb.snd_una = ack;
         tcb.snd_wl2 = ack;
-        if tcb.has(flags::RTT_TIMING) {
-            tcb.clear(flags::RTT_TIMING);
-            tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
-        }
+        tcb.handshake_rtt(ctx.now_us());
         tcb.retries = 0;
         tcb.state = State::Established;
         tcb.set(flags::ACK_NOW);
@@ -349,10 +346,7 @@ fn synchronize<K: FlowKey, A: App>(
 ) -> Next {
     let ack = SeqNum(seg.ack);
     tcb.snd_una = ack;
-    if tcb.has(flags::RTT_TIMING) {
-        tcb.clear(flags::RTT_TIMING);
-        tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
-    }
+    tcb.handshake_rtt(ctx.now_us());
     tcb.retries = 0;
     wheel.cancel(h);
     tcb.state = State::Established;
