@@ -159,6 +159,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && seg.payload.is_empty()
         && !seg.flags.fin()
         && window == tcb.snd_wnd
+        && window != 0
         && tcb.in_flight() > 0
     {
         // RFC 5681 §3.2 fast retransmit on the third duplicate ACK.
@@ -172,11 +173,18 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     if ack >= tcb.snd_una && (tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack)) {
         if window > tcb.snd_wnd && tcb.snd_wnd == 0 {
             wheel.cancel(h); // The zero window opened: stop the persist timer, output sends at once.
+            tcb.dup_acks = 0; // It counted probes; duplicate ACKs count afresh.
         }
         tcb.snd_wnd = window;
         tcb.max_snd_wnd = tcb.max_snd_wnd.max(window);
         tcb.snd_wl1 = seq;
         tcb.snd_wl2 = ack;
+    }
+    if tcb.snd_wnd == 0 {
+        // While the window is closed, `dup_acks` counts unanswered window probes (see timers): any acceptable ACK
+        // answers them, so a peer that keeps answering is never given up on (RFC 9293 §3.8.6.1, MUST-66).
+        // (Duplicate ACKs into a closed window are not counted toward fast retransmit above.)
+        tcb.dup_acks = 0;
     }
     let fin_acked = tcb.state.fin_sent() && tcb.snd_una == tcb.snd_nxt;
     match tcb.state {
