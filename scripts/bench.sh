@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs one named benchmark on this machine and prints its table, then (last line) its JSON result.
 #
-# Usage: scripts/bench.sh NAME [ARGS...]      (as root; ARGS go to the bench)
+# Usage: scripts/bench.sh [NAME] [ARGS...]    (as root; ARGS go to the bench)
+#   (none)    the full side-by-side bench: ceiling, xdptcp vs Linux sweeps, SYN flood (xdptcp bench --help)
+#   --quick   the same, short (under two minutes)
 #   ceiling   raw AF_XDP ring ceiling: reflector + generator on a fresh veth pair (xdptcp ceiling --help)
 #   core      the sans-IO core in memory on one core: lifecycles/s, bytes per connection, cookie cost [--quick]
 #
@@ -13,7 +15,7 @@ cd "$root"
 [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -42,14 +44,19 @@ bench_core() {
     prioritised cargo bench --locked --quiet --bench core -- "$@"
 }
 
-# Announced by later issues; listed so that scripts calling them get a clear answer meanwhile.
-for later in quick all; do
-    eval "bench_${later}() { echo \"bench.sh: '${later}' is not yet implemented\" >&2; exit 3; }"
-done
+bench_all() {
+    bash "$root/scripts/install-deps.sh"
+    build_release
+    prioritised target/release/xdptcp bench "$@"
+}
 
-name=${1:-}
-[[ -n $name && $name != -h && $name != --help ]] || usage
-shift
+bench_quick() {
+    bench_all --quick "$@"
+}
+
+name=${1:-all}
+[[ $name != -h && $name != --help ]] || usage
+(($#)) && shift
 name=${name#--} # accept --quick as well as quick
 if ! declare -F "bench_${name}" >/dev/null; then
     echo "bench.sh: unknown bench '$name'" >&2

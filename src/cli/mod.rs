@@ -4,6 +4,7 @@
 //! environment. Later issues add `serve`, `load` and `bench` here: a module, a variant of [`Command`] and an arm in
 //! [`main`].
 
+mod bench;
 mod ceiling;
 mod frame;
 mod roles;
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Measure the raw AF_XDP ring ceiling: a reflector and a generator on a fresh veth pair, one core each.
     Ceiling(ceiling::Args),
+    /// Measure xdptcp, the Linux kernel and the ring ceiling side by side on a veth pair (see scripts/bench.sh).
+    Bench(bench::Args),
     /// Serve TCP ports of an interface on AF_XDP: stateless SYN cookies, one pinned worker per queue.
     Serve(serve::Args),
     /// (internal) Run a raw AF_XDP reflector: swap MACs and send every steered frame back.
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ceiling(args) => ceiling::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Reflect(args) => roles::reflect_main(&args),
         Command::Generate(args) => roles::generate_main(&args),
     };

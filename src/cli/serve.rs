@@ -61,6 +61,12 @@ pub struct Args {
     /// Stop by itself after this many seconds (as if signalled).
     #[arg(long, value_parser = parse_secs)]
     run_for: Option<f64>,
+    /// Fault injection (tests): lose this percentage of frames in each direction on the AF_XDP side.
+    #[arg(long, value_parser = parse_percent)]
+    inject_loss: Option<f64>,
+    /// Tests only: shift the wall clock of cookie slots by this many seconds (to reach a key rotation soon).
+    #[arg(long, hide = true, default_value_t = 0.0, allow_negative_numbers = true)]
+    cookie_clock_skew: f64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -83,6 +89,13 @@ fn parse_queues(s: &str) -> Result<Queues, String> {
     match s.parse::<u32>() {
         Ok(0) | Err(_) => Err(format!("`{s}` is not `all` or a queue count of at least 1")),
         Ok(n) => Ok(Queues::Count(n)),
+    }
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a percentage in 0..=100")),
     }
 }
 
@@ -119,6 +132,12 @@ pub fn run(a: &Args) -> Result<()> {
         drain_timeout: Duration::from_secs_f64(a.drain_timeout),
         summary_every: Duration::from_secs_f64(a.summary_every),
         run_for: a.run_for.map(Duration::from_secs_f64),
+        inject_loss: a.inject_loss,
+        cookie_clock_skew_ns: if a.cookie_clock_skew.is_finite() {
+            (a.cookie_clock_skew.clamp(-1e9, 1e9) * 1e9) as i64
+        } else {
+            0
+        },
     };
     let snap = serve(&opts).with_context(|| format!("serve on {}", a.iface))?;
     eprintln!("{}", snap.summary_line(0.0));

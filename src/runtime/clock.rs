@@ -19,9 +19,14 @@ impl Default for Clock {
 
 impl Clock {
     pub fn new() -> Self {
+        Self::with_wall_skew(0)
+    }
+
+    /// A clock whose wall-clock view is shifted by `skew_ns` (tests move a cookie slot boundary close).
+    pub fn with_wall_skew(skew_ns: i64) -> Self {
         let origin = std::time::Instant::now();
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-        Clock { origin, wall_at_origin: wall }
+        Clock { origin, wall_at_origin: wall.saturating_add_signed(skew_ns) }
     }
 
     /// Now, for the core. Starts at 1 s so that "zero" never means "now".

@@ -2,6 +2,7 @@
 //! rotation, stats, shutdown).
 
 pub mod clock;
+pub mod fault;
 pub mod keys;
 pub mod metrics;
 pub mod report;

@@ -104,6 +104,9 @@ impl Snapshot {
                 v.push((format!("xdp_{k}"), n as f64, false));
             }
         }
+        let lost = self.workers.iter().fold((0, 0), |a, w| (a.0 + w.injected_loss.0, a.1 + w.injected_loss.1));
+        v.push(("injected_loss_rx".into(), lost.0 as f64, false));
+        v.push(("injected_loss_tx".into(), lost.1 as f64, false));
         let m = self.memory();
         v.push(("memory_bytes".into(), (m.conn_tables + m.timers + m.time_wait + m.send_queues) as f64, true));
         v.push(("workers".into(), self.workers.len() as f64, true));

@@ -7,6 +7,7 @@
 use crate::app::{App, CloseApp, EchoApp, HttpApp};
 use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, XskConfig, XskSocket};
 use crate::runtime::clock::Clock;
+use crate::runtime::fault::Loss;
 use crate::runtime::keys::{random_secret, slot_now, KeyError, KeyManager};
 use crate::runtime::metrics;
 use crate::runtime::report::{write_atomically, Snapshot};
@@ -59,6 +60,10 @@ pub struct ServeOptions {
     pub summary_every: Duration,
     /// Stop by itself after this long (tests and demos); `None`: until a signal.
     pub run_for: Option<Duration>,
+    /// Fault injection for loss tests: lose this percentage of frames in each direction on the AF_XDP side.
+    pub inject_loss: Option<f64>,
+    /// Tests only: shift the wall clock that cookie slots and key rotation follow, in nanoseconds.
+    pub cookie_clock_skew_ns: i64,
 }
 
 impl Default for ServeOptions {
@@ -81,6 +86,8 @@ impl Default for ServeOptions {
             drain_timeout: Duration::from_secs(5),
             summary_every: Duration::from_secs(5),
             run_for: None,
+            inject_loss: None,
+            cookie_clock_skew_ns: 0,
         }
     }
 }
@@ -135,7 +142,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     }
     prog.attach(&opts.iface, opts.mode)?;
 
-    let clock = Clock::new();
+    let clock = Clock::with_wall_skew(opts.cookie_clock_skew_ns);
     let mut keys = KeyManager::new(slot_now(clock.wall_nanos(clock.now())), opts.cookie_key_file.as_deref())?;
     let ncpus = core_affinity::get_core_ids().map_or(1, |c| c.len().max(1));
     let (report_tx, report_rx) = bounded::<Report>(1024);
@@ -156,7 +163,12 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         let (ctx, crx) = bounded::<Command>(16);
         commands.push(ctx);
         let cpu = opts.cpus.get(q).copied().unwrap_or(q % ncpus);
-        let wopts = WorkerOptions { id: q, busy_poll: opts.busy_poll, ..WorkerOptions::default() };
+        let wopts = WorkerOptions {
+            id: q,
+            busy_poll: opts.busy_poll,
+            loss: opts.inject_loss.map(|p| Loss::both(p, 0x9e37_79b9_7f4a_7c15 ^ q as u64)),
+            ..WorkerOptions::default()
+        };
         let ports = opts.ports.clone();
         let ring = keys.ring().clone();
         let rtx = report_tx.clone();

@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::io::testing::MemIo;
 use crate::io::{IoError, PacketIo, XskSocket, XskStats};
 use crate::runtime::clock::Clock;
+use crate::runtime::fault::{Dice, Loss, LossySink};
 use crate::tcp::cookie::KeyRing;
 use crate::tcp::{Endpoint, Memory, Stats};
 use crossbeam::channel::{Receiver, Sender, TryRecvError};
@@ -34,6 +35,8 @@ pub struct Report {
     pub memory: Memory,
     /// Set on the last report, after the worker left its loop.
     pub exited: bool,
+    /// Frames lost on purpose by fault injection (received, sent).
+    pub injected_loss: (u64, u64),
 }
 
 /// Counters a packet I/O can add to a report.
@@ -64,6 +67,8 @@ pub struct WorkerOptions {
     pub report_every: Duration,
     /// Longest sleep in poll(2), so that commands are seen promptly.
     pub max_sleep: Duration,
+    /// Fault injection: lose frames on the way in and out (loss tests only).
+    pub loss: Option<Loss>,
 }
 
 impl Default for WorkerOptions {
@@ -74,6 +79,7 @@ impl Default for WorkerOptions {
             busy_poll: false,
             report_every: Duration::from_millis(100),
             max_sleep: Duration::from_millis(20),
+            loss: None,
         }
     }
 }
@@ -88,15 +94,33 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
     reports: Sender<Report>,
 ) -> Result<(Endpoint<A>, P), IoError> {
     let mut next_report = clock.now();
+    let mut dice = Dice::new(opts.loss.map_or(1, |l| l.seed));
+    let mut lost = (0u64, 0u64);
     loop {
         let now = clock.now();
-        let received = io.recv(opts.batch, |frame, sink| ep.handle_frame(now, frame, sink));
+        let received = match opts.loss {
+            None => io.recv(opts.batch, |frame, sink| ep.handle_frame(now, frame, sink)),
+            Some(loss) => io.recv(opts.batch, |frame, sink| {
+                if dice.roll(loss.rx_ppm) {
+                    lost.0 += 1;
+                    return;
+                }
+                let mut lossy = LossySink { inner: sink, dice: &mut dice, ppm: loss.tx_ppm, lost: &mut lost.1 };
+                ep.handle_frame(now, frame, &mut lossy)
+            }),
+        };
         if ep.poll_timeout().is_some_and(|t| t <= now) {
-            ep.handle_timeout(now, io.sink());
+            match opts.loss {
+                None => ep.handle_timeout(now, io.sink()),
+                Some(loss) => ep.handle_timeout(
+                    now,
+                    &mut LossySink { inner: io.sink(), dice: &mut dice, ppm: loss.tx_ppm, lost: &mut lost.1 },
+                ),
+            }
         }
         io.flush()?;
         if now >= next_report {
-            let _ = reports.try_send(report(&opts, &ep, &io, false));
+            let _ = reports.try_send(report(&opts, &ep, &io, false, lost));
             next_report = now + opts.report_every;
         }
         match commands.try_recv() {
@@ -116,12 +140,18 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
     let now = clock.now();
     ep.abort_all(now, io.sink());
     io.flush()?;
-    let _ = reports.send(report(&opts, &ep, &io, true));
+    let _ = reports.send(report(&opts, &ep, &io, true, lost));
     Ok((ep, io))
 }
 
-fn report<P: IoCounters, A: App>(opts: &WorkerOptions, ep: &Endpoint<A>, io: &P, exited: bool) -> Report {
-    Report { worker: opts.id, stats: ep.stats(), io: io.io_counters(), memory: ep.memory(), exited }
+fn report<P: IoCounters, A: App>(
+    opts: &WorkerOptions,
+    ep: &Endpoint<A>,
+    io: &P,
+    exited: bool,
+    injected_loss: (u64, u64),
+) -> Report {
+    Report { worker: opts.id, stats: ep.stats(), io: io.io_counters(), memory: ep.memory(), exited, injected_loss }
 }
 
 #[cfg(test)]

@@ -123,6 +123,13 @@ pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
         let (wscale, sack) = cookie::decode_ts_bits((ts.tsecr & 0x1f) as u8);
         tcb.set(flags::TS);
         tcb.ts_recent = ts.tsval;
+        // The echoed TSval dates our SYN-ACK: an RTT sample for the first RTO, which would otherwise be the
+        // 1 s of RFC 6298 §2.1 because a stateless listener timed nothing. It overestimates by less than the
+        // 32 ms the cookie bits may have set the TSval back; a sample older than 1 s is not trusted.
+        let rtt_ms = ctx.ts_clock().wrapping_sub(ts.tsecr);
+        if rtt_ms < 1000 {
+            tcb.rtt_sample(rtt_ms.max(1) * 1000);
+        }
         if let Some(ws) = wscale {
             tcb.snd_wscale = ws;
             tcb.rcv_wscale = ctx.cfg.window_scale;

@@ -1,0 +1,423 @@
+//! `xdptcp bench` (also `scripts/bench.sh`): one run that puts this stack, the Linux kernel on the same veth pair
+//! and cores, and the raw ring ceiling side by side.
+//!
+//! 1. the ring ceiling (`xdptcp ceiling`);
+//! 2. `xdptcp serve` under `xdptcp load`, per scenario: a rate sweep for the highest rate with ≥ 99.9 % success
+//!    and p99 connect latency under 1 ms, then latency at half that rate;
+//! 3. the Linux kernel as the server (`xdptcp linux-server`, an epoll server with SO_REUSEPORT) under the same
+//!    generator, sweep and cores — its receive processing steered to the server core with RPS, so both servers
+//!    spend the same core;
+//! 4. both servers under a spoofed SYN flood at the ring's rate while legitimate connections are measured.
+//!
+//! Ratios are taken inside this one run. Results go to `bench/results/<name>.{json,md}` with SVG plots; the last
+//! line printed is one JSON object.
+
+mod plots;
+mod procs;
+mod sweep;
+
+use anyhow::{bail, Context, Result};
+use clap::Args as ClapArgs;
+use procs::{netns_exec, Proc};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use sweep::{LoadResult, LoadSpec, Sweep};
+use xdptcp::io::topology::VethPair;
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// The short run (under two minutes): shorter steps, one refinement, shorter flood.
+    #[arg(long)]
+    quick: bool,
+    /// Name of the result files (default: quick-<unix time> or full-<unix time>).
+    #[arg(long)]
+    name: Option<String>,
+    /// Directory for the result files.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// CPU of the server (xdptcp serve, or the Linux server and its receive processing).
+    #[arg(long, default_value_t = 1)]
+    server_cpu: usize,
+    /// CPU of the load generator.
+    #[arg(long, default_value_t = 0)]
+    client_cpu: usize,
+    /// Seconds per load run (default 1.5 quick, 4 full).
+    #[arg(long)]
+    step: Option<f64>,
+    /// Leave the topology in place afterwards.
+    #[arg(long)]
+    keep_topology: bool,
+}
+
+const PREFIX: &str = "xbn";
+const PORT: u16 = 8080;
+/// The generator's source addresses: never configured anywhere; the server routes them back via the generator.
+const SRC_CIDR: &str = "10.78.0.0/16";
+const FLOOD_CIDR: &str = "10.79.0.0/16";
+
+struct Scenario {
+    name: &'static str,
+    /// App of both servers.
+    app: &'static str,
+    http: bool,
+    /// Frames per connection in the busier direction (client → server), for the fraction of the ceiling.
+    frames_c2s: f64,
+}
+
+const SCENARIOS: [Scenario; 2] = [
+    // SYN, ACK+FIN, ACK from the client; SYN-ACK, FIN+ACK from the server.
+    Scenario { name: "connect-close", app: "echo", http: false, frames_c2s: 3.0 },
+    // SYN, ACK+request, ACK+FIN (with the response's ACK), ACK from the client.
+    Scenario { name: "http", app: "http", http: true, frames_c2s: 4.0 },
+];
+
+pub fn run(a: &Args) -> Result<()> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("finding the xdptcp executable")?;
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let name = a.name.clone().unwrap_or_else(|| format!("{}-{stamp}", if a.quick { "quick" } else { "full" }));
+    let raw = PathBuf::from("target/bench-runs").join(&name);
+    std::fs::create_dir_all(&raw).with_context(|| format!("creating {}", raw.display()))?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let step = a.step.unwrap_or(if a.quick { 1.5 } else { 4.0 });
+    let refine = if a.quick { 1 } else { 3 };
+    println!("xdptcp bench ({}) — {}", if a.quick { "quick" } else { "full" }, machine());
+
+    // 1. The ceiling, on its own pair.
+    println!("\n[1/4] ring ceiling");
+    let ceiling = ceiling(&exe, &raw, a.quick)?;
+    println!("  ceiling: {:.3} Mpps of 64-byte frames reflected", ceiling);
+
+    // The pair every other step shares.
+    let mut topo = VethPair::create(PREFIX, 2).context("building the bench topology")?;
+    if a.keep_topology {
+        topo.keep();
+    }
+    prepare(&topo, a.server_cpu)?;
+    let target = format!("{}:{PORT}", topo.ip4_a);
+    let spec = |http: bool| LoadSpec {
+        exe: exe.clone(),
+        ns: topo.ns_b.clone(),
+        iface: topo.if_b.clone(),
+        target: target.clone(),
+        src: SRC_CIDR.into(),
+        cpu: a.client_cpu,
+        duration: step,
+        http,
+        time_wait: 60.0,
+        extra: Vec::new(),
+    };
+
+    let mut results = Vec::new();
+    for (i, sc) in SCENARIOS.iter().enumerate() {
+        println!("\n[{}/4] scenario {}: xdptcp serve --app {} vs Linux, same generator", 2 + i.min(1), sc.name, sc.app);
+        let ours = {
+            let mut srv = start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, &format!("serve-{}", sc.name))?;
+            let s = sweep::sweep(&spec(sc.http), 40_000.0, 3_000_000.0, refine, &raw, &format!("xdptcp-{}", sc.name))?;
+            srv.stop(Duration::from_secs(10));
+            s
+        };
+        let linux = {
+            let mut srv = start_linux(&exe, &topo, sc.app, a.server_cpu, &raw, &format!("linux-{}", sc.name))?;
+            let s = sweep::sweep(&spec(sc.http), 10_000.0, 3_000_000.0, refine, &raw, &format!("linux-{}", sc.name))?;
+            srv.stop(Duration::from_secs(10));
+            s
+        };
+        results.push((sc, ours, linux));
+    }
+
+    println!("\n[4/4] spoofed SYN flood at the ring's rate, legitimate connections measured");
+    let legit_rate =
+        results.first().map(|(_, o, l)| best_rate(o).min(best_rate(l)) * 0.5).filter(|r| *r > 0.0).unwrap_or(5_000.0);
+    let flood_secs = if a.quick { 3.0 } else { 8.0 };
+    let flood_ours = flood(&exe, &topo, &spec(false), true, legit_rate, flood_secs, a.server_cpu, &raw)?;
+    let flood_linux = flood(&exe, &topo, &spec(false), false, legit_rate, flood_secs, a.server_cpu, &raw)?;
+    drop(topo);
+
+    report(a, &name, &raw, ceiling, &results, legit_rate, &flood_ours, &flood_linux, started)
+}
+
+fn best_rate(s: &Sweep) -> f64 {
+    s.best.as_ref().map_or(0.0, |(_, r)| r.achieved_cps)
+}
+
+fn machine() -> String {
+    let cpus = core_affinity::get_core_ids().map_or(0, |c| c.len());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default();
+    format!("{cpus} CPUs ({model}), Linux {}, veth, AF_XDP copy mode", kernel.trim())
+}
+
+fn ceiling(exe: &Path, raw: &Path, quick: bool) -> Result<f64> {
+    let dur = if quick { "2" } else { "4" };
+    let out = std::process::Command::new(exe)
+        .args(["ceiling", "--prefix", "xbc", "--duration", dur])
+        .output()
+        .context("running xdptcp ceiling")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(raw.join("ceiling.txt"), &text)?;
+    if !out.status.success() {
+        bail!("xdptcp ceiling failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let last = text.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last).context("parsing the ceiling's JSON line")?;
+    v["mpps"].as_f64().context("ceiling JSON has no mpps")
+}
+
+/// Routes the generator's source range back through it (for the Linux server), steers the server's receive
+/// processing to the server CPU (RPS), and gives the kernel server room to queue.
+fn prepare(topo: &VethPair, server_cpu: usize) -> Result<()> {
+    let a = &topo.ns_a;
+    for cidr in [SRC_CIDR, FLOOD_CIDR] {
+        netns_exec(a, &["ip", "route", "replace", cidr, "via", &topo.ip4_b.to_string()])?;
+    }
+    let mask = format!("{:x}", 1u64 << server_cpu);
+    for q in 0..topo.queues {
+        let path = format!("/sys/class/net/{}/queues/rx-{q}/rps_cpus", topo.if_a);
+        netns_exec(a, &["sh", "-c", &format!("echo {mask} > {path}")])?;
+    }
+    for (k, v) in [
+        ("net.core.somaxconn", "65535"),
+        ("net.ipv4.tcp_max_syn_backlog", "65535"),
+        ("net.core.netdev_max_backlog", "65535"),
+        ("net.ipv4.tcp_syncookies", "1"),
+    ] {
+        netns_exec(a, &["sysctl", "-qw", &format!("{k}={v}")])?;
+    }
+    Ok(())
+}
+
+fn start_xdptcp(
+    exe: &Path,
+    topo: &VethPair,
+    app: &str,
+    cpu: usize,
+    queues: u32,
+    raw: &Path,
+    tag: &str,
+) -> Result<Proc> {
+    let cpus: Vec<String> = (0..queues).map(|_| cpu.to_string()).collect();
+    let args: Vec<String> = [
+        exe.display().to_string().as_str(),
+        "serve",
+        "--iface",
+        &topo.if_a,
+        "--ports",
+        &PORT.to_string(),
+        "--app",
+        app,
+        "--queues",
+        &queues.to_string(),
+        "--cpus",
+        &cpus.join(","),
+        "--summary-every",
+        "0",
+        "--stats-json",
+        &raw.join(format!("{tag}-stats.json")).display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut p = Proc::spawn(tag, &topo.ns_a, &args, &raw.join(format!("{tag}.log")))?;
+    p.wait_for("xdptcp: serving", Duration::from_secs(20))?;
+    Ok(p)
+}
+
+fn start_linux(exe: &Path, topo: &VethPair, app: &str, cpu: usize, raw: &Path, tag: &str) -> Result<Proc> {
+    let args: Vec<String> = [
+        exe.display().to_string().as_str(),
+        "linux-server",
+        "--listen",
+        &format!("{}:{PORT}", topo.ip4_a),
+        "--threads",
+        "1",
+        "--cpus",
+        &cpu.to_string(),
+        "--app",
+        app,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut p = Proc::spawn(tag, &topo.ns_a, &args, &raw.join(format!("{tag}.log")))?;
+    p.wait_for("listening", Duration::from_secs(20))?;
+    Ok(p)
+}
+
+/// One flood run: a server on two queues (queue 1 takes the flood), legitimate load on queue 0.
+#[allow(clippy::too_many_arguments)]
+fn flood(
+    exe: &Path,
+    topo: &VethPair,
+    legit: &LoadSpec,
+    ours: bool,
+    rate: f64,
+    secs: f64,
+    cpu: usize,
+    raw: &Path,
+) -> Result<serde_json::Value> {
+    let who = if ours { "xdptcp" } else { "linux" };
+    let mut srv = if ours {
+        start_xdptcp(exe, topo, "echo", cpu, 2, raw, &format!("flood-{who}"))?
+    } else {
+        start_linux(exe, topo, "echo", cpu, raw, &format!("flood-{who}"))?
+    };
+    let flood_args: Vec<String> = [
+        exe.display().to_string().as_str(),
+        "load",
+        "--iface",
+        &topo.if_b,
+        "--target",
+        &legit.target,
+        "--src",
+        FLOOD_CIDR,
+        "--flood",
+        "syn",
+        "--queue",
+        "1",
+        "--duration",
+        &format!("{}", secs + 1.0),
+        "--cpus",
+        &legit.cpu.to_string(),
+        "--json",
+        &raw.join(format!("flood-{who}-attack.json")).display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut attacker = Proc::spawn("flood", &topo.ns_b, &flood_args, &raw.join(format!("flood-{who}-attack.log")))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let mut spec = legit.clone();
+    spec.duration = secs;
+    let r: LoadResult = sweep::run_load(&spec, rate, raw, &format!("flood-{who}-legit"))?;
+    let (_, attack_log) = attacker.finish(Duration::from_secs_f64(secs + 30.0))?;
+    let attack: serde_json::Value = std::fs::read_to_string(raw.join(format!("flood-{who}-attack.json")))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| json!({ "log": procs::tail(&attack_log, 500) }));
+    srv.stop(Duration::from_secs(10));
+    println!(
+        "  {who:<7} legit {:.0}/s offered, success {:.3}%, connect p99 {:.1} us; flood {} pps",
+        rate,
+        100.0 * r.success(),
+        r.connect_us.p99,
+        attack["sent_pps"].as_f64().map_or("?".into(), |v| format!("{v:.0}"))
+    );
+    Ok(json!({ "legit": r, "legit_success": r.success(), "attack": attack }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    a: &Args,
+    name: &str,
+    raw: &Path,
+    ceiling_mpps: f64,
+    results: &[(&Scenario, Sweep, Sweep)],
+    legit_rate: f64,
+    flood_ours: &serde_json::Value,
+    flood_linux: &serde_json::Value,
+    started: Instant,
+) -> Result<()> {
+    let mut md = String::new();
+    md.push_str(&format!("# xdptcp bench `{name}`\n\n{}\n\n", machine()));
+    md.push_str(&format!(
+        "Ring ceiling: **{ceiling_mpps:.3} Mpps** (64-byte frames reflected, one core per side).\n\n"
+    ));
+    md.push_str("| scenario | xdptcp conn/s | Linux conn/s | xdptcp ÷ Linux | fraction of ceiling | xdptcp p99 connect at 50% (µs) | Linux p99 connect at 50% (µs) |\n|---|---|---|---|---|---|---|\n");
+    println!(
+        "\n{:<15} {:>13} {:>13} {:>8} {:>9} {:>12} {:>12}",
+        "scenario", "xdptcp c/s", "Linux c/s", "ratio", "ceiling", "p99 ours", "p99 Linux"
+    );
+    let mut scen = serde_json::Map::new();
+    for (sc, ours, linux) in results {
+        let o = best_rate(ours);
+        let l = best_rate(linux);
+        let ratio = if l > 0.0 { o / l } else { 0.0 };
+        let frac = o * sc.frames_c2s / (ceiling_mpps * 1e6);
+        let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
+        println!(
+            "{:<15} {:>13.0} {:>13.0} {:>7.2}x {:>8.1}% {:>12.1} {:>12.1}",
+            sc.name,
+            o,
+            l,
+            ratio,
+            100.0 * frac,
+            p99(ours),
+            p99(linux)
+        );
+        md.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.2}× | {:.1}% | {:.1} | {:.1} |\n",
+            sc.name,
+            o,
+            l,
+            ratio,
+            100.0 * frac,
+            p99(ours),
+            p99(linux)
+        ));
+        scen.insert(
+            sc.name.into(),
+            json!({ "xdptcp": ours, "linux": linux, "xdptcp_cps": o, "linux_cps": l, "ratio_vs_linux": ratio,
+                    "fraction_of_ceiling": frac, "frames_c2s_per_conn": sc.frames_c2s }),
+        );
+        // Plots.
+        let svg_lat = a.out.join(format!("{name}-{}-latency.svg", sc.name));
+        let mut series = Vec::new();
+        for (label, s, tag) in [("xdptcp", ours, "xdptcp"), ("Linux", linux, "linux")] {
+            if s.half.is_some() {
+                let pts = plots::read_hgrm(&raw.join(format!("{tag}-{}-half.hgrm", sc.name))).unwrap_or_default();
+                series.push((label, pts));
+            }
+        }
+        plots::latency_curves(&svg_lat, &format!("{}: connect latency at 50% of max rate", sc.name), &series)?;
+        let svg_rate = a.out.join(format!("{name}-{}-rate.svg", sc.name));
+        let rates = [
+            ("xdptcp", ours.runs.iter().map(|(r, x)| (*r, x.achieved_cps * x.success())).collect::<Vec<_>>()),
+            ("Linux", linux.runs.iter().map(|(r, x)| (*r, x.achieved_cps * x.success())).collect()),
+        ];
+        plots::rate_curves(&svg_rate, &format!("{}: completed vs offered", sc.name), &rates)?;
+        md.push_str(&format!("\n![{0} latency]({1}) ![{0} rate]({2})\n", sc.name, file(&svg_lat), file(&svg_rate)));
+    }
+    let (sc0, ours0, linux0) = &results[0];
+    let xdptcp_cps = best_rate(ours0);
+    let linux_cps = best_rate(linux0);
+    let flood_legit = flood_ours["legit_success"].as_f64().unwrap_or(0.0);
+    md.push_str(&format!(
+        "\nSYN flood (spoofed, queue 1) with legitimate load at {legit_rate:.0}/s: xdptcp legit success {:.3}%, Linux {:.3}%.\n",
+        100.0 * flood_legit,
+        100.0 * flood_linux["legit_success"].as_f64().unwrap_or(0.0)
+    ));
+    md.push_str(&format!("\nTook {:.0} s. Raw runs: `{}`.\n", started.elapsed().as_secs_f64(), raw.display()));
+    let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
+    let last = json!({
+        "bench": "xdptcp",
+        "name": name,
+        "quick": a.quick,
+        "ceiling_mpps": ceiling_mpps,
+        "xdptcp_cps": xdptcp_cps,
+        "linux_cps": linux_cps,
+        "ratio_vs_linux": if linux_cps > 0.0 { xdptcp_cps / linux_cps } else { 0.0 },
+        "fraction_of_ceiling": xdptcp_cps * sc0.frames_c2s / (ceiling_mpps * 1e6),
+        "xdptcp_connect_p99_us": p99(ours0),
+        "linux_connect_p99_us": p99(linux0),
+        "flood_legit_success": flood_legit,
+        "linux_flood_legit_success": flood_linux["legit_success"],
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    let full = json!({ "summary": last, "machine": machine(), "scenarios": scen,
+                       "flood": { "legit_rate": legit_rate, "xdptcp": flood_ours, "linux": flood_linux } });
+    std::fs::write(a.out.join(format!("{name}.json")), serde_json::to_vec_pretty(&full)?)?;
+    std::fs::write(a.out.join(format!("{name}.md")), md)?;
+    println!("\nresults: {}/{name}.{{json,md}} and SVG plots", a.out.display());
+    println!("{last}");
+    Ok(())
+}
+
+fn file(p: &Path) -> String {
+    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+}
