@@ -43,10 +43,10 @@ fn rfc6298_5_syn_is_retried_with_doubling_rto_then_the_connection_times_out() {
 
 #[test]
 fn rfc6298_2_1_first_data_retransmission_after_the_1s_initial_rto_then_backoff_then_rst() {
-    // A cookie-opened connection has no RTT sample: RTO = 1 s. The peer then vanishes.
+    // A cookie-opened connection without timestamps has no RTT sample: RTO = 1 s. The peer then vanishes.
     let app = Recorder::new(Script { on_open_send: b"hello".to_vec(), ..Script::default() });
     let mut rig = Rig::server_with(support::net::config(support::frames::SERVER_MAC), app);
-    let p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+    let p = PeerConn::open_to_server(&mut rig, SynOpts::NO_TS);
     let t0 = rig.now;
     assert_eq!(p.received, b"hello");
     rig.advance(Duration::from_secs(2000));
@@ -67,6 +67,28 @@ fn rfc6298_2_1_first_data_retransmission_after_the_1s_initial_rto_then_backoff_t
     assert_eq!(last.seq, p.ack, "RST <SEQ=SND.NXT> (the peer took the 5 bytes, so that is what it acknowledges)");
     let id = rig.ep.app().opened()[0];
     assert_eq!(rig.ep.app().closed(id), Some(CloseReason::TimedOut));
+}
+
+#[test]
+fn rfc7323_4_cookie_handshake_with_timestamps_gives_the_first_rtt_sample() {
+    // With timestamps, the ACK completing a cookie handshake echoes our SYN-ACK's TSval: the listener, which timed
+    // nothing, takes its RTT sample from it. A 300 ms handshake gives RTO = 3 × 300 ms (+ at most 32 ms: the cookie
+    // bits may set the SYN-ACK's TSval back that much).
+    let app = Recorder::new(Script { on_open_send: b"hello".to_vec(), ..Script::default() });
+    let mut rig = Rig::server_with(support::net::config(support::frames::SERVER_MAC), app);
+    let mut syn = rig.seg(SYN, 0x0bad_0000, 0);
+    syn.ts = Some((1, 0));
+    syn.wscale = Some(2);
+    let sa = rig.send(&syn).remove(0);
+    rig.now += Duration::from_millis(300);
+    let mut ack = rig.seg(ACK, 0x0bad_0001, sa.seq.wrapping_add(1));
+    ack.ts = Some((2, sa.ts.unwrap().0));
+    let out = rig.send(&ack);
+    assert_eq!(out[0].payload, b"hello");
+    let t0 = rig.now;
+    rig.advance(Duration::from_secs(2));
+    let data = times(&rig.log, t0, |s| s.payload == b"hello");
+    assert!(data[1] >= Duration::from_millis(900) && data[1] <= Duration::from_millis(1000), "{data:?}");
 }
 
 /// A client-role connection whose handshake took `rtt`: SYN at t0, SYN-ACK at t0 + rtt.
