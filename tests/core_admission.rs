@@ -16,7 +16,7 @@ use xdptcp::tcp::cookie::{slot_at, KeyRing, PERIOD};
 use xdptcp::tcp::{Config, State};
 use xdptcp::time::Instant;
 
-const SEED: u64 = 0xc00c_1e5;
+const SEED: u64 = 0x0c00_c1e5;
 
 /// The start of cookie slot `s` (the test endpoints' wall clock offset is zero).
 fn slot_start(s: u64) -> Instant {
