@@ -65,7 +65,14 @@ impl PeerConn {
 
     /// Opens a connection to a server rig: SYN, our SYN-ACK, the ACK. Panics if the handshake fails.
     pub fn open_to_server<A: App>(rig: &mut Rig<A>, opts: SynOpts) -> PeerConn {
+        Self::open_to_server_with(rig, opts, 8192)
+    }
+
+    /// [`PeerConn::open_to_server`] with the window field the peer announces after its SYN. What we sent in answer
+    /// to the ACK is in `log` after the SYN-ACK.
+    pub fn open_to_server_with<A: App>(rig: &mut Rig<A>, opts: SynOpts, window: u16) -> PeerConn {
         let mut p = PeerConn::new(0x0bad_0000, opts.ts);
+        p.window = window;
         let mut syn = rig.seg(SYN, p.seq, 0);
         syn.window = 65535;
         syn.mss = opts.mss;
