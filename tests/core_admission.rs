@@ -295,3 +295,69 @@ fn no_cookie_key_means_no_syn_ack() {
     let (_, r) = syn(&mut rig, 40_000, 1);
     assert_eq!(r.map(|r| r.flags), Some(RST | ACK));
 }
+
+#[test]
+fn rfc9293_3_10_7_4_retransmitted_data_is_acknowledged_whatever_the_challenge_ack_budget() {
+    // When our ACK is lost, the peer retransmits data we already hold; only our ACK lets it progress. Such ACKs
+    // answer segments that occupy sequence space (never sent in reply to an ACK, so no ACK war can start) and are
+    // not RFC 5961 challenge ACKs: the challenge budget (here 20/s, bursts of 2; 5 per connection) must not
+    // silence them.
+    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let mut rig = Rig::server_with(cfg, Recorder::default());
+    let mut peers = Vec::new();
+    for port in 0..10u16 {
+        rig.peer_port(43_000 + port);
+        let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+        p.send(&mut rig, b"abc");
+        peers.push(p);
+    }
+    let mut acks = 0;
+    for _round in 0..8 {
+        for (i, p) in peers.iter_mut().enumerate() {
+            rig.peer_port(43_000 + i as u16);
+            // The same 3 bytes again (the peer never saw our ACK).
+            let mut s = p.seg(&rig, ACK | support::frames::PSH);
+            s.seq = p.seq.wrapping_sub(3);
+            s.payload = b"abc".to_vec();
+            let out = rig.send(&s);
+            acks += out.iter().filter(|o| o.flags == ACK && o.ack == p.seq).count();
+        }
+    }
+    assert_eq!(acks, 80, "every duplicate is acknowledged");
+    let got: Vec<Vec<u8>> = rig.ep.app().opened().iter().map(|id| rig.ep.app().received(*id)).collect();
+    assert!(got.iter().all(|g| g == b"abc"), "duplicates are never delivered twice");
+    // The challenge budget is intact: in-window RSTs are still limited to the burst.
+    let mut challenged = 0;
+    for (i, p) in peers.iter_mut().enumerate() {
+        rig.peer_port(43_000 + i as u16);
+        let s = rig.seg(RST, p.seq.wrapping_add(7), 0);
+        challenged += rig.send(&s).len();
+    }
+    assert_eq!(challenged, 2);
+}
+
+#[test]
+fn rfc9293_3_10_7_4_a_retransmitted_fin_in_time_wait_is_acknowledged_whatever_the_challenge_ack_budget() {
+    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let app = Recorder::new(support::recorder::Script { close_on_open: true, ..Default::default() });
+    let mut rig = Rig::server_with(cfg, app);
+    let mut peers = Vec::new();
+    for port in 0..10u16 {
+        rig.peer_port(44_000 + port);
+        let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+        p.ack_now(&mut rig);
+        p.close(&mut rig);
+        assert!(rig.in_time_wait(), "the server closed first");
+        peers.push(p);
+    }
+    let mut acks = 0;
+    for (i, p) in peers.iter_mut().enumerate() {
+        rig.peer_port(44_000 + i as u16);
+        for _ in 0..3 {
+            let mut s = p.seg(&rig, support::frames::FIN | ACK);
+            s.seq = p.seq.wrapping_sub(1);
+            acks += rig.send(&s).iter().filter(|o| o.flags == ACK && o.ack == p.seq).count();
+        }
+    }
+    assert_eq!(acks, 30, "our lost last ACK is sent again each time the FIN comes back");
+}
