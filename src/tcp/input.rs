@@ -80,6 +80,13 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     if !acceptable {
         if seg.flags.rst() {
             ctx.stats.drop(Drop::RstIgnored);
+        } else if seg_len > 0 && !seg.flags.syn() {
+            // Data or a FIN we already hold (our ACK was lost) or that lies beyond the window: the peer needs our
+            // ACK to make progress (RFC 9293 §3.10.7.4), so it is not rationed by the RFC 5961 §7 challenge-ACK
+            // budget, which a busy endpoint's ordinary losses would exhaust. Such segments are never sent in reply
+            // to an ACK, so answering each cannot start an ACK war (Linux exempts them likewise).
+            ctx.stats.drop(Drop::OutOfWindow);
+            tcb.set(flags::ACK_NOW);
         } else {
             ctx.stats.drop(Drop::OutOfWindow);
             limited_ack(ctx, key, tcb, sink, false);

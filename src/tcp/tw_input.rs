@@ -75,7 +75,8 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         if let Some(ts) = seg.options.timestamps {
             renewed.ts_recent = ts.tsval;
         }
-        ack(ctx, frame, &renewed, sink, false);
+        // Not rationed by the challenge-ACK budget: without this ACK the peer can never finish (see input.rs).
+        send_ack(ctx, frame, &renewed, sink);
         flows.tw.restart(ctx.now, &key, renewed);
         return;
     }
@@ -94,12 +95,17 @@ fn ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeW
         ctx.stats.challenge_acks_rate_limited += 1;
         return;
     }
+    if send_ack(ctx, frame, tw, sink) && challenge {
+        ctx.stats.challenge_acks += 1;
+    }
+}
+
+/// The ACK of a TIME-WAIT entry, unlimited; whether it went out.
+fn send_ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeWait, sink: &mut S) -> bool {
     let mut tcp = reply_header(frame, tw.snd_nxt, tw.rcv_nxt, TcpFlags::ACK);
     tcp.window = ctx.cfg.window_field(ctx.cfg.window_scale);
     if tw.flags & TimeWait::TIMESTAMPS != 0 {
         tcp.options.timestamps = Some(Timestamps { tsval: ctx.ts_clock(), tsecr: tw.ts_recent });
     }
-    if reply(ctx, frame, tcp, sink) && challenge {
-        ctx.stats.challenge_acks += 1;
-    }
+    reply(ctx, frame, tcp, sink)
 }
