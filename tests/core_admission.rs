@@ -361,3 +361,26 @@ fn rfc9293_3_10_7_4_a_retransmitted_fin_in_time_wait_is_acknowledged_whatever_th
     }
     assert_eq!(acks, 30, "our lost last ACK is sent again each time the FIN comes back");
 }
+
+#[test]
+fn rsts_provoked_on_a_connection_are_limited_for_the_whole_endpoint_too() {
+    // SYN-SENT and SYN-RECEIVED answer an unacceptable ACK with <SEQ=SEG.ACK><CTL=RST>: an off-path attacker who
+    // knows the tuple can provoke those at will, so they share the endpoint's RST budget (100/s, bursts of 10).
+    for simultaneous in [false, true] {
+        let cfg = Config { rst_per_sec: 100, ..config(support::frames::CLIENT_MAC) };
+        let mut rig = Rig::client_with(cfg, Recorder::default());
+        let (id, _syn) = rig.connect();
+        if simultaneous {
+            let s = rig.seg(SYN, 777, 0);
+            assert_eq!(rig.send(&s)[0].flags, SYN | ACK);
+            assert_eq!(rig.ep.state(id), Some(State::SynReceived));
+        }
+        let mut rsts = 0;
+        for i in 0..50u32 {
+            let s = rig.seg(ACK, 778, 9_999 + i);
+            rsts += rig.send(&s).iter().filter(|o| o.flags == RST).count();
+        }
+        assert_eq!(rsts, 10, "simultaneous={simultaneous}");
+        assert_eq!(rig.ep.stats().rsts_rate_limited, 40);
+    }
+}
