@@ -122,8 +122,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     if tcb.state == State::SynReceived {
         // Simultaneous open: our SYN must be acknowledged, or the segment is answered with a reset.
         if !(ack > tcb.snd_una && ack <= tcb.snd_nxt) {
-            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
-            ctx.stats.rsts_sent += 1;
+            limited_rst(ctx, key, tcb, ack, sink);
             return Next::Keep;
         }
         synchronize(ctx, wheel, h, id, key, tcb, seg);
@@ -265,9 +264,8 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     let ack_ok = seg.flags.ack() && ack > tcb.snd_una && ack <= tcb.snd_nxt;
     if seg.flags.ack() && !ack_ok {
         ctx.stats.drop(Drop::BadAck);
-        if !seg.flags.rst() && ctx.rst_limit.allow(ctx.now) {
-            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
-            ctx.stats.rsts_sent += 1;
+        if !seg.flags.rst() {
+            limited_rst(ctx, key, tcb, ack, sink);
         }
         return Next::Keep;
     }
@@ -321,6 +319,18 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     tcb.snd_wl2 = tcb.snd_una;
     emit_syn(ctx, key, tcb, sink);
     Next::Keep
+}
+
+/// `<SEQ=SEG.ACK><CTL=RST>` for an unacceptable ACK in SYN-SENT or SYN-RECEIVED (RFC 9293 §3.10.7.3/4). Anyone
+/// who knows the tuple can provoke it, so it draws on the endpoint's RST budget like the RSTs of closed ports.
+fn limited_rst<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb: &Tcb, seq: SeqNum, sink: &mut S) {
+    if !ctx.rst_limit.allow(ctx.now) {
+        ctx.stats.rsts_rate_limited += 1;
+        return;
+    }
+    if emit_ctl(ctx, key, tcb, seq, TcpFlags::RST, sink) {
+        ctx.stats.rsts_sent += 1;
+    }
 }
 
 /// An ACK that an attacker could provoke — RFC 5961 challenge ACKs (`challenge`) and answers to unacceptable
