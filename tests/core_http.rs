@@ -222,3 +222,15 @@ fn http_server_answers_over_ipv6_and_vlan() {
     assert_eq!(rig.ep.live_connections(), 1);
     let _ = State::Established;
 }
+
+#[test]
+fn rfc9112_a_request_with_the_fin_in_the_same_segment_gets_its_response_then_a_fin() {
+    let (mut rig, mut p) = session();
+    let mut s = p.seg(&rig, support::frames::ACK | support::frames::PSH | support::frames::FIN);
+    s.payload = GET.to_vec();
+    p.seq = p.seq.wrapping_add(GET.len() as u32 + 1);
+    p.converse(&mut rig, s);
+    assert_eq!(p.received, OK);
+    assert!(server_closed(&p));
+    assert_eq!(rig.ep.live_connections(), 0);
+}

@@ -398,3 +398,31 @@ fn ipv6_echo_lifecycle_with_time_wait_in_the_v6_table() {
     assert_eq!(net.client.time_wait_len(), 0);
     assert!(net.client.app().events.iter().any(|e| matches!(e, Event::PeerClose(_))));
 }
+
+#[test]
+fn close_in_syn_sent_finishes_the_handshake_then_sends_fin() {
+    // RFC 9293 §3.10.4 would delete a SYN-SENT TCB on CLOSE; the core's choice is to let the handshake finish and
+    // close normally (the peer sees an ordinary short connection, and the load generator can close at once).
+    let mut net =
+        Net::new(Recorder::default(), Recorder::new(Script { close_on_peer_close: true, ..Script::default() }));
+    let id = net.connect();
+    let mut sink = VecSink::new();
+    net.client.close(net.now, id, &mut sink);
+    assert!(sink.take().is_empty(), "nothing to send before the SYN-ACK");
+    assert_eq!(net.client.state(id), Some(State::SynSent));
+    net.drive();
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    let c = net.segs(Dir::ClientToServer);
+    assert_eq!(c[1].flags, support::frames::ACK | support::frames::FIN, "the FIN rides on the handshake's ACK");
+    // Abort in SYN-SENT sends nothing (the peer knows nothing yet) and forgets the connection.
+    let mut net = Net::new(Recorder::default(), Recorder::default());
+    let id = net.connect();
+    net.client.abort(net.now, id, &mut sink);
+    assert!(sink.take().is_empty());
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Aborted));
+    net.drive();
+    // The SYN already on the wire gets its SYN-ACK, answered by <SEQ=SEG.ACK><CTL=RST>.
+    let c = net.segs(Dir::ClientToServer);
+    assert_eq!(c.last().map(|s| s.flags), Some(support::frames::RST), "{}", net.trace());
+    assert_eq!(net.server.live_connections(), 0);
+}

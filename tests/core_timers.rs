@@ -286,3 +286,18 @@ fn rfc6298_5_fin_is_retransmitted_and_last_ack_gives_up_with_rst() {
     let rst = fx.rig.log.last().unwrap().1.clone();
     assert_eq!((rst.flags, rst.seq), (RST, fx.snd_nxt));
 }
+
+#[test]
+fn rfc6298_5_syn_received_retransmits_its_syn_ack_then_gives_up_with_rst() {
+    let mut fx = fixture(Role::Client, State::SynReceived, Flavour::TS).unwrap();
+    let id = fx.id.unwrap();
+    let t0 = fx.rig.now;
+    fx.rig.advance(Duration::from_secs(300));
+    let syn_acks = times(&fx.rig.log, t0, |s| s.flags == SYN | ACK);
+    // The fixture's SYN-ACK at t0 (relative 0), then retries as for a SYN.
+    let want: Vec<Duration> = [0u64, 1, 3, 7, 15, 31, 63].iter().map(|s| Duration::from_secs(*s)).collect();
+    assert_eq!(syn_acks, want);
+    let rst = fx.rig.log.last().unwrap().1.clone();
+    assert_eq!((rst.flags, rst.seq), (RST, fx.snd_nxt), "RST <SEQ=SND.NXT> when SYN-RECEIVED gives up");
+    assert_eq!(fx.app().closed(id), Some(CloseReason::TimedOut));
+}
