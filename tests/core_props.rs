@@ -342,7 +342,7 @@ fn build(fx: &Fx, v: &mut View, flags: u8, seq: &SeqSel, ack: &AckSel, len: u16,
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 6000, max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn random_segments_never_break_the_endpoint(
@@ -372,7 +372,7 @@ fn is_prefix(got: &[u8], of: &[u8]) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
     fn two_endpoints_under_loss_duplication_and_reordering_deliver_prefixes(
