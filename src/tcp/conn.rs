@@ -145,6 +145,8 @@ pub struct Tcb {
     /// Consecutive retransmissions without progress (the RTO backoff exponent).
     pub retries: u8,
     pub challenge_count: u8,
+    /// Duplicate ACKs in a row (RFC 5681 fast retransmit). While the peer's window is zero it counts window probes
+    /// left unanswered instead: those alone bound how long we probe (RFC 9293 §3.8.6.1).
     pub dup_acks: u8,
 }
 
