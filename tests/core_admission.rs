@@ -384,3 +384,43 @@ fn rsts_provoked_on_a_connection_are_limited_for_the_whole_endpoint_too() {
         assert_eq!(rig.ep.stats().rsts_rate_limited, 40);
     }
 }
+
+#[test]
+fn design_stateless_listener_a_late_duplicate_of_the_handshake_ack_recreates_a_closed_connection() {
+    // Documented limitation (found by the endpoint fuzz target): cookies keep no state, so a duplicate of the ACK
+    // that completed a handshake, arriving after the server has forgotten the connection (here: aborted it) but
+    // within the cookie's lifetime, validates again and re-creates the connection ("a ghost"). Linux shares this
+    // under SYN cookies, which it only uses under a SYN flood. A desynchronised ghost then trades ACKs with its
+    // peer (each finds the other's numbers unacceptable); the per-connection challenge-ACK limit ends the
+    // exchange, as this test checks.
+    let mut rig = Rig::server();
+    let syn = rig.seg(SYN, 1000, 0);
+    let sa = rig.send(&syn).remove(0);
+    let ack = rig.seg(ACK, 1001, sa.seq.wrapping_add(1));
+    assert!(rig.send(&ack).is_empty());
+    let id = rig.ep.app().opened()[0];
+    let (_, out) = rig.act(id, |c| {
+        c.send(b"lost in flight");
+        c.abort();
+    });
+    assert_eq!(out.last().map(|s| s.flags), Some(RST));
+    assert_eq!(rig.ep.live_connections(), 0);
+    // The client never saw the data; the RST (at our SND.NXT) is in its window but not at RCV.NXT, so it sends a
+    // challenge ACK — byte for byte the handshake's ACK.
+    rig.now += Duration::from_secs(5);
+    assert!(rig.send(&ack).is_empty());
+    assert_eq!(rig.ep.live_connections(), 1, "the connection is back");
+    // The client, meanwhile, got the 14 bytes: it acknowledges them, beyond the ghost's SND.NXT. The ghost's
+    // challenge ACKs and the client's duplicate ACKs answer each other until the limits stop them.
+    let mut from_client = rig.seg(ACK, 1001, sa.seq.wrapping_add(15));
+    let mut exchanged = 0;
+    for _ in 0..100 {
+        let out = rig.send(&from_client);
+        let Some(reply) = out.first() else { break };
+        exchanged += 1;
+        // The client finds SEG.SEQ below its RCV.NXT: it answers with its own ACK again.
+        from_client = rig.seg(ACK, reply.ack, sa.seq.wrapping_add(15));
+    }
+    assert_eq!(exchanged, 5, "bounded by challenge_acks_per_conn");
+    assert_eq!(rig.ep.state(rig.ep.app().opened()[1]), Some(State::Established));
+}

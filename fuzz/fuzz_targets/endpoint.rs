@@ -157,7 +157,12 @@ impl World {
                 Some(g) if bare => g + 1,
                 _ => 0,
             };
-            assert!(generation <= 8, "an endless exchange of segments without data (an ACK storm)");
+            // Desynchronised peers (a duplicate of a handshake's ACK can re-create a connection the server closed:
+            // cookies are stateless) may trade ACKs, each finding the other's unacceptable (RFC 9293's ACK war);
+            // the per-connection challenge-ACK limit must end that: a chain longer than both sides' allowance
+            // is a storm the limits failed to stop.
+            let allowance = 2 * u32::from(Config::default().challenge_acks_per_conn) + 4;
+            assert!(generation <= allowance, "an endless exchange of segments without data (an ACK storm)");
             if let Some(s) = seen.0 {
                 if self.seen.len() > 64 {
                     self.seen.remove(0);
