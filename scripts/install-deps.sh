@@ -74,3 +74,14 @@ for component in clippy rustfmt; do
     fi
 done
 log "Rust $(cargo --version | cut -d' ' -f2) with $(cargo clippy --version | cut -d' ' -f1-2) and $(cargo fmt --version | cut -d' ' -f1-2)"
+
+# Fuzzing: the nightly toolchain (already on machines of this kind) and cargo-fuzz from crates.io.
+if rustup toolchain list | grep -q '^nightly'; then
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        log "installing cargo-fuzz"
+        cargo install cargo-fuzz --locked --quiet
+    fi
+    log "$(cargo +nightly fuzz --version 2>/dev/null || echo 'cargo-fuzz missing')"
+else
+    log "no nightly toolchain: the fuzz smoke step will fail (rustup toolchain install nightly)"
+fi

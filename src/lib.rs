@@ -2,12 +2,15 @@
 //!
 //! Layers, bottom to top: [`wire`] (formats, no state), [`tcp`] (the sans-IO core: cookies, state machine,
 //! tables, timers), [`app`] (what runs on a connection), [`io`] (AF_XDP and the BPF program: the only `unsafe`),
-//! [`runtime`] (pinned workers), [`load`] (the load generator). `wire`, `tcp` and `app` never touch the OS.
+//! [`runtime`] (pinned workers), [`load`] (the load generator), [`linux`] (the kernel-TCP reference server).
+//! `wire`, `tcp` and `app` never touch the OS.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod app;
 pub mod io;
+pub mod linux;
+pub mod load;
 pub mod runtime;
 pub mod sink;
 pub mod tcp;

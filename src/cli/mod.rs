@@ -7,6 +7,8 @@
 mod bench;
 mod ceiling;
 mod frame;
+mod linux_server;
+mod load;
 mod roles;
 mod serve;
 
@@ -30,6 +32,10 @@ enum Command {
     Bench(bench::Args),
     /// Serve TCP ports of an interface on AF_XDP: stateless SYN cookies, one pinned worker per queue.
     Serve(serve::Args),
+    /// Generate connection storms (open or closed loop) or floods over AF_XDP and measure them.
+    Load(load::Args),
+    /// Run the Linux kernel-TCP reference server (epoll, SO_REUSEPORT, one pinned thread per worker).
+    LinuxServer(linux_server::Args),
     /// (internal) Run a raw AF_XDP reflector: swap MACs and send every steered frame back.
     #[command(hide = true)]
     Reflect(roles::ReflectArgs),
@@ -45,6 +51,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ceiling(args) => ceiling::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Load(args) => load::run(&args),
+        Command::LinuxServer(args) => linux_server::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Reflect(args) => roles::reflect_main(&args),
         Command::Generate(args) => roles::generate_main(&args),

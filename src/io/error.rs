@@ -20,6 +20,11 @@ pub enum IoError {
     #[error("queue {queue} is out of range: {ifname} has {}", count_text(*.count))]
     QueueOutOfRange { ifname: String, queue: u32, count: Option<u32> },
 
+    /// Another AF_XDP socket is bound to the queue (possibly one of a process that has just exited: the kernel
+    /// releases it a moment later).
+    #[error("{ifname} queue {queue} is busy: another AF_XDP socket (or a zero-copy user) is bound to it")]
+    QueueBusy { ifname: String, queue: u32 },
+
     /// The kernel refused for lack of privileges.
     #[error(
         "{op}: operation not permitted: run as root, or grant CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF \

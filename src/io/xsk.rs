@@ -120,6 +120,20 @@ impl XskSocket {
     }
 
     /// The socket's descriptor, for [`super::SteerProgram::insert_xsk`].
+    /// Like [`XskSocket::open`], but waits up to `patience` while the queue is busy: the kernel frees the socket
+    /// of a process that just exited (a previous run, a restart) a moment after the process is gone.
+    pub fn open_waiting(ifname: &str, queue: u32, config: &XskConfig, patience: Duration) -> Result<Self, IoError> {
+        let until = std::time::Instant::now() + patience;
+        loop {
+            match Self::open(ifname, queue, config) {
+                Err(IoError::QueueBusy { .. }) if std::time::Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
         // SAFETY: the descriptor stays open as long as `self` (the socket owns it), which bounds the borrow.
         unsafe { BorrowedFd::borrow_raw(self.rx.fd().as_raw_fd()) }
@@ -295,9 +309,7 @@ fn bind_error(
     };
     match cause.raw_os_error() {
         Some(libc::EINVAL) => IoError::QueueOutOfRange { ifname: ifname.to_string(), queue, count },
-        Some(libc::EBUSY) => IoError::Invalid(format!(
-            "{ifname} queue {queue} is busy: another AF_XDP socket (or a zero-copy user) is bound to it"
-        )),
+        Some(libc::EBUSY) => IoError::QueueBusy { ifname: ifname.to_string(), queue },
         Some(libc::EOPNOTSUPP) if mode == BindMode::ZeroCopy => {
             IoError::Invalid(format!("{ifname} has no zero-copy AF_XDP support (veth has none): use copy mode"))
         }

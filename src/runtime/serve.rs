@@ -117,13 +117,20 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let queues = match opts.queues {
         Queues::All => available,
         Queues::Count(0) => return Err(ServeError::Invalid("--queues must be at least 1".into())),
+        // Said in the terms of the flag (a count), not of the last queue index it would need.
         Queues::Count(n) if n > available => {
-            return Err(
-                IoError::QueueOutOfRange { ifname: opts.iface.clone(), queue: n - 1, count: Some(available) }.into()
-            )
+            return Err(ServeError::Invalid(format!(
+                "--queues {n}: {} has only {available} queue(s); use --queues all or a count up to {available}",
+                opts.iface
+            )))
         }
         Queues::Count(n) => n,
     };
+    // Sockets are bound before the program is attached, so a busy interface would otherwise be reported as a
+    // busy queue (the other program's AF_XDP socket holds it) instead of what it is: check for a program first.
+    if let Some(a) = netdev::xdp_attachment(&opts.iface)? {
+        return Err(IoError::AlreadyAttached { ifname: opts.iface.clone(), prog_id: a.prog_id, mode: a.mode }.into());
+    }
     let stop = signal::install_stop_handler()?;
     let mut prog = SteerProgram::load(SteerOptions { restrict_local: !opts.addrs.is_empty(), ..Default::default() })?;
     for p in &opts.ports {
@@ -136,7 +143,8 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let xsk_cfg = XskConfig::default();
     let mut sockets = Vec::new();
     for q in 0..queues {
-        let s = XskSocket::open(&opts.iface, q, &xsk_cfg)?;
+        // A server restarted at once may find its predecessor's socket not yet released: wait a moment for it.
+        let s = XskSocket::open_waiting(&opts.iface, q, &xsk_cfg, Duration::from_secs(2))?;
         prog.insert_xsk(q, s.fd())?;
         sockets.push(s);
     }

@@ -123,6 +123,18 @@ impl<A: App> Endpoint<A> {
         self.v4.tw.len() + self.v6.tw.len()
     }
 
+    /// Pre-sizes one family's tables for `conns` live connections and `time_wait` TIME-WAIT entries (each
+    /// clamped to its bound), so that a run reaching those sizes never stops to grow and rehash a table.
+    pub fn reserve(&mut self, ipv6: bool, conns: usize, time_wait: usize) {
+        if ipv6 {
+            self.v6.table.reserve(conns);
+            self.v6.tw.reserve(time_wait);
+        } else {
+            self.v4.table.reserve(conns);
+            self.v4.tw.reserve(time_wait);
+        }
+    }
+
     /// Heap bytes held by connection state.
     pub fn memory(&self) -> Memory {
         Memory {

@@ -181,12 +181,9 @@ fn prepare(topo: &VethPair, server_cpu: usize) -> Result<()> {
         let path = format!("/sys/class/net/{}/queues/rx-{q}/rps_cpus", topo.if_a);
         netns_exec(a, &["sh", "-c", &format!("echo {mask} > {path}")])?;
     }
-    for (k, v) in [
-        ("net.core.somaxconn", "65535"),
-        ("net.ipv4.tcp_max_syn_backlog", "65535"),
-        ("net.core.netdev_max_backlog", "65535"),
-        ("net.ipv4.tcp_syncookies", "1"),
-    ] {
+    for (k, v) in
+        [("net.core.somaxconn", "65535"), ("net.ipv4.tcp_max_syn_backlog", "65535"), ("net.ipv4.tcp_syncookies", "1")]
+    {
         netns_exec(a, &["sysctl", "-qw", &format!("{k}={v}")])?;
     }
     Ok(())

@@ -123,48 +123,62 @@ pub struct Sweep {
     pub half: Option<(f64, LoadResult)>,
 }
 
-/// Geometric steps up from `start` until a rate fails (or `max` is reached), then bisects between the last pass
-/// and the first failure, `refine` times.
+fn log_run(tag: &str, rate: f64, r: &LoadResult) {
+    eprintln!(
+        "  {tag:<20} offered {:>8.0}/s achieved {:>8.0}/s success {:>7.3}% connect p50 {:>7.1} p99 {:>9.1} us {}",
+        rate,
+        r.achieved_cps,
+        100.0 * r.success(),
+        r.connect_us.p50,
+        r.connect_us.p99,
+        if passes(r) { "ok" } else { "FAIL" }
+    );
+}
+
+/// Finds the highest passing rate: halves from `start` until a rate passes (down to `min`), steps up by 1.5×
+/// until one fails (or `max`), then bisects between the last pass and the first failure `refine` times; then
+/// measures latency at half the best rate.
 pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag: &str) -> Result<Sweep> {
+    const MIN: f64 = 1_000.0;
     let mut s = Sweep::default();
-    let mut rate = start;
-    let mut good: Option<f64> = None;
-    let mut bad: Option<f64> = None;
-    while rate <= max {
+    let probe = |rate: f64, s: &mut Sweep| -> Result<bool> {
         let r = run_load(spec, rate, dir, &format!("{tag}-{rate:.0}"))?;
-        eprintln!(
-            "  {tag:<14} offered {:>8.0}/s achieved {:>8.0}/s success {:>7.3}% connect p99 {:>8.1} us {}",
-            rate,
-            r.achieved_cps,
-            100.0 * r.success(),
-            r.connect_us.p99,
-            if passes(&r) { "ok" } else { "FAIL" }
-        );
+        log_run(tag, rate, &r);
         let ok = passes(&r);
         s.runs.push((rate, r));
-        if ok {
+        Ok(ok)
+    };
+    let mut good: Option<f64> = None;
+    let mut bad: Option<f64> = None;
+    let mut rate = start;
+    // Down until something passes.
+    while rate >= MIN {
+        if probe(rate, &mut s)? {
             good = Some(rate);
-            rate *= 1.5;
-        } else {
-            bad = Some(rate);
             break;
+        }
+        bad = Some(rate);
+        rate /= 2.0;
+    }
+    // Up until something fails.
+    if let Some(g) = good {
+        if bad.is_none() {
+            let mut rate = g * 1.5;
+            while rate <= max {
+                if probe(rate, &mut s)? {
+                    good = Some(rate);
+                    rate *= 1.5;
+                } else {
+                    bad = Some(rate);
+                    break;
+                }
+            }
         }
     }
     if let (Some(mut lo), Some(mut hi)) = (good, bad) {
         for _ in 0..refine {
             let mid = (lo + hi) / 2.0;
-            let r = run_load(spec, mid, dir, &format!("{tag}-{mid:.0}"))?;
-            let ok = passes(&r);
-            eprintln!(
-                "  {tag:<14} offered {:>8.0}/s achieved {:>8.0}/s success {:>7.3}% connect p99 {:>8.1} us {}",
-                mid,
-                r.achieved_cps,
-                100.0 * r.success(),
-                r.connect_us.p99,
-                if ok { "ok" } else { "FAIL" }
-            );
-            s.runs.push((mid, r));
-            if ok {
+            if probe(mid, &mut s)? {
                 lo = mid;
             } else {
                 hi = mid;
@@ -176,6 +190,7 @@ pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag
     if let Some((best, _)) = &s.best {
         let half = best / 2.0;
         let r = run_load(spec, half, dir, &format!("{tag}-half"))?;
+        log_run(&format!("{tag} @50%"), half, &r);
         s.half = Some((half, r));
     }
     Ok(s)

@@ -1,0 +1,239 @@
+//! `xdptcp load`: the load generator's command line. Parses and checks the flags, runs `load::run`, prints the
+//! table and, as the very last line of stdout, the JSON summary; writes `--json` and `--hgrm` files.
+
+use anyhow::{Context, Result};
+use clap::{Args as ClapArgs, ValueEnum};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use xdptcp::io::AttachMode;
+use xdptcp::load::app::CloseBy;
+use xdptcp::load::flood::FloodKind;
+use xdptcp::load::report::write_hgrms;
+use xdptcp::load::schedule::{Bound, Pace};
+use xdptcp::load::tuples::{parse_ports, SrcRange};
+use xdptcp::load::{run as run_load, LoadOptions, RequestKind};
+use xdptcp::wire::MacAddr;
+
+#[derive(ClapArgs, Debug)]
+#[command(group(clap::ArgGroup::new("pace").args(["rate", "concurrency"])))]
+#[command(group(clap::ArgGroup::new("bound").args(["duration", "connections"])))]
+#[command(group(clap::ArgGroup::new("req").args(["request", "http"])))]
+pub struct Args {
+    /// Interface to send from (the generator's end of the link).
+    #[arg(long)]
+    iface: String,
+    /// The server, IP:PORT (IPv6 as [ADDR]:PORT).
+    #[arg(long)]
+    target: SocketAddr,
+    /// Source addresses: one address or a CIDR (they need not be configured anywhere; the server answers by MAC).
+    /// Default: the interface's own address.
+    #[arg(long, value_parser = parse_src)]
+    src: Option<SrcRange>,
+    /// Source ports, LO-HI.
+    #[arg(long, default_value = "1024-65535", value_parser = parse_port_range)]
+    src_ports: std::ops::RangeInclusive<u16>,
+    /// Open loop: connections per second, started on schedule whatever the earlier ones do.
+    #[arg(long, value_parser = parse_positive)]
+    rate: Option<f64>,
+    /// Closed loop: connections kept in flight.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    concurrency: Option<u64>,
+    /// Seconds of measured load (default 10), after the warm-up.
+    #[arg(long, value_parser = parse_positive)]
+    duration: Option<f64>,
+    /// Measured connections to start in all (instead of --duration).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    connections: Option<u64>,
+    /// Seconds of load before measuring (run, not recorded).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_secs)]
+    warmup: f64,
+    /// Send this many bytes on each connection and expect them echoed back (`serve --app echo`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    request: Option<u64>,
+    /// Send one HTTP GET on each connection and read one 200 response.
+    #[arg(long)]
+    http: bool,
+    /// Path of the HTTP GET.
+    #[arg(long, default_value = "/", requires = "http")]
+    http_path: String,
+    /// Who closes first: the client (after the response, or right after the handshake) keeps TIME-WAIT; with
+    /// `server` the client waits for the server's FIN.
+    #[arg(long, value_enum, default_value_t = Close::Client)]
+    close: Close,
+    /// TIME-WAIT duration (2MSL) of the generator's connections, in seconds.
+    #[arg(long = "time-wait", default_value_t = 60.0, value_parser = parse_secs)]
+    time_wait: f64,
+    /// Seconds a connection may take from its intended start to its end before it is aborted as a timeout.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_positive)]
+    timeout: f64,
+    /// Write the summary as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write connect latency as an HdrHistogram percentile distribution (ms) to this file, and the other
+    /// histograms beside it (STEM-response.hgrm, STEM-lifetime.hgrm, STEM-start_lag.hgrm).
+    #[arg(long)]
+    hgrm: Option<PathBuf>,
+    /// MAC of the next hop (default: the kernel's neighbour table, probed if needed).
+    #[arg(long, value_parser = parse_mac)]
+    dst_mac: Option<MacAddr>,
+    /// Send a stateless flood from spoofed sources: alone (sources: --src), or beside a --rate/--concurrency load
+    /// (sources: --flood-src).
+    #[arg(long, value_enum)]
+    flood: Option<Flood>,
+    /// Spoofed sources of a flood that runs beside a load (must not overlap --src).
+    #[arg(long, value_parser = parse_src, requires = "flood")]
+    flood_src: Option<SrcRange>,
+    /// Flood frames per second at most (default: as fast as the ring takes them).
+    #[arg(long, value_parser = parse_positive, requires = "flood")]
+    flood_pps: Option<f64>,
+    /// Queues to use, one pinned worker each (tuples are partitioned between them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    queues: u32,
+    /// The first queue to use (with --queues N: queues Q to Q+N-1). A flood on its own queue can run beside a
+    /// measured load in another process.
+    #[arg(long = "queue", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..64))]
+    first_queue: u32,
+    /// A flood alone: attach the steering program and count the target's replies to the spoofed sources
+    /// (otherwise it only transmits and leaves the interface's XDP hook free).
+    #[arg(long, requires = "flood")]
+    count_replies: bool,
+    /// CPUs to pin the workers to, in queue order, comma-separated (default: from the last CPU down).
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = Mode::Native)]
+    mode: Mode,
+    /// Sleep in poll(2) when idle instead of spinning (saves a core at low rates; adds start lag).
+    #[arg(long)]
+    poll: bool,
+    /// Print only the JSON line (no table, no progress).
+    #[arg(long)]
+    quiet: bool,
+    /// Entries per AF_XDP ring (power of two).
+    #[arg(long, default_value_t = 4096)]
+    ring: u32,
+    /// Frames per receive batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    batch: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Close {
+    Client,
+    Server,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Flood {
+    Syn,
+    Ack,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Native,
+    Skb,
+}
+
+fn parse_src(s: &str) -> Result<SrcRange, String> {
+    SrcRange::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    parse_ports(s).map_err(|e| e.to_string())
+}
+
+fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    s.parse::<MacAddr>().map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0 * 365.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds")),
+    }
+}
+
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+impl Args {
+    fn options(&self) -> LoadOptions {
+        let pace = match (self.rate, self.concurrency) {
+            (Some(r), _) => Some(Pace::Rate(r)),
+            (None, Some(c)) => Some(Pace::Concurrency(c)),
+            // Without either, a flood runs alone; a load needs one of them (checked by `validate`).
+            (None, None) => None,
+        };
+        let bound = match (self.duration, self.connections) {
+            (_, Some(n)) => Bound::Count(n),
+            (Some(d), None) => Bound::Duration(Duration::from_secs_f64(d)),
+            (None, None) => Bound::Duration(Duration::from_secs(if pace.is_none() { 5 } else { 10 })),
+        };
+        let request = match (self.request, self.http) {
+            (Some(n), _) => RequestKind::Bytes(n as usize),
+            (None, true) => RequestKind::Http { path: self.http_path.clone() },
+            (None, false) => RequestKind::None,
+        };
+        LoadOptions {
+            iface: self.iface.clone(),
+            target: self.target,
+            src: self.src,
+            src_ports: self.src_ports.clone(),
+            pace,
+            bound,
+            warmup: Duration::from_secs_f64(self.warmup),
+            request,
+            close: match self.close {
+                Close::Client => CloseBy::Client,
+                Close::Server => CloseBy::Server,
+            },
+            time_wait: Duration::from_secs_f64(self.time_wait),
+            timeout: Duration::from_secs_f64(self.timeout),
+            dst_mac: self.dst_mac,
+            flood: self.flood.map(|f| match f {
+                Flood::Syn => FloodKind::Syn,
+                Flood::Ack => FloodKind::Ack,
+            }),
+            flood_src: self.flood_src,
+            flood_pps: self.flood_pps,
+            queues: self.queues,
+            first_queue: self.first_queue,
+            count_replies: self.count_replies,
+            cpus: self.cpus.clone(),
+            mode: match self.mode {
+                Mode::Native => AttachMode::Native,
+                Mode::Skb => AttachMode::Skb,
+            },
+            poll: self.poll,
+            progress: !self.quiet && std::io::stdout().is_terminal(),
+            ring_size: self.ring,
+            tx_frames: self.ring.saturating_mul(2),
+            batch: self.batch as usize,
+        }
+    }
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let opts = a.options();
+    let mut outcome = run_load(&opts).with_context(|| format!("load on {} against {}", a.iface, a.target))?;
+    if let Some(base) = &a.hgrm {
+        outcome.summary.hgrm =
+            write_hgrms(&outcome.hist, base).with_context(|| format!("writing {}", base.display()))?;
+    }
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&outcome.summary).context("encoding the summary")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !a.quiet {
+        print!("{}", outcome.summary.table());
+    }
+    println!("{}", outcome.summary.json_line());
+    Ok(())
+}

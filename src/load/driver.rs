@@ -1,0 +1,502 @@
+//! One worker's turn of the load loop, over any [`PacketIo`]: receive a batch, run due timers, abort connections
+//! past their deadline, start every connection now due, top the ring up with flood frames, flush.
+//!
+//! It owns one endpoint (client role), its schedule, its source tuples and its optional flood. It never reads a
+//! clock or sleeps: the runner passes `now` in and decides how to wait, so tests drive it in virtual time over
+//! the in-memory ring pair. No allocation per connection or per frame once the slab is warm.
+
+use super::app::{Failure, LoadApp};
+use super::flood::{dst_and_flags, Flooder};
+use super::schedule::{Due, Schedule};
+use super::tuples::TupleAllocator;
+use crate::io::testing::MemIo;
+use crate::io::{IoError, PacketIo, XskSocket};
+use crate::sink::FrameSink;
+use crate::tcp::{ConnectError, Endpoint};
+use crate::time::Instant;
+use crate::wire::MacAddr;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How many frames the transmit side can take right now.
+pub trait TxRoom {
+    fn tx_room(&mut self) -> usize;
+}
+
+impl TxRoom for XskSocket {
+    #[inline]
+    fn tx_room(&mut self) -> usize {
+        self.sink().free_frames()
+    }
+}
+
+impl TxRoom for MemIo {
+    /// The in-memory pair refuses buffers beyond its capacity by itself; a modest batch keeps tests realistic.
+    fn tx_room(&mut self) -> usize {
+        256
+    }
+}
+
+/// What one turn did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Turn {
+    pub received: usize,
+    pub started: usize,
+    pub flooded: usize,
+}
+
+impl Turn {
+    pub fn idle(&self) -> bool {
+        self.received == 0 && self.started == 0 && self.flooded == 0
+    }
+}
+
+/// The state of one worker's load.
+#[derive(Debug)]
+pub struct Driver {
+    pub ep: Endpoint<LoadApp>,
+    pub sched: Schedule,
+    tuples: TupleAllocator,
+    target: SocketAddr,
+    peer_mac: MacAddr,
+    pub flood: Option<Flooder>,
+    batch: usize,
+    /// TX frames kept free for replies to a full receive batch.
+    reserve: usize,
+    /// Actual time of the latest measured start.
+    pub last_measured_start: Option<Instant>,
+    /// Set when the schedule finished: nothing new starts, in-flight connections finish.
+    drain_deadline: Option<Instant>,
+    /// Frames addressed outside our source range (another process's flood): dropped unread.
+    pub foreign: u64,
+    /// The endpoint's next timer deadline, asked for at most every [`TIMER_RECHECK`] (the ask scans the wheel).
+    timer_due: Option<Instant>,
+    timer_recheck: Instant,
+}
+
+/// How often the endpoint's next deadline is asked for: timers fire at most this late, nothing next to a 200 ms
+/// minimum RTO or a TIME-WAIT, and a turn at a few hundred thousand frames a second does not pay for the scan.
+const TIMER_RECHECK: Duration = Duration::from_micros(200);
+
+impl Driver {
+    pub fn new(
+        ep: Endpoint<LoadApp>,
+        sched: Schedule,
+        tuples: TupleAllocator,
+        target: SocketAddr,
+        peer_mac: MacAddr,
+        flood: Option<Flooder>,
+        batch: usize,
+    ) -> Self {
+        Driver {
+            ep,
+            sched,
+            tuples,
+            target,
+            peer_mac,
+            flood,
+            batch: batch.max(1),
+            reserve: batch.max(1) * 3,
+            last_measured_start: None,
+            drain_deadline: None,
+            foreign: 0,
+            timer_due: None,
+            timer_recheck: Instant::ZERO,
+        }
+    }
+
+    /// One turn at `now`.
+    #[inline]
+    pub fn turn<P: PacketIo + TxRoom>(&mut self, now: Instant, io: &mut P) -> Result<Turn, IoError> {
+        self.ep.app_mut().now = now;
+        let Driver { ep, flood, tuples, foreign, .. } = self;
+        let ours = *tuples.range();
+        let received = io.recv(self.batch, |frame, sink| {
+            if let Some(f) = flood.as_mut() {
+                if f.take_reply(frame) {
+                    return;
+                }
+            }
+            // Replies to someone else's spoofed sources would only draw RSTs from the endpoint.
+            if dst_and_flags(frame).is_some_and(|(dst, _)| !ours.contains(dst)) {
+                *foreign += 1;
+                return;
+            }
+            ep.handle_frame(now, frame, sink);
+        });
+        if now >= self.timer_recheck {
+            self.timer_due = self.ep.poll_timeout();
+            self.timer_recheck = now + TIMER_RECHECK;
+        }
+        if self.timer_due.is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now, io.sink());
+            self.timer_due = self.ep.poll_timeout();
+            self.timer_recheck = now + TIMER_RECHECK;
+        }
+        self.expire(now, io.sink());
+        let mut started = 0;
+        let room = io.tx_room().saturating_sub(self.reserve);
+        while started < room {
+            let in_flight = self.ep.app().in_flight();
+            let Some(due) = self.sched.next_due(now, in_flight) else { break };
+            self.start(due, now, io.sink());
+            started += 1;
+        }
+        let mut flooded = 0;
+        if let Some(f) = self.flood.as_mut() {
+            if !self.sched.finished() {
+                let room = io.tx_room().saturating_sub(self.reserve + started);
+                flooded = f.fill(now, io.sink(), room);
+            }
+        }
+        io.flush()?;
+        if self.sched.finished() && self.drain_deadline.is_none() {
+            self.drain_deadline = Some(now + self.ep.app().plan().timeout + Duration::from_secs(1));
+        }
+        Ok(Turn { received, started, flooded })
+    }
+
+    /// Aborts every connection whose deadline has passed (each counts as a timeout).
+    #[inline]
+    fn expire<S: FrameSink>(&mut self, now: Instant, sink: &mut S) {
+        while let Some((slot, id)) = self.ep.app_mut().next_expired(now) {
+            let aborted = id.and_then(|id| self.ep.with_conn(now, id, sink, |c| c.abort()));
+            if aborted.is_none() {
+                self.ep.app_mut().forget(slot);
+            }
+        }
+    }
+
+    /// Starts one connection: a record, a free tuple, the SYN.
+    #[inline]
+    fn start<S: FrameSink>(&mut self, due: Due, now: Instant, sink: &mut S) {
+        let slot = self.ep.app_mut().begin(due, now);
+        if due.measured {
+            self.last_measured_start = Some(now);
+        }
+        // Every tuple of the partition is live or in TIME-WAIT: exhausted, without probing.
+        let held = (self.ep.live_connections() + self.ep.time_wait_len()) as u64;
+        if held >= self.tuples.space() {
+            self.ep.app_mut().launch_failed(slot, Failure::TupleExhausted);
+            return;
+        }
+        let target = self.target;
+        for _ in 0..4 {
+            let ep = &self.ep;
+            let Some(local) = self.tuples.next(|t| ep.in_time_wait(t, target)) else { break };
+            match self.ep.connect(now, local, target, self.peer_mac, slot, sink) {
+                Ok(id) => {
+                    self.ep.app_mut().launched(slot, id);
+                    return;
+                }
+                Err(ConnectError::InUse | ConnectError::InTimeWait) => continue,
+                Err(ConnectError::TableFull | ConnectError::FamilyMismatch) => {
+                    self.ep.app_mut().launch_failed(slot, Failure::ConnectError);
+                    return;
+                }
+            }
+        }
+        self.ep.app_mut().launch_failed(slot, Failure::TupleExhausted);
+    }
+
+    /// Stops starting connections (a signal); in-flight ones get `grace` to finish.
+    pub fn stop(&mut self, now: Instant, grace: Duration) {
+        self.sched.stop();
+        let d = now + grace;
+        self.drain_deadline = Some(self.drain_deadline.map_or(d, |x| x.min(d)));
+    }
+
+    /// Nothing more to do: the schedule is over and every connection has ended (or the drain ran out).
+    pub fn done(&self, now: Instant) -> bool {
+        self.sched.finished() && (self.ep.app().in_flight() == 0 || self.drain_deadline.is_some_and(|d| now >= d))
+    }
+
+    /// Aborts whatever is still live (counted as `aborted`, or `timeout` if already past its deadline) and
+    /// flushes.
+    pub fn finish<P: PacketIo>(&mut self, now: Instant, io: &mut P) -> Result<(), IoError> {
+        self.ep.app_mut().now = now;
+        self.expire(now, io.sink());
+        let live: Vec<_> = self.ep.app().live_slots().collect();
+        for (slot, id) in live {
+            if id.and_then(|id| self.ep.with_conn(now, id, io.sink(), |c| c.abort())).is_none() {
+                self.ep.app_mut().forget(slot);
+            }
+        }
+        io.flush()
+    }
+
+    /// When the next connection is due (open loop), for sleeping.
+    pub fn next_due_time(&self) -> Option<Instant> {
+        self.sched.next_time()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{App, CloseApp, EchoApp, HttpApp};
+    use crate::io::testing::pair;
+    use crate::load::app::{CloseBy, Plan, Request};
+    use crate::load::flood::{FloodKind, FloodSpec};
+    use crate::load::schedule::{Bound, Pace};
+    use crate::load::tuples::SrcRange;
+    use crate::tcp::cookie::KeyRing;
+    use crate::tcp::Config;
+
+    const CLIENT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xc1]);
+    const SERVER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x51]);
+    const START: Instant = Instant::from_secs(1000);
+
+    fn target() -> SocketAddr {
+        "10.77.0.1:8080".parse().unwrap()
+    }
+
+    struct Setup {
+        pace: Pace,
+        bound: Bound,
+        plan: Plan,
+        src: &'static str,
+        ports: std::ops::RangeInclusive<u16>,
+        time_wait: Duration,
+        warmup: Duration,
+        flood: Option<FloodKind>,
+    }
+
+    impl Default for Setup {
+        fn default() -> Self {
+            Setup {
+                pace: Pace::Rate(100_000.0),
+                bound: Bound::Count(2000),
+                plan: Plan { request: Request::None, close: CloseBy::Client, timeout: Duration::from_secs(3) },
+                src: "10.77.1.0/24",
+                ports: 1024..=65535,
+                time_wait: Duration::from_secs(60),
+                warmup: Duration::ZERO,
+                flood: None,
+            }
+        }
+    }
+
+    /// Runs a whole load against `server_app` over the in-memory pair in virtual time (10 µs per turn, the wire
+    /// delivering at each flush). Returns the driver and the server endpoint at the end.
+    fn run<S: App>(s: Setup, server_app: S) -> (Driver, Endpoint<S>) {
+        let (mut cio, mut sio) = pair(8192);
+        let scfg = Config { local_mac: SERVER_MAC, ..Config::default() };
+        let slot = crate::tcp::cookie::slot_at(START.as_nanos());
+        let mut server = Endpoint::new(scfg, server_app, START);
+        server.set_cookie_keys(KeyRing::from_seed(9, slot - 1..=slot + 1));
+        server.listen(target().port());
+        let ccfg = Config { local_mac: CLIENT_MAC, time_wait: s.time_wait, ..Config::default() };
+        let ep = Endpoint::new(ccfg, LoadApp::new(s.plan, 1024), START);
+        let sched = Schedule::new(s.pace, s.bound, START, s.warmup, 0, 1);
+        let tuples = TupleAllocator::new(SrcRange::parse(s.src).unwrap(), s.ports).unwrap();
+        let flood = s.flood.map(|kind| {
+            let spec = FloodSpec {
+                kind,
+                src: SrcRange::parse("10.77.9.0/24").unwrap(),
+                src_ports: 1024..=65535,
+                target: target(),
+                src_mac: CLIENT_MAC,
+                dst_mac: SERVER_MAC,
+                pps: Some(50_000.0),
+            };
+            Flooder::new(spec, 5)
+        });
+        let mut d = Driver::new(ep, sched, tuples, target(), SERVER_MAC, flood, 64);
+        let mut now = START;
+        for _ in 0..2_000_000 {
+            d.turn(now, &mut cio).unwrap();
+            sio.recv(256, |f, sink| server.handle_frame(now, f, sink));
+            if server.poll_timeout().is_some_and(|t| t <= now) {
+                server.handle_timeout(now, sio.sink());
+            }
+            sio.flush().unwrap();
+            if d.done(now) {
+                break;
+            }
+            now += Duration::from_micros(10);
+        }
+        assert!(d.done(now), "the run never finished");
+        d.finish(now, &mut cio).unwrap();
+        (d, server)
+    }
+
+    fn counts(d: &Driver) -> crate::load::app::Counts {
+        d.ep.app().counts
+    }
+
+    #[test]
+    fn handshake_and_client_close_against_echo_all_complete_and_keep_time_wait() {
+        let (d, server) = run(Setup::default(), EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.started, c.opened, c.completed, c.failed_total()), (2000, 2000, 2000, 0), "{c:?}");
+        let h = &d.ep.app().hist;
+        assert_eq!((h.connect.len(), h.lifetime.len(), h.response.len()), (2000, 2000, 0));
+        // Virtual time: one turn of 10 µs per hop; the handshake takes a couple of turns.
+        assert!(h.connect.max() <= 100, "connect max {} µs", h.connect.max());
+        assert_eq!(d.ep.time_wait_len(), 2000, "the client closed first: it holds TIME-WAIT");
+        assert_eq!(d.ep.live_connections(), 0);
+        assert_eq!((server.live_connections(), server.time_wait_len()), (0, 0));
+        assert_eq!(d.ep.app().in_flight(), 0);
+    }
+
+    #[test]
+    fn echo_requests_come_back_byte_for_byte() {
+        let bytes: &'static [u8] =
+            Box::leak((0..3000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into_boxed_slice());
+        let plan = Plan { request: Request::Echo(bytes), close: CloseBy::Client, timeout: Duration::from_secs(3) };
+        let (d, _) = run(Setup { plan, bound: Bound::Count(300), ..Setup::default() }, EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.completed, c.failed_total()), (300, 0), "{c:?}");
+        assert_eq!(d.ep.app().hist.response.len(), 300);
+    }
+
+    #[test]
+    fn http_with_client_close_and_with_server_close() {
+        for (close, conn) in [(CloseBy::Client, "keep-alive"), (CloseBy::Server, "close")] {
+            let req = format!("GET / HTTP/1.1\r\nHost: 10.77.0.1:8080\r\nConnection: {conn}\r\n\r\n");
+            let req: &'static [u8] = Box::leak(req.into_bytes().into_boxed_slice());
+            let plan = Plan { request: Request::Http(req), close, timeout: Duration::from_secs(3) };
+            let (d, server) = run(Setup { plan, bound: Bound::Count(500), ..Setup::default() }, HttpApp::default());
+            let c = counts(&d);
+            assert_eq!((c.completed, c.failed_total()), (500, 0), "{close:?}: {c:?}");
+            assert_eq!(d.ep.app().hist.response.len(), 500);
+            match close {
+                CloseBy::Client => assert_eq!((d.ep.time_wait_len(), server.time_wait_len()), (500, 0)),
+                CloseBy::Server => assert_eq!((d.ep.time_wait_len(), server.time_wait_len()), (0, 500)),
+            }
+        }
+    }
+
+    #[test]
+    fn server_close_app_and_closed_loop() {
+        let plan = Plan { request: Request::None, close: CloseBy::Server, timeout: Duration::from_secs(3) };
+        let s = Setup { plan, pace: Pace::Concurrency(16), bound: Bound::Count(1000), ..Setup::default() };
+        let (d, server) = run(s, CloseApp);
+        let c = counts(&d);
+        assert_eq!((c.started, c.completed, c.failed_total()), (1000, 1000, 0), "{c:?}");
+        assert_eq!(server.time_wait_len(), 1000, "the server closed first");
+    }
+
+    #[test]
+    fn a_closed_port_counts_as_refused_and_a_silent_server_as_timeout() {
+        /// Answers nothing: drops every frame (a black hole).
+        struct Refuse;
+        impl App for Refuse {
+            fn on_data(&mut self, _: &mut crate::app::Conn<'_>, d: &[u8]) -> usize {
+                d.len()
+            }
+        }
+        // Nobody listens on port 9: the server's endpoint answers every SYN with RST.
+        let (mut cio, mut sio) = pair(4096);
+        let mut server = Endpoint::new(Config { local_mac: SERVER_MAC, ..Config::default() }, Refuse, START);
+        let plan = Plan { request: Request::None, close: CloseBy::Client, timeout: Duration::from_millis(50) };
+        let ep = Endpoint::new(Config { local_mac: CLIENT_MAC, ..Config::default() }, LoadApp::new(plan, 16), START);
+        let sched = Schedule::new(Pace::Rate(10_000.0), Bound::Count(20), START, Duration::ZERO, 0, 1);
+        let tuples = TupleAllocator::new(SrcRange::parse("10.77.1.9").unwrap(), 2000..=2999).unwrap();
+        let closed: SocketAddr = "10.77.0.1:9".parse().unwrap();
+        let mut d = Driver::new(ep, sched, tuples, closed, SERVER_MAC, None, 64);
+        let mut now = START;
+        let mut black_hole = false;
+        while !d.done(now) {
+            d.turn(now, &mut cio).unwrap();
+            if black_hole {
+                sio.recv(256, |_, _| {});
+            } else {
+                sio.recv(256, |f, sink| server.handle_frame(now, f, sink));
+            }
+            sio.flush().unwrap();
+            now += Duration::from_micros(100);
+            // The second half of the run meets a black hole instead.
+            black_hole = d.sched.started >= 10;
+        }
+        d.finish(now, &mut cio).unwrap();
+        let c = counts(&d);
+        assert_eq!(c.failed(Failure::Refused), 10, "{c:?}");
+        assert_eq!(c.failed(Failure::Timeout), 10, "{c:?}");
+        assert_eq!(c.completed, 0);
+        assert_eq!(d.ep.live_connections(), 0, "timed-out connections were aborted");
+    }
+
+    #[test]
+    fn tuples_in_time_wait_are_never_reused_and_exhaustion_is_counted() {
+        // 1 address × 50 ports and a TIME-WAIT longer than the run: the first 50 complete, the rest find no tuple.
+        let s = Setup { src: "10.77.1.9", ports: 3000..=3049, bound: Bound::Count(80), ..Setup::default() };
+        let (d, _) = run(s, EchoApp);
+        let c = counts(&d);
+        assert_eq!(c.completed, 50, "{c:?}");
+        assert_eq!(c.failed(Failure::TupleExhausted), 30, "{c:?}");
+        assert_eq!(d.ep.time_wait_len(), 50);
+        // Once TIME-WAIT has run out, the same tuples serve again.
+        let s = Setup {
+            src: "10.77.1.9",
+            ports: 3000..=3049,
+            pace: Pace::Rate(1000.0),
+            bound: Bound::Count(150),
+            time_wait: Duration::from_millis(40),
+            ..Setup::default()
+        };
+        let (d, _) = run(s, EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.completed, c.failed_total()), (150, 0), "{c:?}");
+    }
+
+    #[test]
+    fn warm_up_connections_are_not_measured() {
+        let s = Setup { warmup: Duration::from_millis(5), bound: Bound::Count(100), ..Setup::default() };
+        let (d, _) = run(s, EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.started, c.completed, c.warmup), (100, 100, 500), "{c:?}");
+        assert_eq!(d.ep.app().hist.connect.len(), 100);
+    }
+
+    #[test]
+    fn frames_to_addresses_outside_the_source_range_are_dropped_unread() {
+        let (mut cio, _peer) = pair(64);
+        let plan = Plan { request: Request::None, close: CloseBy::Client, timeout: Duration::from_secs(1) };
+        let ep = Endpoint::new(Config { local_mac: CLIENT_MAC, ..Config::default() }, LoadApp::new(plan, 16), START);
+        let sched =
+            Schedule::new(Pace::Rate(1.0), Bound::Count(1), START + Duration::from_secs(9), Duration::ZERO, 0, 1);
+        let tuples = TupleAllocator::new(SrcRange::parse("10.77.1.0/24").unwrap(), 1024..=65535).unwrap();
+        let mut d = Driver::new(ep, sched, tuples, target(), SERVER_MAC, None, 64);
+        // A SYN-ACK from the target to someone else's spoofed source, and one to ours that matches nothing.
+        let mut flood = Flooder::new(
+            FloodSpec {
+                kind: FloodKind::Syn,
+                src: SrcRange::parse("10.77.0.1").unwrap(),
+                src_ports: 8080..=8080,
+                target: "10.99.0.1:4000".parse().unwrap(),
+                src_mac: SERVER_MAC,
+                dst_mac: CLIENT_MAC,
+                pps: None,
+            },
+            1,
+        );
+        let mut buf = [0u8; 128];
+        let n = flood.write_frame(&mut buf);
+        cio.inject(&buf[..n]);
+        d.turn(START, &mut cio).unwrap();
+        assert_eq!(d.foreign, 1);
+        assert_eq!(d.ep.stats().frames_in, 0, "never reached the endpoint");
+        let mut to_ours =
+            Flooder::new(FloodSpec { target: "10.77.1.5:4000".parse().unwrap(), ..flood.spec().clone() }, 2);
+        let n = to_ours.write_frame(&mut buf);
+        cio.inject(&buf[..n]);
+        d.turn(START, &mut cio).unwrap();
+        assert_eq!((d.foreign, d.ep.stats().frames_in), (1, 1), "ours goes to the endpoint");
+    }
+
+    #[test]
+    fn a_flood_beside_the_load_takes_its_replies_and_leaves_the_load_intact() {
+        let s = Setup { flood: Some(FloodKind::Syn), bound: Bound::Count(1000), ..Setup::default() };
+        let (d, server) = run(s, EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.completed, c.failed_total()), (1000, 0), "{c:?}");
+        let f = d.flood.as_ref().unwrap();
+        assert!(f.sent >= 400, "50 k/s for about 10 ms: {}", f.sent);
+        assert_eq!(f.replies.syn_ack, f.sent, "every spoofed SYN got its SYN-ACK, none reached the endpoint");
+        assert_eq!(d.ep.stats().rsts_sent, 0, "the endpoint never answered a flood reply");
+        assert_eq!(d.foreign, 0);
+        assert_eq!(server.stats().cookies_sent, f.sent + 1000);
+    }
+}

@@ -1,0 +1,329 @@
+//! The results of a load run as people and scripts read them: a table, one JSON object (also the last line of
+//! stdout), and `.hgrm` percentile-distribution files.
+//!
+//! It owns the field names of the JSON (scripts depend on them: `offered_cps`, `achieved_cps`, `completed`,
+//! `failed`, `failures`, and `connect_us` / `response_us` / `lifetime_us` with `p50` `p90` `p99` `p999` `p9999`
+//! `max` `mean` `count`). It only formats; it never measures.
+
+use super::app::{Counts, Failure};
+use super::flood::Replies;
+use super::histograms::{write_hgrm, Histograms, Percentiles};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Counters of the generator itself: is it the bottleneck, did the rings drop anything?
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct GeneratorStats {
+    /// Share of the run the busiest worker spent in turns that did work: near 1.0 the generator itself is the
+    /// bottleneck and its figures say little about the server.
+    pub busy: f64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub retransmits: u64,
+    pub rsts_sent: u64,
+    /// Frames the core could not send for want of a free TX frame.
+    pub no_tx_buffer: u64,
+    /// Segments from the target that matched no connection of ours.
+    pub unmatched_segments: u64,
+    /// Frames from the target to addresses outside `--src` (another process's flood, say), dropped unread.
+    pub foreign_frames: u64,
+    /// TIME-WAIT entries at the end of the run.
+    pub time_wait: u64,
+    pub time_wait_overflow: u64,
+    /// Frames the kernel dropped on our receive side (full RX ring or empty fill ring).
+    pub rx_ring_drops: u64,
+    pub tx_kicks: u64,
+}
+
+/// A flood's results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct FloodSummary {
+    pub kind: &'static str,
+    /// Frames the kernel took from the ring (completed), over the flood's duration.
+    pub sent: u64,
+    pub pps: f64,
+    pub duration_s: f64,
+    /// What the target sent back to the spoofed sources; `null` when not counted (a flood alone without
+    /// `--count-replies` only transmits).
+    pub replies: Option<Replies>,
+}
+
+/// Everything a run reports.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    /// `open`, `closed` or `flood`.
+    pub mode: &'static str,
+    pub target: String,
+    pub src: String,
+    /// Open loop: the rate asked for. `null` in closed loop.
+    pub offered_cps: Option<f64>,
+    /// Closed loop: connections kept in flight.
+    pub concurrency: Option<u64>,
+    /// Completed connections per second of the measured window.
+    pub achieved_cps: f64,
+    /// The measured window: from the end of the warm-up to the last measured start (or end, in closed loop).
+    pub duration_s: f64,
+    /// Stopped early by SIGINT/SIGTERM: the figures cover the part that ran.
+    pub interrupted: bool,
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// completed / (completed + failed); 0 when nothing ended.
+    pub success_ratio: f64,
+    pub failures: BTreeMap<&'static str, u64>,
+    pub connect_us: Percentiles,
+    pub response_us: Percentiles,
+    pub lifetime_us: Percentiles,
+    /// How late connections started against their schedule.
+    pub start_lag_us: Percentiles,
+    pub generator: GeneratorStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood: Option<FloodSummary>,
+    /// The flood's rate (frames per second), also inside `flood`, here for scripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_pps: Option<f64>,
+    /// `.hgrm` files written, by histogram.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hgrm: BTreeMap<&'static str, String>,
+}
+
+impl Summary {
+    /// Fills the outcome and latency fields from merged counts and histograms.
+    pub fn set_results(&mut self, counts: &Counts, hist: &Histograms, window_s: f64) {
+        self.started = counts.started;
+        self.completed = counts.completed;
+        self.failed = counts.failed_total();
+        let ended = self.completed + self.failed;
+        self.success_ratio = if ended == 0 { 0.0 } else { self.completed as f64 / ended as f64 };
+        self.failures = Failure::ALL.iter().map(|f| (f.name(), counts.failed(*f))).collect();
+        self.duration_s = window_s;
+        self.achieved_cps = if window_s > 0.0 { self.completed as f64 / window_s } else { 0.0 };
+        self.connect_us = Percentiles::of(&hist.connect);
+        self.response_us = Percentiles::of(&hist.response);
+        self.lifetime_us = Percentiles::of(&hist.lifetime);
+        self.start_lag_us = Percentiles::of(&hist.start_lag);
+    }
+
+    /// The JSON object on one line.
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The human table.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        if self.mode == "flood" {
+            if let Some(f) = &self.flood {
+                let _ = writeln!(
+                    t,
+                    "{} flood to {} from {}: {} frames in {:.2} s = {:.0} frames/s",
+                    f.kind, self.target, self.src, f.sent, f.duration_s, f.pps
+                );
+                match f.replies {
+                    Some(r) => {
+                        let _ = writeln!(
+                            t,
+                            "replies to spoofed sources: {} SYN-ACK, {} RST, {} other",
+                            r.syn_ack, r.rst, r.other
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(t, "replies not counted (transmit only; --count-replies counts them)");
+                    }
+                }
+            }
+            return t;
+        }
+        let offered = match (self.offered_cps, self.concurrency) {
+            (Some(r), _) => format!("open loop, {r:.0} conn/s offered"),
+            (None, Some(c)) => format!("closed loop, {c} in flight"),
+            _ => String::from("?"),
+        };
+        let pct = |x: f64| x * 100.0;
+        let _ = writeln!(t, "target {} from {}: {offered}", self.target, self.src);
+        if self.interrupted {
+            let _ = writeln!(t, "interrupted: the figures cover the part that ran");
+        }
+        let _ = writeln!(
+            t,
+            "achieved {:.0} conn/s over {:.2} s: {} started, {} completed, {} failed ({:.3}% success)",
+            self.achieved_cps,
+            self.duration_s,
+            self.started,
+            self.completed,
+            self.failed,
+            pct(self.success_ratio)
+        );
+        let reasons: Vec<String> =
+            self.failures.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        if !reasons.is_empty() {
+            let _ = writeln!(t, "failures: {}", reasons.join(", "));
+        }
+        let _ = writeln!(
+            t,
+            "\n{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+            "latency µs", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean", "count"
+        );
+        for (name, p) in [
+            ("connect", &self.connect_us),
+            ("response", &self.response_us),
+            ("lifetime", &self.lifetime_us),
+            ("start lag", &self.start_lag_us),
+        ] {
+            if p.count == 0 && name == "response" {
+                continue;
+            }
+            let _ = writeln!(
+                t,
+                "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>10}",
+                name, p.p50, p.p90, p.p99, p.p999, p.p9999, p.max, p.mean, p.count
+            );
+        }
+        let g = &self.generator;
+        let _ = writeln!(
+            t,
+            "\ngenerator: {:.0}% busy, {} frames in, {} out, {} retransmits, {} RSTs sent, {} unmatched, {} no TX frame, {} RX ring \
+             drops, {} in TIME-WAIT",
+            g.busy * 100.0,
+            g.frames_in,
+            g.frames_out,
+            g.retransmits,
+            g.rsts_sent,
+            g.unmatched_segments,
+            g.no_tx_buffer,
+            g.rx_ring_drops,
+            g.time_wait
+        );
+        if let Some(f) = &self.flood {
+            let r = f.replies.unwrap_or_default();
+            let _ = writeln!(
+                t,
+                "flood ({}): {} frames, {:.0} frames/s; replies {} SYN-ACK, {} RST, {} other",
+                f.kind, f.sent, f.pps, r.syn_ack, r.rst, r.other
+            );
+        }
+        for (name, path) in &self.hgrm {
+            let _ = writeln!(t, "{name} percentile distribution: {path}");
+        }
+        t
+    }
+}
+
+/// The `.hgrm` paths for `base`: `base` itself for connect latency, then `STEM-response.hgrm`,
+/// `STEM-lifetime.hgrm` and `STEM-start_lag.hgrm` beside it (STEM: `base` without a `.hgrm` extension).
+pub fn hgrm_paths(base: &Path) -> [(&'static str, PathBuf); 4] {
+    let stem = if base.extension().is_some_and(|e| e == "hgrm") { base.with_extension("") } else { base.to_path_buf() };
+    let sibling = |name: &str| {
+        let mut s = stem.clone().into_os_string();
+        s.push(format!("-{name}.hgrm"));
+        PathBuf::from(s)
+    };
+    [
+        ("connect", base.to_path_buf()),
+        ("response", sibling("response")),
+        ("lifetime", sibling("lifetime")),
+        ("start_lag", sibling("start_lag")),
+    ]
+}
+
+/// Writes every histogram as `.hgrm` text (see [`hgrm_paths`]); returns what was written, by name.
+pub fn write_hgrms(hist: &Histograms, base: &Path) -> std::io::Result<BTreeMap<&'static str, String>> {
+    let mut written = BTreeMap::new();
+    for ((name, h), (_, path)) in hist.named().into_iter().zip(hgrm_paths(base)) {
+        let mut text = Vec::new();
+        write_hgrm(h, &mut text)?;
+        std::fs::write(&path, text)?;
+        written.insert(name, path.display().to_string());
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::histograms::record_us;
+    use std::time::Duration;
+
+    fn sample() -> Summary {
+        let mut counts = Counts { started: 1000, opened: 999, completed: 997, ..Counts::default() };
+        counts.failed[Failure::Timeout as usize] = 2;
+        counts.failed[Failure::Reset as usize] = 1;
+        let mut h = Histograms::new();
+        for v in 1..=997 {
+            record_us(&mut h.connect, Duration::from_micros(v));
+            record_us(&mut h.lifetime, Duration::from_micros(2 * v));
+        }
+        let mut s = Summary {
+            mode: "open",
+            target: "10.77.0.1:8080".into(),
+            src: "10.77.1.0/24".into(),
+            offered_cps: Some(200.0),
+            ..Summary::default()
+        };
+        s.set_results(&counts, &h, 5.0);
+        s
+    }
+
+    #[test]
+    fn json_has_the_fields_scripts_read() {
+        let s = sample();
+        let v: serde_json::Value = serde_json::from_str(&s.json_line()).unwrap();
+        assert_eq!(v["offered_cps"], 200.0);
+        assert!((v["achieved_cps"].as_f64().unwrap() - 199.4).abs() < 1e-9);
+        assert_eq!(v["completed"], 997);
+        assert_eq!(v["failed"], 3);
+        assert_eq!(v["failures"]["timeout"], 2);
+        assert_eq!(v["failures"]["reset"], 1);
+        assert_eq!(v["failures"]["tuple_exhausted"], 0);
+        for h in ["connect_us", "response_us", "lifetime_us"] {
+            for f in ["p50", "p90", "p99", "p999", "p9999", "max", "mean", "count"] {
+                assert!(v[h][f].is_number(), "{h}.{f} missing: {v}");
+            }
+        }
+        assert_eq!(v["connect_us"]["count"], 997);
+        assert!(v["connect_us"]["p50"].as_u64().unwrap().abs_diff(499) <= 1);
+        assert_eq!(v["response_us"]["count"], 0);
+        assert!(v.get("flood").is_none() && v.get("hgrm").is_none());
+        assert!(!s.json_line().contains('\n'), "one line");
+        let closed = Summary { offered_cps: None, concurrency: Some(8), ..s };
+        let v: serde_json::Value = serde_json::from_str(&closed.json_line()).unwrap();
+        assert!(v["offered_cps"].is_null() && v["concurrency"] == 8);
+    }
+
+    #[test]
+    fn the_table_shows_rates_failures_and_every_percentile() {
+        let t = sample().table();
+        assert!(t.contains("open loop, 200 conn/s offered"), "{t}");
+        assert!(t.contains("achieved 199 conn/s"), "{t}");
+        assert!(t.contains("99.700% success"), "{t}");
+        assert!(t.contains("failures: reset 1, timeout 2"), "{t}");
+        for col in ["p50", "p90", "p99", "p99.9", "p99.99", "max"] {
+            assert!(t.contains(col), "{col} missing: {t}");
+        }
+        assert!(t.lines().any(|l| l.starts_with("connect ")), "{t}");
+        assert!(!t.lines().any(|l| l.starts_with("response ")), "no request, no response row: {t}");
+    }
+
+    #[test]
+    fn hgrm_files_are_the_given_path_and_named_siblings() {
+        let p = hgrm_paths(Path::new("/tmp/run.hgrm"));
+        assert_eq!(p[0].1, PathBuf::from("/tmp/run.hgrm"));
+        assert_eq!(p[1].1, PathBuf::from("/tmp/run-response.hgrm"));
+        assert_eq!(p[3].1, PathBuf::from("/tmp/run-start_lag.hgrm"));
+        let q = hgrm_paths(Path::new("out/lat"));
+        assert_eq!(q[0].1, PathBuf::from("out/lat"));
+        assert_eq!(q[2].1, PathBuf::from("out/lat-lifetime.hgrm"));
+        let dir = std::env::temp_dir().join(format!("xdptcp-hgrm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut h = Histograms::new();
+        record_us(&mut h.connect, Duration::from_micros(42));
+        let written = write_hgrms(&h, &dir.join("x.hgrm")).unwrap();
+        assert_eq!(written.len(), 4);
+        let text = std::fs::read_to_string(dir.join("x.hgrm")).unwrap();
+        assert!(text.starts_with("       Value     Percentile"), "{text}");
+        assert!(text.contains("Total count    =            1]"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

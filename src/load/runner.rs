@@ -1,0 +1,799 @@
+//! `xdptcp load` below the command line: check the options, resolve the next hop, load the steering program
+//! with the target as its only "ours", open one AF_XDP socket per queue, run one pinned worker per queue (each a
+//! [`Driver`] with its own endpoint and its share of the schedule and of the tuples), show progress, and merge
+//! the workers' results into one [`Summary`].
+//!
+//! The control thread owns the program (its bpf_link detaches when the process dies) and never touches a
+//! packet; workers share nothing but a few relaxed counters for the progress line and the stop flag.
+
+use super::app::{CloseBy, Counts, LoadApp, Plan, Request};
+use super::driver::Driver;
+use super::flood::{FloodKind, FloodSpec, Flooder};
+use super::histograms::Histograms;
+use super::neigh::{self, NeighError};
+use super::report::{FloodSummary, GeneratorStats, Summary};
+use super::schedule::{Bound, Pace, Schedule};
+use super::tuples::{SrcError, SrcRange, TupleAllocator};
+use crate::io::{
+    netdev, signal, AttachMode, IoError, NoXskAction, PacketIo, SteerOptions, SteerProgram, XskConfig, XskSocket,
+    XskStats,
+};
+use crate::runtime::clock::Clock;
+use crate::runtime::keys::random_secret;
+use crate::tcp::stats::Drop;
+use crate::tcp::{Config, Endpoint, Stats};
+use crate::time::Instant;
+use crate::wire::MacAddr;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What each connection sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    None,
+    /// This many bytes, echoed back.
+    Bytes(usize),
+    /// `GET path HTTP/1.1`.
+    Http {
+        path: String,
+    },
+}
+
+/// Everything a run needs.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub iface: String,
+    pub target: SocketAddr,
+    /// Source addresses; `None`: the interface's own address.
+    pub src: Option<SrcRange>,
+    pub src_ports: RangeInclusive<u16>,
+    /// `None`: a pure flood (requires `flood`).
+    pub pace: Option<Pace>,
+    pub bound: Bound,
+    pub warmup: Duration,
+    pub request: RequestKind,
+    pub close: CloseBy,
+    pub time_wait: Duration,
+    pub timeout: Duration,
+    pub dst_mac: Option<MacAddr>,
+    pub flood: Option<FloodKind>,
+    /// Sources of a flood that runs beside a load (a pure flood uses `src`).
+    pub flood_src: Option<SrcRange>,
+    pub flood_pps: Option<f64>,
+    pub queues: u32,
+    /// The first queue used (workers take `first_queue .. first_queue + queues`).
+    pub first_queue: u32,
+    /// A pure flood attaches the steering program and counts the target's replies (otherwise it only sends,
+    /// and the interface stays free for a measured load in another process on another queue).
+    pub count_replies: bool,
+    pub cpus: Vec<usize>,
+    pub mode: AttachMode,
+    /// Sleep in poll(2) when idle instead of spinning.
+    pub poll: bool,
+    /// Print a live progress line (when stdout is a terminal).
+    pub progress: bool,
+    pub ring_size: u32,
+    pub tx_frames: u32,
+    pub batch: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            iface: String::new(),
+            target: SocketAddr::from(([127, 0, 0, 1], 0)),
+            src: None,
+            src_ports: super::tuples::DEFAULT_PORTS,
+            pace: Some(Pace::Rate(1000.0)),
+            bound: Bound::Duration(Duration::from_secs(10)),
+            warmup: Duration::ZERO,
+            request: RequestKind::None,
+            close: CloseBy::Client,
+            time_wait: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
+            dst_mac: None,
+            flood: None,
+            flood_src: None,
+            flood_pps: None,
+            queues: 1,
+            first_queue: 0,
+            count_replies: false,
+            cpus: Vec::new(),
+            mode: AttachMode::Native,
+            poll: false,
+            progress: false,
+            ring_size: 4096,
+            tx_frames: 8192,
+            batch: 64,
+        }
+    }
+}
+
+/// Why a run could not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Neigh(#[from] NeighError),
+    #[error(transparent)]
+    Src(#[from] SrcError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("worker {0} failed: {1}")]
+    Worker(usize, String),
+}
+
+/// A finished run: the summary and the merged histograms (for `.hgrm` files).
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub hist: Histograms,
+}
+
+impl LoadOptions {
+    /// Checks what can be checked without touching the system.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        let bad = |m: String| Err(LoadError::Invalid(m));
+        if self.iface.is_empty() {
+            return bad("--iface is required".into());
+        }
+        if self.target.port() == 0 || self.target.ip().is_unspecified() {
+            return bad(format!("--target {} needs an address and a port from 1 to 65535", self.target));
+        }
+        match self.pace {
+            Some(Pace::Rate(r)) if !(r.is_finite() && r > 0.0 && r <= 100e6) => {
+                return bad(format!("--rate {r}: use a rate from above 0 to 100000000 connections per second"))
+            }
+            Some(Pace::Concurrency(0)) => return bad("--concurrency must be at least 1".into()),
+            None if self.flood.is_none() => return bad("give --rate, --concurrency or --flood".into()),
+            _ => {}
+        }
+        if let Bound::Count(0) = self.bound {
+            return bad("--connections must be at least 1".into());
+        }
+        if let Bound::Duration(d) = self.bound {
+            if d.is_zero() {
+                return bad("--duration must be positive".into());
+            }
+        }
+        if self.timeout.is_zero() {
+            return bad("--timeout must be positive".into());
+        }
+        if self.queues == 0 || self.queues > 64 || self.first_queue + self.queues > 64 {
+            return bad(format!("--queue {} --queues {}: queues 0 to 63 only", self.first_queue, self.queues));
+        }
+        if self.count_replies && (self.flood.is_none() || self.pace.is_some()) {
+            return bad("--count-replies is for a flood alone (beside a load, replies are always counted)".into());
+        }
+        if let RequestKind::Bytes(n) = self.request {
+            if n == 0 || n > 1 << 20 {
+                return bad(format!("--request {n}: use 1 to 1048576 bytes"));
+            }
+        }
+        if let RequestKind::Http { path } = &self.request {
+            if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+                return bad(format!("--http-path {path:?} must start with / and hold no spaces or control bytes"));
+            }
+        }
+        let family_ok = |r: &SrcRange| r.is_ipv4() == self.target.is_ipv4();
+        if let Some(src) = &self.src {
+            if !family_ok(src) {
+                return bad(format!("--src {src} and --target {} are of different address families", self.target));
+            }
+        }
+        if let Some(kind) = self.flood {
+            let fsrc = if self.pace.is_some() { self.flood_src.as_ref() } else { self.src.as_ref() };
+            let flag = if self.pace.is_some() { "--flood-src" } else { "--src" };
+            let Some(fsrc) = fsrc else {
+                return bad(format!("a {} flood needs {flag}: the spoofed sources, explicitly", kind.name()));
+            };
+            if !fsrc.is_private() {
+                return bad(format!(
+                    "{flag} {fsrc}: floods only spoof private (10/8, 172.16/12, 192.168/16), shared (100.64/10), \
+                     benchmark (198.18/15) or unique-local (fc00::/7) addresses"
+                ));
+            }
+            if !family_ok(fsrc) {
+                return bad(format!("{flag} {fsrc} and --target {} are of different families", self.target));
+            }
+            if self.pace.is_some() && self.src.is_some_and(|s| s.overlaps(fsrc)) {
+                return bad("--flood-src must not overlap --src: replies are told apart by address".into());
+            }
+            if let Some(p) = self.flood_pps {
+                if !(p.is_finite() && p > 0.0) {
+                    return bad(format!("--flood-pps {p} must be positive"));
+                }
+            }
+        } else if self.flood_src.is_some() || self.flood_pps.is_some() {
+            return bad("--flood-src and --flood-pps need --flood syn|ack".into());
+        }
+        if self.close == CloseBy::Server && matches!(self.request, RequestKind::Bytes(_)) {
+            return bad(
+                "--close server with --request: an echo server closes only after the client; use --close client".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn plan(&self) -> Plan {
+        let request = match &self.request {
+            RequestKind::None => Request::None,
+            RequestKind::Bytes(n) => Request::Echo(leak((0..*n).map(|i| b'a' + (i % 26) as u8).collect())),
+            RequestKind::Http { path } => {
+                let conn = if self.close == CloseBy::Server { "close" } else { "keep-alive" };
+                let host = match self.target {
+                    SocketAddr::V4(t) => t.to_string(),
+                    SocketAddr::V6(t) => format!("[{}]:{}", t.ip(), t.port()),
+                };
+                let r = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {conn}\r\n\r\n");
+                Request::Http(leak(r.into_bytes()))
+            }
+        };
+        Plan { request, close: self.close, timeout: self.timeout }
+    }
+}
+
+/// Requests live as long as the run; built once, sent without copying (`send_static`).
+fn leak(v: Vec<u8>) -> &'static [u8] {
+    Box::leak(v.into_boxed_slice())
+}
+
+/// Live counters of one worker, for the progress line.
+#[derive(Debug, Default)]
+struct Progress {
+    started: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    in_flight: AtomicU64,
+    flood_sent: AtomicU64,
+}
+
+/// Where workers wait, once set up, for the common start instant (so that pre-sizing tables, which may take a
+/// while, never shows up as start lag).
+#[derive(Debug)]
+struct StartGate {
+    barrier: std::sync::Barrier,
+    t0_nanos: AtomicU64,
+}
+
+impl StartGate {
+    /// Workers: wait for everyone, then for the start instant.
+    fn wait(&self) -> Instant {
+        self.barrier.wait();
+        self.barrier.wait();
+        Instant::from_nanos(self.t0_nanos.load(Ordering::SeqCst))
+    }
+
+    /// The control thread: once every worker is ready, fix the start instant a moment ahead and release them.
+    fn release(&self, clock: &Clock) -> Instant {
+        self.barrier.wait();
+        let t0 = clock.now() + Duration::from_millis(5);
+        self.t0_nanos.store(t0.as_nanos(), Ordering::SeqCst);
+        self.barrier.wait();
+        t0
+    }
+}
+
+/// What a worker hands back.
+#[derive(Debug)]
+struct WorkerOutcome {
+    counts: Counts,
+    hist: Histograms,
+    stats: Stats,
+    xsk: XskStats,
+    last_measured_start: Option<Instant>,
+    last_end: Instant,
+    flood: Option<(u64, Option<super::flood::Replies>, Duration)>,
+    foreign: u64,
+    /// Share of the run the worker spent in turns that did work (1.0: saturated).
+    busy: f64,
+    /// Stopped early by a signal.
+    interrupted: bool,
+}
+
+/// Runs the load (or flood) and returns its results.
+pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
+    opts.validate()?;
+    let src_mac = MacAddr(netdev::mac_address(&opts.iface)?);
+    let last_queue = opts.first_queue + opts.queues - 1;
+    if let Some(count) = netdev::queue_count(&opts.iface)? {
+        if last_queue >= count {
+            return Err(
+                IoError::QueueOutOfRange { ifname: opts.iface.clone(), queue: last_queue, count: Some(count) }.into()
+            );
+        }
+    }
+    let src = match opts.src {
+        Some(s) => s,
+        None => SrcRange::single(neigh::interface_addr(&opts.iface, opts.target.is_ipv4())?)?,
+    };
+    let stop_signal = signal::install_stop_handler()?;
+    // Segments from the target are the generator's; with no socket on their queue they are dropped, never
+    // handed to this namespace's kernel (which would reset connections it never opened). A pure flood only
+    // transmits, and leaves the interface free for a measured load in another process, unless it is to count
+    // the replies.
+    let mut prog = if opts.pace.is_some() || opts.count_replies {
+        let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, restrict_local: false })?;
+        p.add_target(opts.target)?;
+        Some(p)
+    } else {
+        None
+    };
+    let dst_mac = match opts.dst_mac {
+        Some(m) => m,
+        None => neigh::next_hop_mac(opts.target, &opts.iface, Duration::from_secs(1))?,
+    };
+    let xcfg =
+        XskConfig { ring_size: opts.ring_size, tx_frames: opts.tx_frames, batch: opts.batch, ..XskConfig::default() };
+    let mut sockets = Vec::new();
+    for q in opts.first_queue..=last_queue {
+        let s = open_socket(&opts.iface, q, &xcfg)?;
+        if let Some(p) = &prog {
+            p.insert_xsk(q, s.fd())?;
+        }
+        sockets.push(s);
+    }
+    if let Some(p) = prog.as_mut() {
+        p.attach(&opts.iface, opts.mode)?;
+    }
+    let plan = opts.plan();
+    warn_about_tuples(opts, &src);
+
+    let clock = Clock::new();
+    let gate =
+        Arc::new(StartGate { barrier: std::sync::Barrier::new(opts.queues as usize + 1), t0_nanos: AtomicU64::new(0) });
+    let ncpus: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut progress = Vec::new();
+    let mut handles = Vec::new();
+    let workers = opts.queues;
+    for (q, io) in sockets.into_iter().enumerate() {
+        let w = q as u32;
+        // Default pinning counts down from the last CPU, away from `serve`'s default (which counts up from 0).
+        let cpu = opts
+            .cpus
+            .get(q)
+            .copied()
+            .or_else(|| ncpus.len().checked_sub(1 + q % ncpus.len().max(1)).and_then(|i| ncpus.get(i).copied()));
+        let p = Arc::new(Progress::default());
+        progress.push(Arc::clone(&p));
+        let stop = Arc::clone(&stop);
+        let mut tuples = TupleAllocator::partition(src, opts.src_ports.clone(), w, workers)?;
+        tuples.start_at(random_u64()?);
+        let space = tuples.space();
+        let cfg = Config {
+            local_mac: src_mac,
+            max_conns: 1 << 22,
+            max_time_wait: space.min(1 << 25) as usize,
+            time_wait: opts.time_wait,
+            send_buffer: (64 * 1024u32).max(request_len(&plan) as u32),
+            hash_secret: random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?,
+            isn_secret: random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?,
+            // TSvals on the wall clock (in ms): they grow from one run to the next, so a server that holds a tuple of
+            // an earlier run in TIME-WAIT accepts the new SYN (RFC 6191) instead of answering it with an old ACK.
+            ts_offset: (clock.wall_clock_offset() / 1_000_000) as u32,
+            wall_clock_offset: clock.wall_clock_offset(),
+            ..Config::default()
+        };
+        let flood = match opts.flood {
+            Some(kind) => {
+                let fsrc = if opts.pace.is_some() { opts.flood_src.unwrap_or(src) } else { src };
+                let spec = FloodSpec {
+                    kind,
+                    src: fsrc,
+                    src_ports: opts.src_ports.clone(),
+                    target: opts.target,
+                    src_mac,
+                    dst_mac,
+                    pps: opts.flood_pps.map(|p| p / f64::from(workers)),
+                };
+                Some(Flooder::new(spec, random_u64()?))
+            }
+            None => None,
+        };
+        let reserve = reserve_sizes(opts, space, workers);
+        let job = Job {
+            io,
+            cfg,
+            plan,
+            pace: opts.pace,
+            bound: opts.bound,
+            warmup: opts.warmup,
+            gate: Arc::clone(&gate),
+            reserve,
+            worker: w,
+            workers,
+            tuples,
+            target: opts.target,
+            dst_mac,
+            flood,
+            batch: opts.batch,
+            poll: opts.poll,
+            count_replies: opts.count_replies,
+            cpu,
+            clock,
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("xdptcp-load{q}"))
+            .spawn(move || job.run(&p, &stop))
+            .map_err(|e| LoadError::Invalid(format!("spawning a worker: {e}")))?;
+        handles.push(h);
+    }
+    let t0 = gate.release(&clock);
+
+    let show = opts.progress;
+    let mut last = (std::time::Instant::now(), 0u64);
+    let started_at = std::time::Instant::now();
+    let mut signalled = false;
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(50));
+        if !signalled && stop_signal.load(Ordering::Relaxed) {
+            signalled = true;
+            stop.store(true, Ordering::Relaxed);
+        }
+        if show && last.0.elapsed() >= Duration::from_secs(1) {
+            let sum =
+                |f: fn(&Progress) -> &AtomicU64| progress.iter().map(|p| f(p).load(Ordering::Relaxed)).sum::<u64>();
+            let done = sum(|p| &p.completed);
+            let rate = (done - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            let flood = sum(|p| &p.flood_sent);
+            let mut line = format!(
+                "\r[{:6.1} s] {:>9.0} conn/s  {} done  {} failed  {} in flight",
+                started_at.elapsed().as_secs_f64(),
+                rate,
+                done,
+                sum(|p| &p.failed),
+                sum(|p| &p.in_flight)
+            );
+            if flood > 0 {
+                line.push_str(&format!("  {flood} flood frames"));
+            }
+            let mut out = std::io::stdout();
+            let _ = write!(out, "{line}\x1b[K");
+            let _ = out.flush();
+            last = (std::time::Instant::now(), done);
+        }
+    }
+    if show {
+        let _ = write!(std::io::stdout(), "\r\x1b[K");
+    }
+    let mut outcomes = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(o)) => outcomes.push(o),
+            Ok(Err(e)) => return Err(LoadError::Worker(i, e)),
+            Err(_) => return Err(LoadError::Worker(i, "panicked".into())),
+        }
+    }
+    if let Some(p) = prog.as_mut() {
+        p.detach();
+    }
+    Ok(summarise(opts, &src, t0, outcomes))
+}
+
+/// Opens the socket of queue `q`, waiting up to two seconds for a previous run's socket to be released.
+fn open_socket(iface: &str, q: u32, cfg: &XskConfig) -> Result<XskSocket, IoError> {
+    XskSocket::open_waiting(iface, q, cfg, Duration::from_secs(2))
+}
+
+/// How many live connections and TIME-WAIT entries one worker's tables should hold from the start: what the
+/// offered rate keeps in flight over 50 ms, and in TIME-WAIT over the run (client close), within the bounds.
+fn reserve_sizes(opts: &LoadOptions, space: u64, workers: u32) -> (usize, usize) {
+    let Some(Pace::Rate(total)) = opts.pace else { return (4096, 0) };
+    let rate = total / f64::from(workers);
+    let conns = (rate * 0.05).clamp(4096.0, 1e6) as usize;
+    if opts.close != CloseBy::Client {
+        return (conns, 0);
+    }
+    let run = match opts.bound {
+        Bound::Duration(d) => d.as_secs_f64(),
+        Bound::Count(n) => n as f64 / total,
+    } + opts.warmup.as_secs_f64();
+    let tw = (rate * run.min(opts.time_wait.as_secs_f64())).min(space as f64).min((1u64 << 25) as f64);
+    (conns, tw as usize)
+}
+
+fn random_u64() -> Result<u64, LoadError> {
+    let s = random_secret().map_err(|e| LoadError::Invalid(e.to_string()))?;
+    Ok(u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]))
+}
+
+fn request_len(plan: &Plan) -> usize {
+    match plan.request {
+        Request::None => 0,
+        Request::Echo(b) | Request::Http(b) => b.len(),
+    }
+}
+
+/// Says on stderr when the tuple space cannot hold a run's TIME-WAIT (connections would then fail).
+fn warn_about_tuples(opts: &LoadOptions, src: &SrcRange) {
+    let Some(Pace::Rate(rate)) = opts.pace else { return };
+    if opts.close != CloseBy::Client || opts.flood.is_some() && opts.pace.is_none() {
+        return;
+    }
+    let ports = u64::from(opts.src_ports.end() - opts.src_ports.start()) + 1;
+    let space = src.len() * ports;
+    let needed = rate * opts.time_wait.as_secs_f64();
+    if needed > space as f64 * 0.9 {
+        eprintln!(
+            "xdptcp load: warning: {rate:.0} conn/s with a {:.0} s TIME-WAIT holds up to {needed:.0} tuples, but --src \
+             {src} × {ports} ports has {space}: expect tuple_exhausted failures (widen --src or shorten --time-wait)",
+            opts.time_wait.as_secs_f64()
+        );
+    }
+}
+
+/// One worker's share of the run.
+struct Job {
+    io: XskSocket,
+    cfg: Config,
+    plan: Plan,
+    pace: Option<Pace>,
+    bound: Bound,
+    warmup: Duration,
+    gate: Arc<StartGate>,
+    /// Live connections and TIME-WAIT entries to pre-size the tables for.
+    reserve: (usize, usize),
+    worker: u32,
+    workers: u32,
+    tuples: TupleAllocator,
+    target: SocketAddr,
+    dst_mac: MacAddr,
+    flood: Option<Flooder>,
+    batch: usize,
+    poll: bool,
+    count_replies: bool,
+    cpu: Option<usize>,
+    clock: Clock,
+}
+
+impl Job {
+    fn run(self, progress: &Progress, stop: &AtomicBool) -> Result<WorkerOutcome, String> {
+        if let Some(cpu) = self.cpu {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                eprintln!("xdptcp load: could not pin worker {} to CPU {cpu}; running unpinned", self.worker);
+            }
+        }
+        match self.pace {
+            Some(pace) => self.run_load(pace, progress, stop),
+            None => self.run_flood(progress, stop),
+        }
+    }
+
+    fn run_load(mut self, pace: Pace, progress: &Progress, stop: &AtomicBool) -> Result<WorkerOutcome, String> {
+        let clock = self.clock;
+        let mut ep = Endpoint::new(self.cfg.clone(), LoadApp::new(self.plan, 1 << 16), clock.now());
+        ep.reserve(self.target.is_ipv6(), self.reserve.0, self.reserve.1);
+        let t0 = self.gate.wait();
+        ep.app_mut().now = clock.now();
+        let sched = Schedule::new(pace, self.bound, t0, self.warmup, self.worker, self.workers);
+        let tuples = self.tuples.clone();
+        let mut d = Driver::new(ep, sched, tuples, self.target, self.dst_mac, self.flood.take(), self.batch);
+        let mut next_publish = clock.now();
+        let mut stopping = false;
+        // Busy time: turns that did something, from their start to the next turn's (measured from t0 on).
+        let (mut busy, mut last_busy_start): (Duration, Option<Instant>) = (Duration::ZERO, None);
+        loop {
+            let now = clock.now();
+            if let Some(t) = last_busy_start.take() {
+                busy += now - t;
+            }
+            let turn = d.turn(now, &mut self.io).map_err(|e| e.to_string())?;
+            if !turn.idle() && now >= t0 {
+                last_busy_start = Some(now);
+            }
+            if now >= next_publish {
+                let app = d.ep.app();
+                progress.started.store(app.counts.started, Ordering::Relaxed);
+                progress.completed.store(app.counts.completed, Ordering::Relaxed);
+                progress.failed.store(app.counts.failed_total(), Ordering::Relaxed);
+                progress.in_flight.store(app.in_flight(), Ordering::Relaxed);
+                progress.flood_sent.store(d.flood.as_ref().map_or(0, |f| f.sent), Ordering::Relaxed);
+                next_publish = now + Duration::from_millis(10);
+                if !stopping && stop.load(Ordering::Relaxed) {
+                    stopping = true;
+                    d.stop(now, Duration::from_secs(1));
+                }
+            }
+            if d.done(now) {
+                break;
+            }
+            if turn.idle() {
+                idle_wait(&mut self.io, &d, now, self.poll).map_err(|e| e.to_string())?;
+            }
+        }
+        let now = clock.now();
+        let busy_share = busy.as_secs_f64() / (now - t0).as_secs_f64().max(1e-9);
+        d.ep.app_mut().now = now;
+        d.finish(now, &mut self.io).map_err(|e| e.to_string())?;
+        drain_tx(&mut self.io);
+        let flood = d.flood.as_ref().map(|f| (f.sent, Some(f.replies), f.duration()));
+        let app = d.ep.app();
+        Ok(WorkerOutcome {
+            counts: app.counts,
+            hist: app.hist.clone(),
+            stats: d.ep.stats(),
+            xsk: self.io.stats().unwrap_or_default(),
+            last_measured_start: d.last_measured_start,
+            last_end: app.last_end,
+            flood,
+            foreign: d.foreign,
+            busy: busy_share,
+            interrupted: stopping,
+        })
+    }
+
+    /// A pure flood: frames as fast as the ring takes them (or `pps`), replies counted, until the bound.
+    fn run_flood(mut self, progress: &Progress, stop: &AtomicBool) -> Result<WorkerOutcome, String> {
+        let clock = self.clock;
+        let t0 = self.gate.wait();
+        let mut flood = self.flood.take().ok_or("a flood worker without a flood")?;
+        while clock.now() < t0 {
+            std::hint::spin_loop();
+        }
+        let start = clock.now();
+        let (deadline, limit) = match self.bound {
+            Bound::Duration(d) => (Some(start + d), u64::MAX),
+            Bound::Count(n) => {
+                (None, n / u64::from(self.workers) + u64::from(u64::from(self.worker) < n % u64::from(self.workers)))
+            }
+        };
+        let mut turns = 0u32;
+        loop {
+            let now = clock.now();
+            self.io.recv(self.batch, |frame, _| {
+                flood.take_reply(frame);
+            });
+            let room = self.io.sink().free_frames().min((limit - flood.sent) as usize);
+            flood.fill(now, self.io.sink(), room);
+            self.io.flush().map_err(|e| e.to_string())?;
+            turns = turns.wrapping_add(1);
+            if turns % 64 == 0 {
+                progress.flood_sent.store(flood.sent, Ordering::Relaxed);
+                if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) || flood.sent >= limit {
+                    break;
+                }
+            }
+        }
+        let elapsed = clock.now() - start;
+        drain_tx(&mut self.io);
+        // Replies still on their way for a moment: count them too.
+        let settle = clock.now() + Duration::from_millis(50);
+        while clock.now() < settle {
+            self.io.recv(self.batch, |frame, _| {
+                flood.take_reply(frame);
+            });
+            let _ = self.io.flush();
+        }
+        let xsk = self.io.stats().unwrap_or_default();
+        Ok(WorkerOutcome {
+            counts: Counts::default(),
+            hist: Histograms::new(),
+            stats: Stats::default(),
+            xsk,
+            last_measured_start: None,
+            last_end: Instant::ZERO,
+            flood: Some((xsk.tx.completed, self.count_replies.then_some(flood.replies), elapsed)),
+            foreign: 0,
+            busy: 1.0,
+            interrupted: stop.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// Sleeps in poll(2) only when the next connection is far enough away for a millisecond-grained sleep not to
+/// delay it (open loop), or always when asked to (`--poll`).
+fn idle_wait<P: PacketIo>(io: &mut P, d: &Driver, now: Instant, poll: bool) -> Result<(), IoError> {
+    let gap = d.next_due_time().map(|t| t.saturating_since(now));
+    match gap {
+        Some(g) if g >= Duration::from_millis(2) => {
+            io.wait(Some((g - Duration::from_millis(1)).min(Duration::from_millis(50))))
+        }
+        _ if poll => io.wait(Some(Duration::from_millis(1))),
+        _ => Ok(()),
+    }
+}
+
+/// Flushes until the kernel has taken every queued frame (or 100 ms pass): the last ACKs must leave.
+fn drain_tx(io: &mut XskSocket) {
+    let until = std::time::Instant::now() + Duration::from_millis(100);
+    while std::time::Instant::now() < until {
+        if io.flush().is_err() || io.sink().in_flight() == 0 {
+            break;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Merges the workers' results.
+fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<WorkerOutcome>) -> Outcome {
+    let mut counts = Counts::default();
+    let mut hist = Histograms::new();
+    let mut stats = Stats::default();
+    let mut gen = GeneratorStats::default();
+    let mut last_start: Option<Instant> = None;
+    let mut last_end = Instant::ZERO;
+    let mut flood: Option<FloodSummary> = None;
+    for o in &outcomes {
+        counts.merge(&o.counts);
+        hist.merge(&o.hist);
+        stats.accumulate(&o.stats);
+        gen.rx_ring_drops += o.xsk.kernel.rx_ring_full + o.xsk.kernel.rx_dropped;
+        gen.tx_kicks += o.xsk.tx.kicks;
+        last_start = last_start.max(o.last_measured_start);
+        last_end = last_end.max(o.last_end);
+        if let (Some((sent, replies, elapsed)), Some(kind)) = (o.flood, opts.flood) {
+            let f = flood.get_or_insert(FloodSummary { kind: kind.name(), ..FloodSummary::default() });
+            f.sent += sent;
+            f.duration_s = f.duration_s.max(elapsed.as_secs_f64());
+            if let Some(r) = replies {
+                let t = f.replies.get_or_insert_with(Default::default);
+                t.syn_ack += r.syn_ack;
+                t.rst += r.rst;
+                t.other += r.other;
+            }
+        }
+    }
+    if let Some(f) = flood.as_mut() {
+        f.pps = if f.duration_s > 0.0 { f.sent as f64 / f.duration_s } else { 0.0 };
+    }
+    gen.frames_in = stats.frames_in;
+    gen.frames_out = stats.frames_out;
+    gen.retransmits = stats.retransmits;
+    gen.rsts_sent = stats.rsts_sent;
+    gen.no_tx_buffer = stats.dropped[Drop::NoTxBuffer as usize];
+    gen.unmatched_segments = stats.dropped[Drop::NoConnection as usize];
+    gen.time_wait = stats.time_wait;
+    gen.time_wait_overflow = stats.time_wait_overflow;
+    gen.foreign_frames = outcomes.iter().map(|o| o.foreign).sum();
+    gen.busy = outcomes.iter().map(|o| o.busy).fold(0.0, f64::max);
+    let measure_from = t0 + opts.warmup;
+    let interrupted = outcomes.iter().any(|o| o.interrupted);
+    let window = match (opts.pace, opts.bound) {
+        (Some(Pace::Rate(rate)), bound) => {
+            let planned = match bound {
+                Bound::Duration(d) => d.as_secs_f64(),
+                Bound::Count(n) => n as f64 / rate,
+            };
+            // A generator that fell behind its schedule took longer: charge it the real span. A run stopped by a
+            // signal only had the real span.
+            let actual = last_start.map_or(0.0, |t| (t - measure_from).as_secs_f64() + 1.0 / rate);
+            if interrupted {
+                actual
+            } else {
+                planned.max(actual)
+            }
+        }
+        (Some(Pace::Concurrency(_)), _) => (last_end - measure_from).as_secs_f64(),
+        (None, _) => flood.map_or(0.0, |f| f.duration_s),
+    };
+    let mut summary = Summary {
+        mode: match opts.pace {
+            Some(Pace::Rate(_)) => "open",
+            Some(Pace::Concurrency(_)) => "closed",
+            None => "flood",
+        },
+        target: opts.target.to_string(),
+        src: src.to_string(),
+        offered_cps: match opts.pace {
+            Some(Pace::Rate(r)) => Some(r),
+            _ => None,
+        },
+        concurrency: match opts.pace {
+            Some(Pace::Concurrency(c)) => Some(c),
+            _ => None,
+        },
+        generator: gen,
+        flood,
+        sent_pps: flood.map(|f| f.pps),
+        interrupted,
+        ..Summary::default()
+    };
+    summary.set_results(&counts, &hist, window);
+    Outcome { summary, hist }
+}

@@ -1,0 +1,58 @@
+//! The kernel's SNMP/netstat counters of one namespace (`nstat -azs`: absolute values, zeros included, history
+//! untouched), compared before and after a run of kernel clients.
+
+use std::collections::BTreeMap;
+
+/// Counters that must not move in the client namespace while it talks to a correct server on a lossless veth
+/// pair, with the reason each must stay 0. These are the client kernel's own verdict on the server.
+pub const MUST_STAY_ZERO: [(&str, &str); 17] = [
+    ("TcpAttemptFails", "a connect failed (RST or timeout in SYN-SENT/SYN-RECV)"),
+    ("TcpEstabResets", "an established connection was reset"),
+    ("TcpOutRsts", "the client kernel answered something with RST: a segment it could not place"),
+    ("TcpInErrs", "a segment from the server was bad (checksum, length)"),
+    ("TcpInCsumErrors", "a segment from the server had a wrong checksum"),
+    ("TcpExtTCPAbortOnData", "the client aborted a connection that received data after close"),
+    ("TcpExtTCPAbortOnClose", "the client closed with unread data (the server sent more than the exchange)"),
+    ("TcpExtTCPAbortOnMemory", "the client ran out of memory for orphans"),
+    ("TcpExtTCPAbortOnTimeout", "a connection timed out (the server stopped answering)"),
+    ("TcpExtTCPAbortOnLinger", "a FIN-WAIT-2 linger expired (the server never sent its FIN)"),
+    ("TcpExtTCPAbortFailed", "an abort could not even send its RST"),
+    ("TcpExtPAWSEstab", "the server's timestamps went backwards (RFC 7323 PAWS)"),
+    ("TcpExtPAWSActive", "the server's SYN-ACK carried an old timestamp"),
+    ("TcpExtTCPChallengeACK", "the server sent a segment the client took for a blind attack (RFC 5961)"),
+    ("TcpExtTCPSYNChallenge", "the server sent a SYN on an established connection"),
+    // On a lossless veth pair a retransmission means the server dropped a segment or sat on it for longer than
+    // the client's shortest timer (a tail-loss probe fires after 10 ms): a server bug or a server that cannot
+    // keep up, both of which the suite must see.
+    ("TcpRetransSegs", "the client retransmitted: the server lost or ignored a segment"),
+    ("TcpExtTCPSynRetrans", "a SYN went unanswered for 1 s"),
+];
+
+/// `nstat -azs` in namespace `ns`.
+pub fn snapshot(ns: &str) -> BTreeMap<String, u64> {
+    let (ok, out, err) = super::run_in(ns, "nstat", &["-azs"]);
+    assert!(ok, "nstat in {ns}: {err}");
+    out.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// after - before for every counter.
+pub fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after.iter().map(|(k, v)| (k.clone(), v.saturating_sub(*before.get(k).unwrap_or(&0)))).collect()
+}
+
+/// Every counter of [`MUST_STAY_ZERO`] that moved, with its reason.
+pub fn violations(d: &BTreeMap<String, u64>) -> Vec<String> {
+    MUST_STAY_ZERO
+        .iter()
+        .filter_map(|(k, why)| match d.get(*k) {
+            Some(&v) if v > 0 => Some(format!("{k} += {v} ({why})")),
+            _ => None,
+        })
+        .collect()
+}
