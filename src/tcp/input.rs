@@ -60,6 +60,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && SeqNum(seg.seq) + 1 == tcb.rcv_nxt
         && SeqNum(seg.ack) == tcb.snd_nxt;
     if simultaneous_syn_ack {
+        // RFC 7323 §4.3: it passed PAWS and SEG.SEQ < RCV.NXT, so its TSval is the one our ACK must echo.
+        if let (true, Some(ts)) = (tcb.has(flags::TS), seg.options.timestamps) {
+            tcb.ts_recent = ts.tsval;
+        }
         return synchronize(ctx, wheel, h, id, key, tcb, seg);
     }
 
@@ -76,6 +80,13 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     if !acceptable {
         if seg.flags.rst() {
             ctx.stats.drop(Drop::RstIgnored);
+        } else if seg_len > 0 && !seg.flags.syn() {
+            // Data or a FIN we already hold (our ACK was lost) or that lies beyond the window: the peer needs our
+            // ACK to make progress (RFC 9293 §3.10.7.4), so it is not rationed by the RFC 5961 §7 challenge-ACK
+            // budget, which a busy endpoint's ordinary losses would exhaust. Such segments are never sent in reply
+            // to an ACK, so answering each cannot start an ACK war (Linux exempts them likewise).
+            ctx.stats.drop(Drop::OutOfWindow);
+            tcb.set(flags::ACK_NOW);
         } else {
             ctx.stats.drop(Drop::OutOfWindow);
             limited_ack(ctx, key, tcb, sink, false);
@@ -111,8 +122,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     if tcb.state == State::SynReceived {
         // Simultaneous open: our SYN must be acknowledged, or the segment is answered with a reset.
         if !(ack > tcb.snd_una && ack <= tcb.snd_nxt) {
-            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
-            ctx.stats.rsts_sent += 1;
+            limited_rst(ctx, key, tcb, ack, sink);
             return Next::Keep;
         }
         synchronize(ctx, wheel, h, id, key, tcb, seg);
@@ -155,6 +165,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && seg.payload.is_empty()
         && !seg.flags.fin()
         && window == tcb.snd_wnd
+        && window != 0
         && tcb.in_flight() > 0
     {
         // RFC 5681 §3.2 fast retransmit on the third duplicate ACK.
@@ -168,11 +179,18 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     if ack >= tcb.snd_una && (tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack)) {
         if window > tcb.snd_wnd && tcb.snd_wnd == 0 {
             wheel.cancel(h); // The zero window opened: stop the persist timer, output sends at once.
+            tcb.dup_acks = 0; // It counted probes; duplicate ACKs count afresh.
         }
         tcb.snd_wnd = window;
         tcb.max_snd_wnd = tcb.max_snd_wnd.max(window);
         tcb.snd_wl1 = seq;
         tcb.snd_wl2 = ack;
+    }
+    if tcb.snd_wnd == 0 {
+        // While the window is closed, `dup_acks` counts unanswered window probes (see timers): any acceptable ACK
+        // answers them, so a peer that keeps answering is never given up on (RFC 9293 §3.8.6.1, MUST-66).
+        // (Duplicate ACKs into a closed window are not counted toward fast retransmit above.)
+        tcb.dup_acks = 0;
     }
     let fin_acked = tcb.state.fin_sent() && tcb.snd_una == tcb.snd_nxt;
     match tcb.state {
@@ -224,6 +242,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         if tcb.state == State::TimeWait {
             return Next::TimeWait;
         }
+    } else if seg.flags.fin() && tcb.state.accepts_data() {
+        // A FIN that cannot be taken yet (beyond RCV.NXT) is dropped like out-of-order data, and answered with a
+        // duplicate ACK at once (RFC 5681 §4.2), as the module docs promise.
+        tcb.set(flags::ACK_NOW);
     }
     Next::Keep
 }
@@ -242,9 +264,8 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     let ack_ok = seg.flags.ack() && ack > tcb.snd_una && ack <= tcb.snd_nxt;
     if seg.flags.ack() && !ack_ok {
         ctx.stats.drop(Drop::BadAck);
-        if !seg.flags.rst() && ctx.rst_limit.allow(ctx.now) {
-            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
-            ctx.stats.rsts_sent += 1;
+        if !seg.flags.rst() {
+            limited_rst(ctx, key, tcb, ack, sink);
         }
         return Next::Keep;
     }
@@ -282,10 +303,7 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     if ack_ok {
         tcb.snd_una = ack;
         tcb.snd_wl2 = ack;
-        if tcb.has(flags::RTT_TIMING) {
-            tcb.clear(flags::RTT_TIMING);
-            tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
-        }
+        tcb.handshake_rtt(ctx.now_us());
         tcb.retries = 0;
         tcb.state = State::Established;
         tcb.set(flags::ACK_NOW);
@@ -301,6 +319,18 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     tcb.snd_wl2 = tcb.snd_una;
     emit_syn(ctx, key, tcb, sink);
     Next::Keep
+}
+
+/// `<SEQ=SEG.ACK><CTL=RST>` for an unacceptable ACK in SYN-SENT or SYN-RECEIVED (RFC 9293 §3.10.7.3/4). Anyone
+/// who knows the tuple can provoke it, so it draws on the endpoint's RST budget like the RSTs of closed ports.
+fn limited_rst<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb: &Tcb, seq: SeqNum, sink: &mut S) {
+    if !ctx.rst_limit.allow(ctx.now) {
+        ctx.stats.rsts_rate_limited += 1;
+        return;
+    }
+    if emit_ctl(ctx, key, tcb, seq, TcpFlags::RST, sink) {
+        ctx.stats.rsts_sent += 1;
+    }
 }
 
 /// An ACK that an attacker could provoke — RFC 5961 challenge ACKs (`challenge`) and answers to unacceptable
@@ -341,10 +371,7 @@ fn synchronize<K: FlowKey, A: App>(
 ) -> Next {
     let ack = SeqNum(seg.ack);
     tcb.snd_una = ack;
-    if tcb.has(flags::RTT_TIMING) {
-        tcb.clear(flags::RTT_TIMING);
-        tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
-    }
+    tcb.handshake_rtt(ctx.now_us());
     tcb.retries = 0;
     wheel.cancel(h);
     tcb.state = State::Established;

@@ -26,6 +26,10 @@ pub struct Script {
     pub abort_on_open: bool,
     /// Take at most this many bytes per `on_data` (None: all).
     pub take_at_most: Option<usize>,
+    /// A client's requests: the first goes out on open, each next one once `reply_len` more bytes arrived;
+    /// after the last reply the connection closes.
+    pub exchanges: Vec<Vec<u8>>,
+    pub reply_len: usize,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +87,10 @@ impl App for Recorder {
             let sent = conn.send(&self.script.on_open_send);
             assert_eq!(sent, self.script.on_open_send.len(), "send queue took everything");
         }
+        if let Some(first) = self.script.exchanges.first() {
+            assert_eq!(conn.send(first), first.len());
+            conn.set_user(1);
+        }
         if self.script.close_on_open {
             conn.close();
         }
@@ -92,6 +100,17 @@ impl App for Recorder {
         let take = self.script.take_at_most.map_or(data.len(), |m| m.min(data.len()));
         let taken = if self.script.echo { conn.send(&data[..take]) } else { take };
         self.events.push(Event::Data(conn.id(), data[..taken].to_vec()));
+        if !self.script.exchanges.is_empty() {
+            let answered = self.received(conn.id()).len() / self.script.reply_len.max(1);
+            let sent = conn.user() as usize;
+            if answered >= sent && sent < self.script.exchanges.len() {
+                let next = &self.script.exchanges[sent];
+                assert_eq!(conn.send(next), next.len());
+                conn.set_user(sent as u32 + 1);
+            } else if answered >= self.script.exchanges.len() {
+                conn.close();
+            }
+        }
         taken
     }
 
