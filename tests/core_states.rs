@@ -223,7 +223,9 @@ fn rfc9293_3_10_7_2_listen_answers_a_syn_with_the_exact_cookie_and_keeps_nothing
         assert_eq!((sa.flags, sa.seq, sa.ack), (SYN | ACK, cookie.isn, 123_457), "ISN = the cookie MAC");
         assert_eq!(cookie.mss, 1220, "1300 is carried as the table's 1220");
         assert_eq!(sa.mss, Some(1460), "we announce our own MSS");
-        assert_eq!(sa.window, 65535, "a SYN-ACK's window is never scaled");
+        // Never scaled (RFC 7323 §2.2), and a multiple of the scale's granule so the first scaled window equals it.
+        assert_eq!(sa.window, rig.ep.config().syn_window(), "a SYN-ACK's window is never scaled");
+        assert_eq!(sa.window, 65408);
         // Window scale and SACK only ride through the timestamp option.
         assert_eq!(
             (sa.wscale, sa.sack_perm, sa.ts.is_some()),

@@ -129,7 +129,14 @@ impl World {
     fn new(mode_s: u8, mode_c: u8) -> Self {
         let now = Instant::from_secs(1_000);
         let cfg =
-            |mac| Config { local_mac: mac, max_conns: MAX_CONNS, max_time_wait: MAX_TIME_WAIT, ..Config::default() };
+            // Small timer wheels: the fuzzer builds four per input, and 4096 slots each would dominate its speed.
+            |mac| Config {
+                local_mac: mac,
+                max_conns: MAX_CONNS,
+                max_time_wait: MAX_TIME_WAIT,
+                timer_slots: 64,
+                ..Config::default()
+            };
         let mut server = Endpoint::new(cfg(SERVER_MAC), FuzzApp { mode: mode_s, ids: Vec::new() }, now);
         server.listen(PORT);
         let client = Endpoint::new(cfg(CLIENT_MAC), FuzzApp { mode: mode_c, ids: Vec::new() }, now);

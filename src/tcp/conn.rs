@@ -116,6 +116,9 @@ pub struct Tcb {
     pub snd_wl1: SeqNum,
     pub snd_wl2: SeqNum,
     pub rcv_nxt: SeqNum,
+    /// The right edge of the receive window we have advertised. It never moves left (RFC 9293 §3.8.6.2.2:
+    /// a window may close as data arrives but is never shrunk).
+    pub rcv_adv: SeqNum,
     /// The peer's window, scaled.
     pub snd_wnd: u32,
     /// The largest window the peer ever offered (RFC 5961 §5.2 MAX.SND.WND).
@@ -159,6 +162,7 @@ impl Tcb {
             snd_wl1: SeqNum(0),
             snd_wl2: SeqNum(0),
             rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
             snd_wnd: 0,
             max_snd_wnd: 0,
             ts_recent: 0,
@@ -205,6 +209,22 @@ impl Tcb {
     pub fn send_mss(&self) -> u32 {
         let options = if self.has(flags::TS) { 12 } else { 0 };
         u32::from(self.mss).saturating_sub(options).max(1)
+    }
+
+    /// The receive window the peer was last told of, from RCV.NXT to the advertised right edge.
+    #[inline]
+    pub fn rcv_window(&self) -> u32 {
+        if self.rcv_adv > self.rcv_nxt {
+            self.rcv_adv - self.rcv_nxt
+        } else {
+            0
+        }
+    }
+
+    /// The window field of our next non-SYN segment.
+    #[inline]
+    pub fn window_field(&self) -> u16 {
+        (self.rcv_window() >> self.rcv_wscale).min(0xffff) as u16
     }
 
     /// Bytes in flight: sent and not yet acknowledged (SYN and FIN count as one each).

@@ -70,14 +70,25 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     // First: is the segment in the receive window?
     let seq = SeqNum(seg.seq);
     let seg_len = seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin());
-    let wnd = ctx.cfg.rcv_wnd_scaled(tcb.rcv_wscale);
+    let wnd = tcb.rcv_window();
     let acceptable = match (seg_len, wnd) {
         (0, 0) => seq == tcb.rcv_nxt,
         (0, _) => tcb.rcv_nxt.window_contains(wnd, seq),
         (_, 0) => false,
         (_, _) => tcb.rcv_nxt.window_contains(wnd, seq) || tcb.rcv_nxt.window_contains(wnd, seq + (seg_len - 1)),
     };
-    if !acceptable {
+    // RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable, but special allowance should be
+    // made to accept valid ACKs". A peer probing our closed window, or whose probe byte we did not take, sends at
+    // or just past RCV.NXT: its ACK and window must still be heard, or a window it reopened is never seen here.
+    // The ACK still has to pass RFC 5961 §5.2 below; the segment's text and FIN are not taken.
+    let zero_window_ack = !acceptable
+        && wnd == 0
+        && seg.flags.ack()
+        && !seg.flags.rst()
+        && !seg.flags.syn()
+        && seq >= tcb.rcv_nxt
+        && seq - tcb.rcv_nxt <= 0xffff;
+    if !acceptable && !zero_window_ack {
         if seg.flags.rst() {
             ctx.stats.drop(Drop::RstIgnored);
         } else if seg_len > 0 && !seg.flags.syn() {
@@ -140,6 +151,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         }
     }
     let window = u32::from(seg.window) << tcb.snd_wscale;
+    let advanced = ack > tcb.snd_una;
     if ack > tcb.snd_una {
         let acked = ack - tcb.snd_una;
         let queued = ctx.bufs.len(tcb.tx) as u32;
@@ -175,15 +187,25 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             retransmit_first(ctx, key, tcb, sink);
         }
     }
-    // Window update (RFC 9293 §3.10.7.4), only from segments newer than the last update.
-    if ack >= tcb.snd_una && (tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack)) {
-        if window > tcb.snd_wnd && tcb.snd_wnd == 0 {
+    // Window update (RFC 9293 §3.10.7.4), from segments newer than the last update; as Linux does, an ACK that
+    // advances SND.UNA always brings the window along. A segment ahead of RCV.NXT is not taken (no out-of-order
+    // queue), so SND.WL1 is kept at most at RCV.NXT: otherwise the in-order segments that follow, which start
+    // behind it, could never update the window again.
+    let newer = tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack);
+    if advanced || newer {
+        let reopened = window > tcb.snd_wnd && tcb.snd_wnd == 0;
+        if reopened {
             wheel.cancel(h); // The zero window opened: stop the persist timer, output sends at once.
             tcb.dup_acks = 0; // It counted probes; duplicate ACKs count afresh.
         }
         tcb.snd_wnd = window;
+        if reopened && tcb.in_flight() > 0 {
+            // The probe byte the peer did not take is still unacknowledged: send it again first, or everything
+            // sent after it lands beyond the peer's RCV.NXT.
+            retransmit_first(ctx, key, tcb, sink);
+        }
         tcb.max_snd_wnd = tcb.max_snd_wnd.max(window);
-        tcb.snd_wl1 = seq;
+        tcb.snd_wl1 = seq.min(tcb.rcv_nxt);
         tcb.snd_wl2 = ack;
     }
     if tcb.snd_wnd == 0 {
@@ -198,6 +220,14 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         State::Closing if fin_acked => return Next::TimeWait,
         State::LastAck if fin_acked => return Next::Close(CloseReason::Normal),
         _ => {}
+    }
+    if zero_window_ack {
+        if seg_len > 0 {
+            // A probe we cannot take: our ACK repeats the closed window.
+            ctx.stats.drop(Drop::OutOfWindow);
+            tcb.set(flags::ACK_NOW);
+        }
+        return Next::Keep;
     }
 
     // Seventh: segment text, in order only.
@@ -283,6 +313,8 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     }
     // A SYN from the peer: take its options (RFC 7323 §1.3: scaling only when both SYNs carried it).
     tcb.rcv_nxt = SeqNum(seg.seq) + 1;
+    // Our SYN offered the (unscaled) SYN window.
+    tcb.rcv_adv = tcb.rcv_nxt + u32::from(ctx.cfg.syn_window());
     let o = &seg.options;
     tcb.mss = o.mss.unwrap_or(K::DEFAULT_MSS).min(our_mss::<K>(ctx.cfg.mss));
     if let Some(ws) = o.window_scale {

@@ -79,7 +79,7 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
         seq: seq.0,
         ack: if flags_.ack() { tcb.rcv_nxt.0 } else { 0 },
         flags: flags_,
-        window: if flags_.rst() { 0 } else { cfg.window_field(tcb.rcv_wscale) },
+        window: if flags_.rst() { 0 } else { tcb.window_field() },
         urgent: 0,
         options,
         payload,

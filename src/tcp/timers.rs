@@ -79,6 +79,13 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             output(ctx, key, tcb, true, sink);
             Next::Keep
         }
+        State::Established | State::CloseWait if ctx.cfg.idle_timeout.is_some() => {
+            // Nothing in flight, nothing queued, nothing heard for the idle timeout: the peer is gone (or never
+            // existed: a connection re-created from a late duplicate of its handshake ACK).
+            ctx.stats.idle_timeouts += 1;
+            send_rst(ctx, key, tcb, sink);
+            Next::Close(CloseReason::TimedOut)
+        }
         _ => Next::Keep,
     }
 }

@@ -419,13 +419,17 @@ fn listen(fx: &Fx, case: &Case, s: &Seg, e: Expected) -> Expected {
         return Expected {
             reply: Reply::SynAck { seq: None, ack: s.seq.wrapping_add(1) },
             tsecr: s.ts.map(|t| t.0),
-            window: 65535,
+            window: SYN_WINDOW,
             why: "RFC 9293 §3.10.7.2 third: SYN → SYN-ACK (its ISN a cookie; no state kept)",
             ..e
         };
     }
     Expected { why: "RFC 9293 §3.10.7.2 fourth: other text or control is dropped", ..e }
 }
+
+/// The window field of our SYN and SYN-ACK: never scaled, 65535 rounded down to the granule of our scale (7)
+/// so that the first scaled window field says the same.
+const SYN_WINDOW: u16 = 65408;
 
 fn syn_sent(fx: &Fx, s: &Seg, e: Expected) -> Expected {
     let ack_ok = s.has(ACK) && s.ack == fx.snd_nxt;
@@ -469,7 +473,7 @@ fn syn_sent(fx: &Fx, s: &Seg, e: Expected) -> Expected {
         state: State::SynReceived,
         // RFC 7323 §3.2: a <SYN,ACK> carries TSopt only if the <SYN> it answers did.
         tsecr,
-        window: 65535,
+        window: SYN_WINDOW,
         why: "RFC 9293 §3.10.7.3 fourth: SYN without ACK (simultaneous open) → SYN-RECEIVED, <SEQ=ISS><CTL=SYN,ACK>",
         ..e
     }
@@ -493,7 +497,7 @@ fn time_wait(fx: &Fx, s: &Seg, e: Expected) -> Expected {
             return Expected {
                 reply: Reply::SynAck { seq: None, ack: s.seq.wrapping_add(1) },
                 tsecr: s.ts.map(|t| t.0),
-                window: 65535,
+                window: SYN_WINDOW,
                 why: "RFC 6191 / RFC 9293 §3.10.7.4: a SYN with a higher sequence (or newer timestamp) may reopen \
                       TIME-WAIT: answered with a cookie SYN-ACK",
                 ..e

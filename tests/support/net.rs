@@ -213,13 +213,14 @@ impl<C: App, S: App> Net<C, S> {
             .iter()
             .map(|(t, d, s)| {
                 format!(
-                    "{:>10}us {} {} seq={} ack={} len={}",
+                    "{:>10}us {} {} seq={} ack={} len={} win={}",
                     t.as_micros() - 1_000_000_000,
                     if *d == Dir::ClientToServer { "C>S" } else { "S>C" },
                     s.flag_names(),
                     s.seq,
                     s.ack,
-                    s.payload.len()
+                    s.payload.len(),
+                    s.window
                 )
             })
             .collect::<Vec<_>>()

@@ -30,6 +30,11 @@ pub struct Script {
     /// after the last reply the connection closes.
     pub exchanges: Vec<Vec<u8>>,
     pub reply_len: usize,
+    /// The receive window the app declares (`App::receive_window`); with `echo`, the send queue's room.
+    pub window: Option<usize>,
+    /// A reader with a bounded buffer: takes at most this many bytes in all (per connection), and declares
+    /// what is left as its receive window. Raise it to read on.
+    pub budget: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -97,7 +102,10 @@ impl App for Recorder {
     }
 
     fn on_data(&mut self, conn: &mut Conn<'_>, data: &[u8]) -> usize {
-        let take = self.script.take_at_most.map_or(data.len(), |m| m.min(data.len()));
+        let mut take = self.script.take_at_most.map_or(data.len(), |m| m.min(data.len()));
+        if let Some(b) = self.script.budget {
+            take = take.min(b.saturating_sub(self.received(conn.id()).len()));
+        }
         let taken = if self.script.echo { conn.send(&data[..take]) } else { take };
         self.events.push(Event::Data(conn.id(), data[..taken].to_vec()));
         if !self.script.exchanges.is_empty() {
@@ -112,6 +120,18 @@ impl App for Recorder {
             }
         }
         taken
+    }
+
+    fn receive_window(&self, _user: u32, send_capacity: usize) -> usize {
+        if let Some(b) = self.script.budget {
+            let taken: usize = self.events.iter().map(|e| if let Event::Data(_, d) = e { d.len() } else { 0 }).sum();
+            return b.saturating_sub(taken);
+        }
+        match (self.script.window, self.script.echo) {
+            (Some(w), _) => w,
+            (None, true) => send_capacity,
+            (None, false) => usize::MAX,
+        }
     }
 
     fn on_peer_close(&mut self, conn: &mut Conn<'_>) {
