@@ -157,12 +157,6 @@ fn kernel_clients_over_two_queues_are_served_by_two_workers() {
 /// The stream must come back intact (it does), and on a lossless link without the server ever dropping a byte it
 /// was invited to send, the client must never retransmit.
 #[test]
-#[ignore = "core bug: the advertised receive window ignores app back-pressure. When the echo app's send queue \
-            (64 KiB) is full it takes only part of an in-order segment; the rest is neither acknowledged nor kept, \
-            and every later segment in the window is dropped as out of order (no reassembly queue), although the \
-            constant 64 KiB window invited them. A Linux sender recovers only by fast retransmit and RTO: \
-            hundreds of retransmissions and several 200 ms RTOs per MiB on a lossless veth. Fix in src/tcp: \
-            advertise no more than the app can take, or keep received bytes the app has not yet taken."]
 fn kernel_client_bulk_echo_is_never_retransmitted() {
     let test = "kernel_client_bulk_echo_is_never_retransmitted";
     if !common::require_root(test) {

@@ -161,13 +161,6 @@ fn scapy_send_window_right_edge_in_order() {
 }
 
 #[test]
-#[ignore = "core bug: the sender overruns the peer's receive window after a segment beyond RCV.NXT. Such a \
-            segment (a Linux tail-loss probe, or any reordering) is dropped as out of order but still updates \
-            the send window and sets SND.WL1 to its sequence number; later in-order segments (SEG.SEQ < SND.WL1) \
-            may then not update the window (RFC 9293 3.10.7.4 rule), so SND.WND keeps its old value while ACKs \
-            advance SND.UNA, and the server sends up to SND.UNA + the stale SND.WND: past the right edge the peer \
-            offered (Linux clients count TcpExtBeyondWindow and drop those segments). Linux also takes the window \
-            of any segment whose ACK advances SND.UNA (tcp_may_update_window). Fix in src/tcp/input.rs."]
 fn scapy_send_window_right_edge_after_a_segment_ahead() {
     if !common::require_root("scapy_send_window_right_edge_after_a_segment_ahead") {
         return;

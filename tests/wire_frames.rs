@@ -329,6 +329,11 @@ fn crafted() -> Vec<(&'static str, Vec<u8>, ParseError)> {
         refill_checksums(&mut bad);
         push("impossible IPv6 source", bad, ParseError::BadSourceAddress);
     }
+    for mac in [[0x01, 0, 0x5e, 0, 0, 1], [0xff; 6], [0x33, 0x33, 0, 0, 0, 1]] {
+        let mut bad = syn.clone();
+        bad[6..12].copy_from_slice(&mac);
+        push("group source MAC", bad, ParseError::BadSourceAddress);
+    }
     cases
 }
 

@@ -29,6 +29,15 @@ pub trait App {
         let _ = conn;
     }
 
+    /// How many more bytes the app could take on this connection now: the stack never advertises a larger
+    /// receive window, and announces the window again when it opens. `user` is the connection's app word and
+    /// `send_capacity` what [`Conn::send`] would take now. The default sets no limit of its own (the configured
+    /// window applies).
+    fn receive_window(&self, user: u32, send_capacity: usize) -> usize {
+        let _ = (user, send_capacity);
+        usize::MAX
+    }
+
     /// The connection is gone. `id` may be reused after this returns.
     fn on_closed(&mut self, id: ConnId, user: u32, reason: CloseReason) {
         let _ = (id, user, reason);

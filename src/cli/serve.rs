@@ -64,6 +64,9 @@ pub struct Args {
     /// Fault injection (tests): lose this percentage of frames in each direction on the AF_XDP side.
     #[arg(long, value_parser = parse_percent)]
     inject_loss: Option<f64>,
+    /// Reset connections idle (nothing in flight, nothing received) for this many seconds; 0: never.
+    #[arg(long, default_value_t = 120.0, value_parser = parse_secs)]
+    idle_timeout: f64,
     /// Tests only: shift the wall clock of cookie slots by this many seconds (to reach a key rotation soon).
     #[arg(long, hide = true, default_value_t = 0.0, allow_negative_numbers = true)]
     cookie_clock_skew: f64,
@@ -133,6 +136,7 @@ pub fn run(a: &Args) -> Result<()> {
         summary_every: Duration::from_secs_f64(a.summary_every),
         run_for: a.run_for.map(Duration::from_secs_f64),
         inject_loss: a.inject_loss,
+        idle_timeout: (a.idle_timeout > 0.0).then(|| Duration::from_secs_f64(a.idle_timeout)),
         cookie_clock_skew_ns: if a.cookie_clock_skew.is_finite() {
             (a.cookie_clock_skew.clamp(-1e9, 1e9) * 1e9) as i64
         } else {

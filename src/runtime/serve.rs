@@ -64,6 +64,8 @@ pub struct ServeOptions {
     pub inject_loss: Option<f64>,
     /// Tests only: shift the wall clock that cookie slots and key rotation follow, in nanoseconds.
     pub cookie_clock_skew_ns: i64,
+    /// Reset connections idle (nothing in flight, nothing received) for this long; `None`: never.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for ServeOptions {
@@ -88,6 +90,7 @@ impl Default for ServeOptions {
             run_for: None,
             inject_loss: None,
             cookie_clock_skew_ns: 0,
+            idle_timeout: Config::default().idle_timeout,
         }
     }
 }
@@ -166,6 +169,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             isn_secret: random_secret()?,
             ts_offset: u32::from_le_bytes(random_secret()?[..4].try_into().unwrap_or_default()),
             wall_clock_offset: clock.wall_clock_offset(),
+            idle_timeout: opts.idle_timeout,
             ..Config::default()
         };
         let (ctx, crx) = bounded::<Command>(16);

@@ -38,7 +38,7 @@ pub struct Config {
     pub max_rto: Duration,
     /// SYN (active open) retransmissions before giving up.
     pub syn_retries: u8,
-    /// Data/FIN retransmissions before giving up with RST.
+    /// Data/FIN retransmissions (and unanswered zero-window probes) before giving up with RST.
     pub data_retries: u8,
     /// How long FIN-WAIT-2 may last once the app has closed (Linux's tcp_fin_timeout).
     pub fin_wait2_timeout: Duration,
@@ -59,6 +59,12 @@ pub struct Config {
     pub ts_offset: u32,
     /// Timer wheel tick.
     pub timer_tick: Duration,
+    /// Slots of each timer wheel (a power of two; the first level covers `timer_tick * timer_slots`).
+    pub timer_slots: usize,
+    /// A connection with nothing in flight and nothing received for this long is reset: it bounds what a
+    /// vanished peer, a slowloris, or a connection re-created from a late duplicate handshake ACK can hold.
+    /// `None`: never.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -89,6 +95,8 @@ impl Default for Config {
             wall_clock_offset: 0,
             ts_offset: 0,
             timer_tick: Duration::from_millis(1),
+            timer_slots: 4096,
+            idle_timeout: Some(Duration::from_secs(120)),
         }
     }
 }
@@ -106,9 +114,11 @@ impl Config {
         u32::from(self.window_field(rcv_wscale)) << rcv_wscale
     }
 
-    /// The window field of a SYN or SYN-ACK (never scaled, RFC 7323 §2.2).
+    /// The window field of a SYN or SYN-ACK (never scaled, RFC 7323 §2.2), rounded down to what the scaled
+    /// window fields that follow can say, so that the first of them never appears to shrink the window.
     #[inline]
     pub fn syn_window(&self) -> u16 {
-        self.rcv_wnd.min(0xffff) as u16
+        let granule = 1u32 << self.window_scale.min(14);
+        (self.rcv_wnd.min(0xffff) & !(granule - 1)).max(granule.min(0xffff)) as u16
     }
 }

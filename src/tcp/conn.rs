@@ -84,6 +84,9 @@ impl State {
     }
 }
 
+/// RFC 6298 §5.7: the RTO after a handshake whose SYN had to be retransmitted (no RTT sample), in µs.
+pub const FALLBACK_RTO_US: u32 = 3_000_000;
+
 /// Bits of [`Tcb::flags`].
 pub mod flags {
     /// RFC 7323 timestamps are in use on this connection.
@@ -113,6 +116,9 @@ pub struct Tcb {
     pub snd_wl1: SeqNum,
     pub snd_wl2: SeqNum,
     pub rcv_nxt: SeqNum,
+    /// The right edge of the receive window we have advertised. It never moves left (RFC 9293 §3.8.6.2.2:
+    /// a window may close as data arrives but is never shrunk).
+    pub rcv_adv: SeqNum,
     /// The peer's window, scaled.
     pub snd_wnd: u32,
     /// The largest window the peer ever offered (RFC 5961 §5.2 MAX.SND.WND).
@@ -142,6 +148,8 @@ pub struct Tcb {
     /// Consecutive retransmissions without progress (the RTO backoff exponent).
     pub retries: u8,
     pub challenge_count: u8,
+    /// Duplicate ACKs in a row (RFC 5681 fast retransmit). While the peer's window is zero it counts window probes
+    /// left unanswered instead: those alone bound how long we probe (RFC 9293 §3.8.6.1).
     pub dup_acks: u8,
 }
 
@@ -154,6 +162,7 @@ impl Tcb {
             snd_wl1: SeqNum(0),
             snd_wl2: SeqNum(0),
             rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
             snd_wnd: 0,
             max_snd_wnd: 0,
             ts_recent: 0,
@@ -202,10 +211,39 @@ impl Tcb {
         u32::from(self.mss).saturating_sub(options).max(1)
     }
 
+    /// The receive window the peer was last told of, from RCV.NXT to the advertised right edge.
+    #[inline]
+    pub fn rcv_window(&self) -> u32 {
+        if self.rcv_adv > self.rcv_nxt {
+            self.rcv_adv - self.rcv_nxt
+        } else {
+            0
+        }
+    }
+
+    /// The window field of our next non-SYN segment.
+    #[inline]
+    pub fn window_field(&self) -> u16 {
+        (self.rcv_window() >> self.rcv_wscale).min(0xffff) as u16
+    }
+
     /// Bytes in flight: sent and not yet acknowledged (SYN and FIN count as one each).
     #[inline]
     pub fn in_flight(&self) -> u32 {
         self.snd_nxt - self.snd_una
+    }
+
+    /// Our SYN has been acknowledged: take the handshake's RTT sample, or, when the SYN (or SYN-ACK) had to be
+    /// retransmitted so that Karn's rule leaves no sample, fall back to a 3 s RTO until the first sample
+    /// (RFC 6298 §5.7: "the RTO MUST be re-initialized to 3 seconds when data transmission begins").
+    pub fn handshake_rtt(&mut self, now_us: u32) {
+        if self.has(flags::RTT_TIMING) {
+            self.clear(flags::RTT_TIMING);
+            self.rtt_sample(now_us.wrapping_sub(self.rtt_start_us));
+        } else if self.srtt_us == 0 {
+            // With SRTT still zero, `rto` reads 4·RTTVAR as the fallback; the first real sample replaces both.
+            self.rttvar_us = FALLBACK_RTO_US / 4;
+        }
     }
 
     /// RFC 6298 §2.2/2.3: fold in one RTT measurement.
@@ -224,7 +262,8 @@ impl Tcb {
     /// The current RTO (RFC 6298 §2, §5.5 backoff), clamped to the configured bounds.
     pub fn rto(&self, cfg: &Config) -> Duration {
         let base = if self.srtt_us == 0 {
-            cfg.initial_rto
+            // Before any sample: the initial RTO, or the §5.7 fallback noted in RTTVAR by `handshake_rtt`.
+            cfg.initial_rto.max(Duration::from_micros(4 * u64::from(self.rttvar_us)))
         } else {
             let k_rttvar = Duration::from_micros(4 * u64::from(self.rttvar_us)).max(cfg.timer_tick);
             Duration::from_micros(u64::from(self.srtt_us)) + k_rttvar
@@ -273,6 +312,24 @@ mod tests {
         assert_eq!(t.rto(&cfg), Duration::from_secs(8));
         t.retries = 10;
         assert_eq!(t.rto(&cfg), cfg.max_rto);
+    }
+
+    #[test]
+    fn rfc6298_5_7_rto_falls_back_to_three_seconds_after_a_retransmitted_syn() {
+        let cfg = Config::default();
+        let mut t = Tcb::new(State::SynSent, MacAddr::default(), None);
+        // The SYN was retransmitted (RTT timing cleared by Karn's rule): no sample, a 3 s RTO.
+        t.handshake_rtt(1_000);
+        assert_eq!(t.rto(&cfg), Duration::from_secs(3));
+        // The first real sample replaces the fallback.
+        t.rtt_sample(100_000);
+        assert_eq!(t.rto(&cfg), Duration::from_micros(300_000));
+        // A timed SYN gives a sample at once.
+        let mut t = Tcb::new(State::SynSent, MacAddr::default(), None);
+        t.set(flags::RTT_TIMING);
+        t.rtt_start_us = 1_000;
+        t.handshake_rtt(51_000);
+        assert_eq!((t.srtt_us, t.rttvar_us), (50_000, 25_000));
     }
 
     #[test]

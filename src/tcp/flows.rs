@@ -24,7 +24,7 @@ impl<K: FlowKey> Flows<K> {
         k_tw[0] ^= 0x02 ^ u8::from(K::V6);
         Flows {
             table: ConnTable::new(cfg.max_conns, k_table),
-            wheel: TimerWheel::new(cfg.timer_tick, 4096, start),
+            wheel: TimerWheel::new(cfg.timer_tick, cfg.timer_slots, start),
             tw: TimeWaitTable::new(cfg.max_time_wait, cfg.time_wait, k_tw),
         }
     }

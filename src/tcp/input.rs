@@ -60,22 +60,44 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && SeqNum(seg.seq) + 1 == tcb.rcv_nxt
         && SeqNum(seg.ack) == tcb.snd_nxt;
     if simultaneous_syn_ack {
+        // RFC 7323 §4.3: it passed PAWS and SEG.SEQ < RCV.NXT, so its TSval is the one our ACK must echo.
+        if let (true, Some(ts)) = (tcb.has(flags::TS), seg.options.timestamps) {
+            tcb.ts_recent = ts.tsval;
+        }
         return synchronize(ctx, wheel, h, id, key, tcb, seg);
     }
 
     // First: is the segment in the receive window?
     let seq = SeqNum(seg.seq);
     let seg_len = seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin());
-    let wnd = ctx.cfg.rcv_wnd_scaled(tcb.rcv_wscale);
+    let wnd = tcb.rcv_window();
     let acceptable = match (seg_len, wnd) {
         (0, 0) => seq == tcb.rcv_nxt,
         (0, _) => tcb.rcv_nxt.window_contains(wnd, seq),
         (_, 0) => false,
         (_, _) => tcb.rcv_nxt.window_contains(wnd, seq) || tcb.rcv_nxt.window_contains(wnd, seq + (seg_len - 1)),
     };
-    if !acceptable {
+    // RFC 9293 §3.10.7.4: "If the RCV.WND is zero, no segments will be acceptable, but special allowance should be
+    // made to accept valid ACKs". A peer probing our closed window, or whose probe byte we did not take, sends at
+    // or just past RCV.NXT: its ACK and window must still be heard, or a window it reopened is never seen here.
+    // The ACK still has to pass RFC 5961 §5.2 below; the segment's text and FIN are not taken.
+    let zero_window_ack = !acceptable
+        && wnd == 0
+        && seg.flags.ack()
+        && !seg.flags.rst()
+        && !seg.flags.syn()
+        && seq >= tcb.rcv_nxt
+        && seq - tcb.rcv_nxt <= 0xffff;
+    if !acceptable && !zero_window_ack {
         if seg.flags.rst() {
             ctx.stats.drop(Drop::RstIgnored);
+        } else if seg_len > 0 && !seg.flags.syn() {
+            // Data or a FIN we already hold (our ACK was lost) or that lies beyond the window: the peer needs our
+            // ACK to make progress (RFC 9293 §3.10.7.4), so it is not rationed by the RFC 5961 §7 challenge-ACK
+            // budget, which a busy endpoint's ordinary losses would exhaust. Such segments are never sent in reply
+            // to an ACK, so answering each cannot start an ACK war (Linux exempts them likewise).
+            ctx.stats.drop(Drop::OutOfWindow);
+            tcb.set(flags::ACK_NOW);
         } else {
             ctx.stats.drop(Drop::OutOfWindow);
             limited_ack(ctx, key, tcb, sink, false);
@@ -111,8 +133,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     if tcb.state == State::SynReceived {
         // Simultaneous open: our SYN must be acknowledged, or the segment is answered with a reset.
         if !(ack > tcb.snd_una && ack <= tcb.snd_nxt) {
-            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
-            ctx.stats.rsts_sent += 1;
+            limited_rst(ctx, key, tcb, ack, sink);
             return Next::Keep;
         }
         synchronize(ctx, wheel, h, id, key, tcb, seg);
@@ -130,6 +151,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         }
     }
     let window = u32::from(seg.window) << tcb.snd_wscale;
+    let advanced = ack > tcb.snd_una;
     if ack > tcb.snd_una {
         let acked = ack - tcb.snd_una;
         let queued = ctx.bufs.len(tcb.tx) as u32;
@@ -155,6 +177,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && seg.payload.is_empty()
         && !seg.flags.fin()
         && window == tcb.snd_wnd
+        && window != 0
         && tcb.in_flight() > 0
     {
         // RFC 5681 §3.2 fast retransmit on the third duplicate ACK.
@@ -164,15 +187,32 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             retransmit_first(ctx, key, tcb, sink);
         }
     }
-    // Window update (RFC 9293 §3.10.7.4), only from segments newer than the last update.
-    if ack >= tcb.snd_una && (tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack)) {
-        if window > tcb.snd_wnd && tcb.snd_wnd == 0 {
+    // Window update (RFC 9293 §3.10.7.4), from segments newer than the last update; as Linux does, an ACK that
+    // advances SND.UNA always brings the window along. A segment ahead of RCV.NXT is not taken (no out-of-order
+    // queue), so SND.WL1 is kept at most at RCV.NXT: otherwise the in-order segments that follow, which start
+    // behind it, could never update the window again.
+    let newer = tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack);
+    if advanced || newer {
+        let reopened = window > tcb.snd_wnd && tcb.snd_wnd == 0;
+        if reopened {
             wheel.cancel(h); // The zero window opened: stop the persist timer, output sends at once.
+            tcb.dup_acks = 0; // It counted probes; duplicate ACKs count afresh.
         }
         tcb.snd_wnd = window;
+        if reopened && tcb.in_flight() > 0 {
+            // The probe byte the peer did not take is still unacknowledged: send it again first, or everything
+            // sent after it lands beyond the peer's RCV.NXT.
+            retransmit_first(ctx, key, tcb, sink);
+        }
         tcb.max_snd_wnd = tcb.max_snd_wnd.max(window);
-        tcb.snd_wl1 = seq;
+        tcb.snd_wl1 = seq.min(tcb.rcv_nxt);
         tcb.snd_wl2 = ack;
+    }
+    if tcb.snd_wnd == 0 {
+        // While the window is closed, `dup_acks` counts unanswered window probes (see timers): any acceptable ACK
+        // answers them, so a peer that keeps answering is never given up on (RFC 9293 §3.8.6.1, MUST-66).
+        // (Duplicate ACKs into a closed window are not counted toward fast retransmit above.)
+        tcb.dup_acks = 0;
     }
     let fin_acked = tcb.state.fin_sent() && tcb.snd_una == tcb.snd_nxt;
     match tcb.state {
@@ -180,6 +220,14 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         State::Closing if fin_acked => return Next::TimeWait,
         State::LastAck if fin_acked => return Next::Close(CloseReason::Normal),
         _ => {}
+    }
+    if zero_window_ack {
+        if seg_len > 0 {
+            // A probe we cannot take: our ACK repeats the closed window.
+            ctx.stats.drop(Drop::OutOfWindow);
+            tcb.set(flags::ACK_NOW);
+        }
+        return Next::Keep;
     }
 
     // Seventh: segment text, in order only.
@@ -224,6 +272,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         if tcb.state == State::TimeWait {
             return Next::TimeWait;
         }
+    } else if seg.flags.fin() && tcb.state.accepts_data() {
+        // A FIN that cannot be taken yet (beyond RCV.NXT) is dropped like out-of-order data, and answered with a
+        // duplicate ACK at once (RFC 5681 §4.2), as the module docs promise.
+        tcb.set(flags::ACK_NOW);
     }
     Next::Keep
 }
@@ -242,9 +294,8 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     let ack_ok = seg.flags.ack() && ack > tcb.snd_una && ack <= tcb.snd_nxt;
     if seg.flags.ack() && !ack_ok {
         ctx.stats.drop(Drop::BadAck);
-        if !seg.flags.rst() && ctx.rst_limit.allow(ctx.now) {
-            let _ = emit_ctl(ctx, key, tcb, ack, TcpFlags::RST, sink);
-            ctx.stats.rsts_sent += 1;
+        if !seg.flags.rst() {
+            limited_rst(ctx, key, tcb, ack, sink);
         }
         return Next::Keep;
     }
@@ -262,6 +313,8 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     }
     // A SYN from the peer: take its options (RFC 7323 §1.3: scaling only when both SYNs carried it).
     tcb.rcv_nxt = SeqNum(seg.seq) + 1;
+    // Our SYN offered the (unscaled) SYN window.
+    tcb.rcv_adv = tcb.rcv_nxt + u32::from(ctx.cfg.syn_window());
     let o = &seg.options;
     tcb.mss = o.mss.unwrap_or(K::DEFAULT_MSS).min(our_mss::<K>(ctx.cfg.mss));
     if let Some(ws) = o.window_scale {
@@ -282,10 +335,7 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     if ack_ok {
         tcb.snd_una = ack;
         tcb.snd_wl2 = ack;
-        if tcb.has(flags::RTT_TIMING) {
-            tcb.clear(flags::RTT_TIMING);
-            tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
-        }
+        tcb.handshake_rtt(ctx.now_us());
         tcb.retries = 0;
         tcb.state = State::Established;
         tcb.set(flags::ACK_NOW);
@@ -301,6 +351,18 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     tcb.snd_wl2 = tcb.snd_una;
     emit_syn(ctx, key, tcb, sink);
     Next::Keep
+}
+
+/// `<SEQ=SEG.ACK><CTL=RST>` for an unacceptable ACK in SYN-SENT or SYN-RECEIVED (RFC 9293 §3.10.7.3/4). Anyone
+/// who knows the tuple can provoke it, so it draws on the endpoint's RST budget like the RSTs of closed ports.
+fn limited_rst<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb: &Tcb, seq: SeqNum, sink: &mut S) {
+    if !ctx.rst_limit.allow(ctx.now) {
+        ctx.stats.rsts_rate_limited += 1;
+        return;
+    }
+    if emit_ctl(ctx, key, tcb, seq, TcpFlags::RST, sink) {
+        ctx.stats.rsts_sent += 1;
+    }
 }
 
 /// An ACK that an attacker could provoke — RFC 5961 challenge ACKs (`challenge`) and answers to unacceptable
@@ -341,10 +403,7 @@ fn synchronize<K: FlowKey, A: App>(
 ) -> Next {
     let ack = SeqNum(seg.ack);
     tcb.snd_una = ack;
-    if tcb.has(flags::RTT_TIMING) {
-        tcb.clear(flags::RTT_TIMING);
-        tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
-    }
+    tcb.handshake_rtt(ctx.now_us());
     tcb.retries = 0;
     wheel.cancel(h);
     tcb.state = State::Established;

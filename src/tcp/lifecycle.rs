@@ -43,12 +43,14 @@ pub fn finish<K: FlowKey, A: App, S: FrameSink>(
                 send_rst(ctx, key, tcb, sink);
                 return close(ctx, flows, h, CloseReason::Aborted);
             }
+            open_window(ctx, tcb);
             output(ctx, key, tcb, false, sink);
             rearm(ctx, flows, h);
         }
         Next::Close(reason) => close(ctx, flows, h, reason),
         Next::TimeWait => {
             let (key, tcb) = flows.table.entry_mut(h);
+            open_window(ctx, tcb);
             output(ctx, key, tcb, false, sink);
             enter_time_wait(ctx, flows, h);
         }
@@ -66,8 +68,38 @@ pub fn send_rst<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb
     }
 }
 
-/// Arms the connection's one timer for what it waits on now, or cancels it. An armed timer is left alone: RFC
-/// 6298 §5.3 restarts are done by cancelling first when an ACK brings progress.
+/// Moves the right edge of the receive window to what the app can take now (never left: a window is not
+/// shrunk). When a window the peer saw as nearly closed opens by a useful amount — half the buffer or one MSS,
+/// RFC 9293 §3.8.6.2.2's receiver-side silly window avoidance — an ACK announces it.
+pub fn open_window<A: App>(ctx: &Ctx<A>, tcb: &mut Tcb) {
+    if !tcb.state.is_synchronized() {
+        return;
+    }
+    let open_for_sending = !tcb.has(flags::FIN_QUEUED | flags::ABORT);
+    let send_capacity =
+        if open_for_sending { (ctx.cfg.send_buffer as usize).saturating_sub(ctx.bufs.len(tcb.tx)) } else { 0 };
+    let cap = ctx.app.receive_window(tcb.user, send_capacity).min(ctx.cfg.rcv_wnd as usize) as u32;
+    let scale = tcb.rcv_wscale;
+    let want = (cap.min(0xffff << scale) >> scale) << scale;
+    let right = tcb.rcv_nxt + want;
+    if right > tcb.rcv_adv {
+        let threshold = (ctx.cfg.rcv_wnd / 2).min(u32::from(tcb.mss)).max(1);
+        if tcb.rcv_window() < threshold && want >= threshold {
+            tcb.set(flags::ACK_NOW);
+        }
+        tcb.rcv_adv = right;
+    }
+    // A scaled window field can only say multiples of 2^scale, and it is rounded down: the edge the peer computes
+    // from it may then sit up to 2^scale − 1 bytes left of the previous one (RFC 7323 §2.4 allows for this
+    // retraction). Rounding up instead would promise bytes the app may not be able to take, and the promise
+    // would creep forward with every segment.
+}
+
+/// Arms the connection's one timer for what it waits on now, or cancels it: retransmission (or the SYN's),
+/// the persist timer, the FIN-WAIT-2 timeout, or the idle timeout. A retransmission timer already armed is left
+/// alone (RFC 6298 §5.3 restarts are done by cancelling first when an ACK brings progress), unless it is set
+/// later than the wait it must now cover (an idle timer giving way to a retransmission); the idle timer moves
+/// with every event.
 pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32) {
     let tcb = flows.table.get(h);
     let wait = match tcb.state {
@@ -76,12 +108,20 @@ pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32)
         _ if tcb.in_flight() > 0 => Some(tcb.rto(&ctx.cfg)),
         // Data waits behind a zero window: the persist timer (RFC 9293 §3.8.6.1).
         State::Established | State::CloseWait if ctx.bufs.len(tcb.tx) > 0 => Some(tcb.rto(&ctx.cfg)),
+        State::Established | State::CloseWait => {
+            match ctx.cfg.idle_timeout {
+                Some(idle) => flows.wheel.arm(h, ctx.now + idle),
+                None => flows.wheel.cancel(h),
+            }
+            return;
+        }
         _ => None,
     };
     match wait {
         Some(d) => {
-            if flows.wheel.deadline(h).is_none() {
-                flows.wheel.arm(h, ctx.now + d);
+            let due = ctx.now + d;
+            if flows.wheel.deadline(h).is_none_or(|t| t > due) {
+                flows.wheel.arm(h, due);
             }
         }
         None => flows.wheel.cancel(h),

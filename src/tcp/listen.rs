@@ -118,6 +118,8 @@ pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
     tcb.snd_una = SeqNum(seg.ack);
     tcb.snd_nxt = SeqNum(seg.ack);
     tcb.rcv_nxt = SeqNum(seg.seq);
+    // Our SYN-ACK offered the (unscaled) SYN window.
+    tcb.rcv_adv = tcb.rcv_nxt + u32::from(ctx.cfg.syn_window());
     tcb.mss = mss.min(our_mss::<K>(ctx.cfg.mss));
     if let (Some(ts), true) = (seg.options.timestamps, ctx.cfg.timestamps) {
         let (wscale, sack) = cookie::decode_ts_bits((ts.tsecr & 0x1f) as u8);

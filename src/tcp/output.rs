@@ -79,7 +79,7 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
         seq: seq.0,
         ack: if flags_.ack() { tcb.rcv_nxt.0 } else { 0 },
         flags: flags_,
-        window: if flags_.rst() { 0 } else { cfg.window_field(tcb.rcv_wscale) },
+        window: if flags_.rst() { 0 } else { tcb.window_field() },
         urgent: 0,
         options,
         payload,
@@ -96,8 +96,8 @@ pub fn emit_syn<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb
         mss: Some(our_mss::<K>(cfg.mss)),
         window_scale: Some(cfg.window_scale),
         sack_permitted: cfg.sack,
-        timestamps: cfg
-            .timestamps
+        // RFC 7323 §3.2: a <SYN,ACK> may carry TSopt only if the <SYN> it answers did (then the TCB has TS).
+        timestamps: (cfg.timestamps && (!with_ack || tcb.has(flags::TS)))
             .then(|| Timestamps { tsval: ctx.ts_clock(), tsecr: if with_ack { tcb.ts_recent } else { 0 } }),
         sack: Default::default(),
     };

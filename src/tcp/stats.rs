@@ -91,6 +91,8 @@ pub struct Stats {
     /// Aborted here (app abort, drain, shutdown).
     pub conns_aborted: u64,
     pub conns_timed_out: u64,
+    /// Of which reset by the idle timeout.
+    pub idle_timeouts: u64,
     /// Refused here because the table was full (answered with RST).
     pub conns_refused_full: u64,
     pub rsts_sent: u64,
@@ -141,6 +143,7 @@ impl Stats {
         self.conns_refused_by_peer += o.conns_refused_by_peer;
         self.conns_aborted += o.conns_aborted;
         self.conns_timed_out += o.conns_timed_out;
+        self.idle_timeouts += o.idle_timeouts;
         self.conns_refused_full += o.conns_refused_full;
         self.rsts_sent += o.rsts_sent;
         self.rsts_rate_limited += o.rsts_rate_limited;
@@ -172,6 +175,7 @@ impl Stats {
             ("conns_refused_by_peer".into(), self.conns_refused_by_peer),
             ("conns_aborted".into(), self.conns_aborted),
             ("conns_timed_out".into(), self.conns_timed_out),
+            ("idle_timeouts".into(), self.idle_timeouts),
             ("conns_refused_full".into(), self.conns_refused_full),
             ("rsts_sent".into(), self.rsts_sent),
             ("rsts_rate_limited".into(), self.rsts_rate_limited),

@@ -42,6 +42,22 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
         }
         // Linux's tcp_fin_timeout: a peer that never sends its FIN does not hold the connection forever.
         State::FinWait2 => Next::Close(CloseReason::TimedOut),
+        _ if tcb.in_flight() > 0 && tcb.snd_wnd == 0 => {
+            // The window is closed: what we retransmit is a window probe (RFC 9293 §3.8.6.1). Probes back off like
+            // any retransmission, but only unanswered ones count toward giving up: `dup_acks` counts them here and
+            // every acceptable ACK from the peer resets it (input). MUST-66: a peer that answers keeps the
+            // connection open however long its window stays shut.
+            tcb.retries = tcb.retries.saturating_add(1);
+            tcb.dup_acks = tcb.dup_acks.saturating_add(1);
+            if tcb.dup_acks > ctx.cfg.data_retries {
+                send_rst(ctx, key, tcb, sink);
+                return Next::Close(CloseReason::TimedOut);
+            }
+            if retransmit_first(ctx, key, tcb, sink) {
+                ctx.stats.zero_window_probes += 1;
+            }
+            Next::Keep
+        }
         _ if tcb.in_flight() > 0 => {
             tcb.retries = tcb.retries.saturating_add(1);
             if tcb.retries > ctx.cfg.data_retries {
@@ -62,6 +78,13 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             }
             output(ctx, key, tcb, true, sink);
             Next::Keep
+        }
+        State::Established | State::CloseWait if ctx.cfg.idle_timeout.is_some() => {
+            // Nothing in flight, nothing queued, nothing heard for the idle timeout: the peer is gone (or never
+            // existed: a connection re-created from a late duplicate of its handshake ACK).
+            ctx.stats.idle_timeouts += 1;
+            send_rst(ctx, key, tcb, sink);
+            Next::Close(CloseReason::TimedOut)
         }
         _ => Next::Keep,
     }

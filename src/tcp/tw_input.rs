@@ -32,22 +32,26 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         return;
     }
     let listening = ctx.listening.contains(key.local_port());
-    if seg.flags.syn() && !seg.flags.ack() {
-        let newer = match (ts_on, seg.options.timestamps) {
-            (true, Some(ts)) => (ts.tsval.wrapping_sub(tw.ts_recent) as i32) > 0,
-            _ => SeqNum(seg.seq) > SeqNum(tw.rcv_nxt),
-        };
-        if newer && listening {
+    // RFC 6191: a new incarnation's SYN (whose sequence number is `isn`) is acceptable when its timestamp is newer
+    // than TS.Recent, or, without timestamps on both incarnations, when its sequence number is higher.
+    let newer = |isn: u32| match (ts_on, seg.options.timestamps) {
+        (true, Some(ts)) => (ts.tsval.wrapping_sub(tw.ts_recent) as i32) > 0,
+        _ => SeqNum(isn) > SeqNum(tw.rcv_nxt),
+    };
+    if seg.flags.syn() {
+        if !seg.flags.ack() && newer(seg.seq) && listening {
             answer_syn(ctx, &key, frame, sink);
         } else {
-            // RFC 5961 §4: any other SYN is answered with a challenge ACK.
+            // RFC 5961 §4.2 (RFC 9293 §3.10.7.4, fourth check): any other SYN, a SYN-ACK included, is answered
+            // with a challenge ACK.
             ack(ctx, frame, &tw, sink, true);
         }
         return;
     }
     if seg.flags.ack() && !seg.flags.syn() && listening && seg.seq != tw.rcv_nxt {
-        // Possibly the ACK completing a reopening handshake.
-        if SeqNum(seg.seq.wrapping_sub(1)) > SeqNum(tw.rcv_nxt) {
+        // Possibly the ACK completing a reopening handshake: its SYN (at SEG.SEQ − 1) must have passed the same
+        // test, by sequence number or by timestamp (the ACK's TSval is at least the SYN's).
+        if newer(seg.seq.wrapping_sub(1)) {
             if let Some(mss) = check_cookie(ctx, &key, seg) {
                 flows.tw.remove(&key);
                 ctx.stats.time_wait_reopened += 1;
@@ -71,7 +75,8 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         if let Some(ts) = seg.options.timestamps {
             renewed.ts_recent = ts.tsval;
         }
-        ack(ctx, frame, &renewed, sink, false);
+        // Not rationed by the challenge-ACK budget: without this ACK the peer can never finish (see input.rs).
+        send_ack(ctx, frame, &renewed, sink);
         flows.tw.restart(ctx.now, &key, renewed);
         return;
     }
@@ -90,12 +95,17 @@ fn ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeW
         ctx.stats.challenge_acks_rate_limited += 1;
         return;
     }
+    if send_ack(ctx, frame, tw, sink) && challenge {
+        ctx.stats.challenge_acks += 1;
+    }
+}
+
+/// The ACK of a TIME-WAIT entry, unlimited; whether it went out.
+fn send_ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeWait, sink: &mut S) -> bool {
     let mut tcp = reply_header(frame, tw.snd_nxt, tw.rcv_nxt, TcpFlags::ACK);
     tcp.window = ctx.cfg.window_field(ctx.cfg.window_scale);
     if tw.flags & TimeWait::TIMESTAMPS != 0 {
         tcp.options.timestamps = Some(Timestamps { tsval: ctx.ts_clock(), tsecr: tw.ts_recent });
     }
-    if reply(ctx, frame, tcp, sink) && challenge {
-        ctx.stats.challenge_acks += 1;
-    }
+    reply(ctx, frame, tcp, sink)
 }

@@ -33,7 +33,8 @@ pub enum ParseError {
     BadFlags,
     /// Source or destination port 0.
     ZeroPort,
-    /// Source address is multicast, broadcast, unspecified or loopback (never a valid TCP peer).
+    /// Source address is multicast, broadcast, unspecified or loopback (never a valid TCP peer), or the source
+    /// MAC is a group address.
     BadSourceAddress,
 }
 

@@ -78,6 +78,10 @@ pub struct FrameRepr<'a> {
 pub fn parse_frame(frame: &[u8]) -> Result<FrameRepr<'_>, ParseError> {
     let eth_frame = EthernetFrame::new_checked(frame)?;
     let eth = EthernetRepr::parse(&eth_frame)?;
+    // A group (multicast or broadcast) source MAC is never a host's: replying to it would flood the segment.
+    if eth.src.is_multicast() {
+        return Err(ParseError::BadSourceAddress);
+    }
     let (ip, segment, pseudo_header) = match eth.ethertype {
         EtherType::IPV4 => {
             let packet = Ipv4Packet::new_checked(eth_frame.payload())?;

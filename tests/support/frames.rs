@@ -1,7 +1,9 @@
 //! Frames for and from the core, built and parsed by etherparse — never by our own `wire` module — so that a
 //! bug there cannot hide in a test.
 
-use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpHeaderSlice, TcpOptionElement, TransportSlice};
+use etherparse::{
+    NetSlice, PacketBuilder, SlicedPacket, TcpHeaderSlice, TcpOptionElement, TransportSlice, VlanId, VlanSlice,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
@@ -36,6 +38,8 @@ pub struct Seg {
     pub sack_perm: bool,
     pub ts: Option<(u32, u32)>,
     pub payload: Vec<u8>,
+    /// The 802.1Q VLAN id the frame carries (priority 0), if tagged.
+    pub vlan: Option<u16>,
 }
 
 impl Seg {
@@ -73,6 +77,21 @@ impl Seg {
     pub fn len(&self) -> u32 {
         self.payload.len() as u32 + u32::from(self.flags & SYN != 0) + u32::from(self.flags & FIN != 0)
     }
+    /// A segment from the test server to the client (the scripted peer of a client-role endpoint).
+    pub fn s2c(flags: u8, seq: u32, ack: u32) -> Seg {
+        Seg {
+            src: Some(SERVER_IP.into()),
+            dst: Some(CLIENT_IP.into()),
+            sport: SERVER_PORT,
+            dport: CLIENT_PORT,
+            seq,
+            ack,
+            flags,
+            window: 64240,
+            ..Seg::default()
+        }
+    }
+
     pub fn flag_names(&self) -> String {
         let names = [(SYN, "SYN"), (ACK, "ACK"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH")];
         names.iter().filter(|(b, _)| self.flags & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join("|")
@@ -84,9 +103,15 @@ pub fn build(s: &Seg, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
     let eth = PacketBuilder::ethernet2(src_mac, dst_mac);
     let src = s.src.unwrap_or(CLIENT_IP.into());
     let dst = s.dst.unwrap_or(SERVER_IP.into());
-    let ip = match (src, dst) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => eth.ipv4(a.octets(), b.octets(), 64),
-        (IpAddr::V6(a), IpAddr::V6(b)) => eth.ipv6(a.octets(), b.octets(), 64),
+    let ip = match (s.vlan, src, dst) {
+        (None, IpAddr::V4(a), IpAddr::V4(b)) => eth.ipv4(a.octets(), b.octets(), 64),
+        (None, IpAddr::V6(a), IpAddr::V6(b)) => eth.ipv6(a.octets(), b.octets(), 64),
+        (Some(v), IpAddr::V4(a), IpAddr::V4(b)) => {
+            eth.single_vlan(VlanId::try_new(v).expect("12-bit VLAN id")).ipv4(a.octets(), b.octets(), 64)
+        }
+        (Some(v), IpAddr::V6(a), IpAddr::V6(b)) => {
+            eth.single_vlan(VlanId::try_new(v).expect("12-bit VLAN id")).ipv6(a.octets(), b.octets(), 64)
+        }
         _ => panic!("mixed families"),
     };
     let mut tcp = ip.tcp(s.sport, s.dport, s.seq, s.window);
@@ -132,13 +157,28 @@ pub fn c2s_frame(s: &Seg) -> Vec<u8> {
     build(s, CLIENT_MAC, SERVER_MAC)
 }
 
-/// Parses a frame the core emitted with etherparse, checking both checksums and the Ethernet header, and returns
-/// the segment plus the destination MAC. Panics (failing the test) on anything malformed.
+/// Parses a frame the core emitted with etherparse, checking both checksums, the Ethernet header and that the
+/// segment is legal (see [`assert_legal`]), and returns the segment plus the destination MAC. Panics (failing the
+/// test) on anything malformed.
 pub fn parse(frame: &[u8]) -> (Seg, [u8; 6]) {
+    let (s, _src, dst) = parse_macs(frame);
+    (s, dst)
+}
+
+/// [`parse`], returning the source MAC too: (segment, source MAC, destination MAC).
+pub fn parse_macs(frame: &[u8]) -> (Seg, [u8; 6], [u8; 6]) {
     let p = SlicedPacket::from_ethernet(frame).expect("emitted frame parses");
     let eth = match p.link {
         Some(etherparse::LinkSlice::Ethernet2(e)) => e,
         other => panic!("not Ethernet II: {other:?}"),
+    };
+    let vlan = match &p.vlan {
+        None => None,
+        Some(VlanSlice::SingleVlan(v)) => {
+            assert_eq!(v.priority_code_point().value(), 0, "we never set a priority of our own");
+            Some(v.vlan_identifier().value())
+        }
+        Some(other) => panic!("we never emit two tags: {other:?}"),
     };
     let (src, dst, pseudo_ok) = match &p.net {
         Some(NetSlice::Ipv4(ip)) => {
@@ -181,8 +221,10 @@ pub fn parse(frame: &[u8]) -> (Seg, [u8; 6]) {
             | u8::from(hdr.ack) << 4,
         window: hdr.window_size,
         payload,
+        vlan,
         ..Seg::default()
     };
+    assert!(!hdr.urg && !hdr.ece && !hdr.cwr && !hdr.ns, "we never set URG/ECE/CWR/NS: {hdr:?}");
     for o in hdr.options_iterator() {
         match o.expect("our options are well-formed") {
             TcpOptionElement::MaximumSegmentSize(m) => s.mss = Some(m),
@@ -192,5 +234,22 @@ pub fn parse(frame: &[u8]) -> (Seg, [u8; 6]) {
             _ => {}
         }
     }
-    (s, eth.destination())
+    assert_legal(&s);
+    (s, eth.source(), eth.destination())
+}
+
+/// What no segment we emit may ever be: SYN with FIN or RST, RST with data, data without ACK, options that only
+/// belong on a SYN (MSS, window scale, SACK-permitted) on anything else.
+pub fn assert_legal(s: &Seg) {
+    let f = |b| s.flags & b != 0;
+    assert!(!(f(SYN) && f(FIN)), "SYN+FIN emitted: {s:?}");
+    assert!(!(f(SYN) && f(RST)), "SYN+RST emitted: {s:?}");
+    assert!(!f(RST) || s.payload.is_empty(), "RST with data emitted: {s:?}");
+    assert!(f(ACK) || f(RST) || s.flags == SYN, "a segment without ACK that is neither SYN nor RST: {s:?}");
+    if !f(SYN) {
+        assert!(s.mss.is_none() && s.wscale.is_none() && !s.sack_perm, "SYN-only options on {s:?}");
+    }
+    if f(RST) {
+        assert!(s.ts.is_none(), "RST with timestamps (RFC 7323 §5.2 recommends none): {s:?}");
+    }
 }

@@ -5,6 +5,7 @@
 
 use super::frames::{self, Seg, CLIENT_MAC, SERVER_MAC};
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Duration;
 use xdptcp::app::App;
 use xdptcp::sink::VecSink;
@@ -26,6 +27,8 @@ pub enum Fate {
     Drop,
     /// Deliver after this extra delay (reordering).
     Delay(Duration),
+    /// Deliver twice: now, and again after this extra delay.
+    Duplicate(Duration),
 }
 
 type Filter = Box<dyn FnMut(Dir, usize, &Seg) -> Fate>;
@@ -88,18 +91,13 @@ impl<C: App, S: App> Net<C, S> {
     }
 
     pub fn connect_from(&mut self, port: u16) -> xdptcp::tcp::ConnId {
+        self.connect_addrs((frames::CLIENT_IP, port).into(), (frames::SERVER_IP, frames::SERVER_PORT).into())
+    }
+
+    /// Opens a connection between any two addresses (IPv6 included).
+    pub fn connect_addrs(&mut self, local: SocketAddr, remote: SocketAddr) -> xdptcp::tcp::ConnId {
         let mut sink = VecSink::new();
-        let id = self
-            .client
-            .connect(
-                self.now,
-                (frames::CLIENT_IP, port).into(),
-                (frames::SERVER_IP, frames::SERVER_PORT).into(),
-                MacAddr(SERVER_MAC),
-                0,
-                &mut sink,
-            )
-            .expect("connect");
+        let id = self.client.connect(self.now, local, remote, MacAddr(SERVER_MAC), 0, &mut sink).expect("connect");
         self.put(Dir::ClientToServer, sink.take());
         id
     }
@@ -125,13 +123,20 @@ impl<C: App, S: App> Net<C, S> {
             };
             *i += 1;
             let at = match fate {
-                Fate::Deliver => self.now + self.latency,
+                Fate::Deliver | Fate::Duplicate(_) => self.now + self.latency,
                 Fate::Drop => continue,
                 Fate::Delay(d) => self.now + self.latency + d,
             };
-            let pos = self.in_flight.iter().position(|(t, _, _)| *t > at).unwrap_or(self.in_flight.len());
-            self.in_flight.insert(pos, (at, dir, f));
+            if let Fate::Duplicate(d) = fate {
+                self.schedule(at + d, dir, f.clone());
+            }
+            self.schedule(at, dir, f);
         }
+    }
+
+    fn schedule(&mut self, at: Instant, dir: Dir, f: Vec<u8>) {
+        let pos = self.in_flight.iter().position(|(t, _, _)| *t > at).unwrap_or(self.in_flight.len());
+        self.in_flight.insert(pos, (at, dir, f));
     }
 
     /// The next instant something happens: a delivery or a timer.
@@ -208,13 +213,14 @@ impl<C: App, S: App> Net<C, S> {
             .iter()
             .map(|(t, d, s)| {
                 format!(
-                    "{:>10}us {} {} seq={} ack={} len={}",
+                    "{:>10}us {} {} seq={} ack={} len={} win={}",
                     t.as_micros() - 1_000_000_000,
                     if *d == Dir::ClientToServer { "C>S" } else { "S>C" },
                     s.flag_names(),
                     s.seq,
                     s.ack,
-                    s.payload.len()
+                    s.payload.len(),
+                    s.window
                 )
             })
             .collect::<Vec<_>>()

@@ -26,6 +26,15 @@ pub struct Script {
     pub abort_on_open: bool,
     /// Take at most this many bytes per `on_data` (None: all).
     pub take_at_most: Option<usize>,
+    /// A client's requests: the first goes out on open, each next one once `reply_len` more bytes arrived;
+    /// after the last reply the connection closes.
+    pub exchanges: Vec<Vec<u8>>,
+    pub reply_len: usize,
+    /// The receive window the app declares (`App::receive_window`); with `echo`, the send queue's room.
+    pub window: Option<usize>,
+    /// A reader with a bounded buffer: takes at most this many bytes in all (per connection), and declares
+    /// what is left as its receive window. Raise it to read on.
+    pub budget: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -83,16 +92,46 @@ impl App for Recorder {
             let sent = conn.send(&self.script.on_open_send);
             assert_eq!(sent, self.script.on_open_send.len(), "send queue took everything");
         }
+        if let Some(first) = self.script.exchanges.first() {
+            assert_eq!(conn.send(first), first.len());
+            conn.set_user(1);
+        }
         if self.script.close_on_open {
             conn.close();
         }
     }
 
     fn on_data(&mut self, conn: &mut Conn<'_>, data: &[u8]) -> usize {
-        let take = self.script.take_at_most.map_or(data.len(), |m| m.min(data.len()));
+        let mut take = self.script.take_at_most.map_or(data.len(), |m| m.min(data.len()));
+        if let Some(b) = self.script.budget {
+            take = take.min(b.saturating_sub(self.received(conn.id()).len()));
+        }
         let taken = if self.script.echo { conn.send(&data[..take]) } else { take };
         self.events.push(Event::Data(conn.id(), data[..taken].to_vec()));
+        if !self.script.exchanges.is_empty() {
+            let answered = self.received(conn.id()).len() / self.script.reply_len.max(1);
+            let sent = conn.user() as usize;
+            if answered >= sent && sent < self.script.exchanges.len() {
+                let next = &self.script.exchanges[sent];
+                assert_eq!(conn.send(next), next.len());
+                conn.set_user(sent as u32 + 1);
+            } else if answered >= self.script.exchanges.len() {
+                conn.close();
+            }
+        }
         taken
+    }
+
+    fn receive_window(&self, _user: u32, send_capacity: usize) -> usize {
+        if let Some(b) = self.script.budget {
+            let taken: usize = self.events.iter().map(|e| if let Event::Data(_, d) = e { d.len() } else { 0 }).sum();
+            return b.saturating_sub(taken);
+        }
+        match (self.script.window, self.script.echo) {
+            (Some(w), _) => w,
+            (None, true) => send_capacity,
+            (None, false) => usize::MAX,
+        }
     }
 
     fn on_peer_close(&mut self, conn: &mut Conn<'_>) {

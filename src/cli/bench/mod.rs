@@ -181,6 +181,14 @@ fn prepare(topo: &VethPair, server_cpu: usize) -> Result<()> {
         let path = format!("/sys/class/net/{}/queues/rx-{q}/rps_cpus", topo.if_a);
         netns_exec(a, &["sh", "-c", &format!("echo {mask} > {path}")])?;
     }
+    // The kernel server must answer on queue 0, where the generator listens: a reply hashed onto queue 1 would
+    // reach the generator's kernel (no socket there) and be reset. XPS maps every CPU to TX queue 0.
+    let all_cpus = format!("{:x}", (1u64 << core_affinity::get_core_ids().map_or(1, |c| c.len()).min(63)) - 1);
+    for q in 0..topo.queues {
+        let path = format!("/sys/class/net/{}/queues/tx-{q}/xps_cpus", topo.if_a);
+        let m = if q == 0 { all_cpus.as_str() } else { "0" };
+        netns_exec(a, &["sh", "-c", &format!("echo {m} > {path}")])?;
+    }
     for (k, v) in
         [("net.core.somaxconn", "65535"), ("net.ipv4.tcp_max_syn_backlog", "65535"), ("net.ipv4.tcp_syncookies", "1")]
     {

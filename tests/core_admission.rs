@@ -1,0 +1,426 @@
+//! Admission and defence: cookie key rotation across clock slots with handshakes in flight, a full connection
+//! table (new connections refused with RST and counted, existing ones unharmed, cookies still answered), and the
+//! rate limits on challenge ACKs (per connection and for the endpoint) and on RSTs.
+
+mod support;
+
+use std::time::Duration;
+use support::fixtures::{fixture, Flavour, Role};
+use support::frames::{Seg, ACK, RST, SERVER_MAC, SYN};
+use support::net::{config, Net};
+use support::peer::{PeerConn, SynOpts};
+use support::recorder::Recorder;
+use support::rig::{Rig, T0};
+use xdptcp::app::CloseReason;
+use xdptcp::tcp::cookie::{slot_at, KeyRing, PERIOD};
+use xdptcp::tcp::{Config, State};
+use xdptcp::time::Instant;
+
+const SEED: u64 = 0x0c00_c1e5;
+
+/// The start of cookie slot `s` (the test endpoints' wall clock offset is zero).
+fn slot_start(s: u64) -> Instant {
+    Instant::from_nanos(s * PERIOD.as_nanos() as u64)
+}
+
+/// A server whose key ring holds exactly `slots`.
+fn server_with_keys(slots: &[u64]) -> Rig {
+    let mut rig = Rig::server();
+    rig.ep.set_cookie_keys(KeyRing::from_seed(SEED, slots.iter().copied()));
+    rig
+}
+
+/// A SYN from client port `port` at the rig's time; returns (syn, syn-ack).
+fn syn(rig: &mut Rig, port: u16, isn: u32) -> (Seg, Option<Seg>) {
+    rig.peer_port(port);
+    let mut s = rig.seg(SYN, isn, 0);
+    s.mss = Some(1460);
+    let out = rig.send(&s);
+    (s, out.into_iter().next())
+}
+
+/// The ACK completing `syn` / `syn_ack`, sent from `port`; returns the replies.
+fn ack(rig: &mut Rig, port: u16, syn: &Seg, syn_ack: &Seg) -> Vec<Seg> {
+    rig.peer_port(port);
+    let s = rig.seg(ACK, syn.seq.wrapping_add(1), syn_ack.seq.wrapping_add(1));
+    rig.send(&s)
+}
+
+#[test]
+fn cookie_minted_in_slot_s_validates_in_s_plus_1_and_not_in_s_plus_2() {
+    let s = slot_at(T0.as_nanos()) + 2;
+    for (arrival, accepted) in
+        [(slot_start(s) + Duration::from_secs(63), true), (slot_start(s + 1) + Duration::from_secs(63), true)]
+            .into_iter()
+            .chain([(slot_start(s + 2), false), (slot_start(s + 2) + Duration::from_secs(30), false)])
+    {
+        // Keys as the runtime keeps them: every slot from s on is published, none is dropped.
+        let mut rig = server_with_keys(&[s, s + 1, s + 2, s + 3]);
+        rig.now = slot_start(s) + Duration::from_millis(10);
+        let (syn_seg, sa) = syn(&mut rig, 40_000, 77);
+        let sa = sa.expect("SYN-ACK");
+        rig.now = arrival;
+        let out = ack(&mut rig, 40_000, &syn_seg, &sa);
+        let opened = rig.ep.live_connections() == 1;
+        assert_eq!(
+            opened,
+            accepted,
+            "cookie of slot {s} arriving at {:?} (slot {})",
+            arrival,
+            slot_at(arrival.as_nanos())
+        );
+        if !accepted {
+            assert_eq!(out.len(), 1);
+            assert_eq!((out[0].flags, out[0].seq), (RST, sa.seq.wrapping_add(1)), "<SEQ=SEG.ACK><CTL=RST>");
+            assert_eq!(rig.ep.stats().cookies_rejected, 1);
+        }
+    }
+}
+
+#[test]
+fn key_rotation_across_slot_boundaries_keeps_handshakes_in_flight_alive() {
+    // The runtime's rotation: in slot n the ring holds n − 1, n and n + 1 (the next key is published before its
+    // slot starts; the previous one stays one period). Handshakes straddle each boundary.
+    let s = slot_at(T0.as_nanos()) + 1;
+    let mut rig = server_with_keys(&[s - 1, s, s + 1]);
+    let mut port = 41_000;
+    let mut accepted = 0;
+    for n in s..s + 4 {
+        // Minted 1 ms before the boundary into slot n + 1 ...
+        rig.now = slot_start(n + 1) - Duration::from_millis(1);
+        let (a, sa) = syn(&mut rig, port, 1000 + n as u32);
+        let sa = sa.expect("SYN-ACK in slot n");
+        // ... the ring rotates at the boundary ...
+        rig.now = slot_start(n + 1);
+        rig.ep.set_cookie_keys(KeyRing::from_seed(SEED, [n, n + 1, n + 2]));
+        // ... and the ACK arrives 2 ms later, in slot n + 1.
+        rig.now += Duration::from_millis(2);
+        let out = ack(&mut rig, port, &a, &sa);
+        assert!(out.is_empty(), "slot {n}: {out:?}");
+        accepted += 1;
+        assert_eq!(rig.ep.live_connections(), accepted, "handshake across the boundary into slot {}", n + 1);
+        port += 1;
+    }
+    // A cookie whose slot's key left the ring does not validate: minted in s + 3, rotated twice more.
+    rig.now = slot_start(s + 4) + Duration::from_secs(1);
+    let (a, sa) = syn(&mut rig, port, 5);
+    let sa = sa.unwrap();
+    rig.now = slot_start(s + 5) + Duration::from_secs(1);
+    rig.ep.set_cookie_keys(KeyRing::from_seed(SEED, [s + 5, s + 6]));
+    let out = ack(&mut rig, port, &a, &sa);
+    assert_eq!(out.first().map(|o| o.flags), Some(RST), "the previous slot's key was dropped too early");
+}
+
+#[test]
+fn key_rotation_with_two_of_our_endpoints_and_a_slow_path() {
+    // A 1.5 s one-way delay straddling a slot boundary: SYN and SYN-ACK in slot s, the ACK in slot s + 1.
+    let mut net = Net::new(Recorder::default(), Recorder::default());
+    let s = slot_at(net.now.as_nanos());
+    let boundary = slot_start(s + 1);
+    net.drive_for(boundary - net.now - Duration::from_millis(2000));
+    net.latency = Duration::from_millis(1500);
+    let id = net.connect();
+    net.drive_for(Duration::from_secs(5));
+    assert_eq!(net.client.state(id), Some(State::Established), "{}", net.trace());
+    assert_eq!(net.server.live_connections(), 1, "{}", net.trace());
+    let acks: Vec<Instant> = net.log.iter().filter(|(_, _, s)| s.flags == ACK).map(|(t, _, _)| *t).collect();
+    assert!(slot_at(acks[0].as_nanos() + 1_500_000_000) == s + 1, "the ACK arrives in the next slot");
+}
+
+#[test]
+fn table_full_refuses_new_connections_with_rst_and_keeps_answering_cookies() {
+    let cfg = Config { max_conns: 2, ..config(SERVER_MAC) };
+    let mut rig = Rig::server_with(cfg, Recorder::default());
+    let mut peers = Vec::new();
+    for port in [40_001u16, 40_002] {
+        rig.peer_port(port);
+        peers.push((port, PeerConn::open_to_server(&mut rig, SynOpts::FULL)));
+    }
+    assert_eq!(rig.ep.live_connections(), 2);
+    // A third client: its SYN is still answered with a cookie, its ACK is refused with <SEQ=SEG.ACK><CTL=RST>.
+    let (a, sa) = syn(&mut rig, 40_003, 9);
+    let sa = sa.expect("cookies are answered while the table is full");
+    let out = ack(&mut rig, 40_003, &a, &sa);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].flags, out[0].seq), (RST, sa.seq.wrapping_add(1)));
+    let st = rig.ep.stats();
+    assert_eq!((st.conns_refused_full, st.live_conns, st.cookies_sent), (1, 2, 3));
+    // The existing connections are unharmed.
+    for (port, p) in peers.iter_mut() {
+        rig.peer_port(*port);
+        let out = p.send(&mut rig, b"still here");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ack, p.seq, "data on an existing connection is acknowledged");
+    }
+    let got: Vec<Vec<u8>> = rig.ep.app().opened().iter().map(|id| rig.ep.app().received(*id)).collect();
+    assert_eq!(got, vec![b"still here".to_vec(), b"still here".to_vec()]);
+    // One leaves (reset by its peer): the third client's retransmitted ACK now gets in.
+    rig.peer_port(40_001);
+    let (_, p) = &peers[0];
+    let rst = rig.seg(RST, p.seq, 0);
+    assert!(rig.send(&rst).is_empty());
+    assert_eq!(rig.ep.live_connections(), 1);
+    let out = ack(&mut rig, 40_003, &a, &sa);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(rig.ep.live_connections(), 2);
+}
+
+#[test]
+fn table_full_between_two_of_our_endpoints_resets_the_refused_client() {
+    let ccfg = config(support::frames::CLIENT_MAC);
+    let scfg = Config { max_conns: 2, ..config(SERVER_MAC) };
+    let mut net = Net::with_configs(ccfg, Recorder::default(), scfg, Recorder::default());
+    let ids: Vec<_> = (0..3).map(|i| net.connect_from(40_100 + i)).collect();
+    net.drive_for(Duration::from_secs(1));
+    assert_eq!(net.server.live_connections(), 2, "{}", net.trace());
+    assert_eq!(net.server.stats().conns_refused_full, 1);
+    let reset: Vec<_> = ids.iter().filter(|id| net.client.app().closed(**id) == Some(CloseReason::Reset)).collect();
+    assert_eq!(reset.len(), 1, "the refused client sees an RST at RCV.NXT and closes\n{}", net.trace());
+    assert_eq!(net.client.live_connections(), 2);
+    // Connect() on the client side is bounded the same way.
+    let ccfg = Config { max_conns: 1, ..config(support::frames::CLIENT_MAC) };
+    let mut net = Net::with_configs(ccfg, Recorder::default(), config(SERVER_MAC), Recorder::default());
+    net.connect_from(40_200);
+    let mut sink = xdptcp::sink::VecSink::new();
+    let e = net.client.connect(
+        net.now,
+        (support::frames::CLIENT_IP, 40_201).into(),
+        (support::frames::SERVER_IP, support::frames::SERVER_PORT).into(),
+        xdptcp::wire::MacAddr(SERVER_MAC),
+        0,
+        &mut sink,
+    );
+    assert_eq!(e, Err(xdptcp::tcp::ConnectError::TableFull));
+}
+
+#[test]
+fn rfc5961_7_challenge_acks_are_limited_per_connection() {
+    // Default: 5 per connection per second.
+    let mut fx = fixture(Role::Server, State::Established, Flavour::TS).unwrap();
+    let mut sent = 0;
+    for i in 0..20u32 {
+        let s = fx.seg_ts(RST, fx.rcv_nxt.wrapping_add(1 + i), 0, None);
+        sent += fx.rig.send(&s).len();
+    }
+    assert_eq!(sent, 5);
+    let st = fx.rig.ep.stats();
+    assert_eq!((st.challenge_acks, st.challenge_acks_rate_limited), (5, 15));
+    // The next second allows five more; the connection is alive throughout.
+    fx.rig.now += Duration::from_secs(1);
+    let mut sent = 0;
+    for i in 0..20u32 {
+        let s = fx.seg_ts(RST, fx.rcv_nxt.wrapping_add(1 + i), 0, None);
+        sent += fx.rig.send(&s).len();
+    }
+    assert_eq!(sent, 5);
+    assert_eq!(fx.rig.ep.state(fx.id.unwrap()), Some(State::Established));
+}
+
+#[test]
+fn rfc5961_7_challenge_acks_are_limited_for_the_whole_endpoint() {
+    // 20 per second for the endpoint (bursts of 2), 5 per connection: ten connections each provoked once.
+    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let mut rig = Rig::server_with(cfg, Recorder::default());
+    let mut peers = Vec::new();
+    for port in 0..10u16 {
+        rig.peer_port(41_000 + port);
+        peers.push(PeerConn::open_to_server(&mut rig, SynOpts::NO_TS));
+    }
+    let provoke = |rig: &mut Rig, peers: &mut Vec<PeerConn>| -> usize {
+        let mut n = 0;
+        for (i, p) in peers.iter_mut().enumerate() {
+            rig.peer_port(41_000 + i as u16);
+            let mut s = p.seg(rig, SYN);
+            s.seq = p.seq.wrapping_add(5);
+            n += rig.send(&s).len();
+        }
+        n
+    };
+    assert_eq!(provoke(&mut rig, &mut peers), 2, "the burst");
+    rig.now += Duration::from_millis(50);
+    assert_eq!(provoke(&mut rig, &mut peers), 1, "then one per 50 ms");
+    rig.now += Duration::from_secs(1);
+    assert_eq!(provoke(&mut rig, &mut peers), 2);
+    let st = rig.ep.stats();
+    assert_eq!(st.challenge_acks, 5);
+    assert_eq!(st.challenge_acks_rate_limited, 25);
+}
+
+#[test]
+fn rsts_for_unknown_tuples_and_bad_cookies_are_limited_for_the_whole_endpoint() {
+    // 100 per second (bursts of 10).
+    let cfg = Config { rst_per_sec: 100, ..config(SERVER_MAC) };
+    let mut rig = Rig::server_with(cfg, Recorder::default());
+    let mut answered = 0;
+    for i in 0..50u32 {
+        rig.peer_port(42_000 + i as u16);
+        // Half to a closed port, half bad cookies to the listener.
+        let mut s = rig.seg(ACK, i, 1_000_000 + i);
+        if i % 2 == 0 {
+            s.dport = 9;
+        }
+        answered += rig.send(&s).len();
+    }
+    assert_eq!(answered, 10);
+    let st = rig.ep.stats();
+    assert_eq!((st.rsts_sent, st.rsts_rate_limited), (10, 40));
+    rig.now += Duration::from_secs(1);
+    let s = rig.seg(ACK, 1, 2);
+    assert_eq!(rig.send(&s).len(), 1, "a second later RSTs flow again");
+}
+
+#[test]
+fn rfc9293_3_10_7_1_an_rst_is_never_answered_even_when_rsts_are_allowed() {
+    let mut rig = Rig::server();
+    for flags in [RST, RST | ACK] {
+        for dport in [support::frames::SERVER_PORT, 9] {
+            let mut s = rig.seg(flags, 5, 6);
+            s.dport = dport;
+            assert!(rig.send(&s).is_empty());
+        }
+    }
+    assert_eq!(rig.ep.stats().rsts_sent, 0);
+}
+
+#[test]
+fn no_cookie_key_means_no_syn_ack() {
+    let mut rig = Rig::server();
+    rig.ep.set_cookie_keys(KeyRing::new());
+    let (_, sa) = syn(&mut rig, 40_000, 1);
+    assert!(sa.is_none());
+    assert_eq!(rig.ep.stats().dropped[xdptcp::tcp::stats::Drop::NoCookieKey as usize], 1);
+    // A drain (stop_listening) answers SYNs with RST instead.
+    let mut rig = Rig::server();
+    rig.ep.stop_listening();
+    let (_, r) = syn(&mut rig, 40_000, 1);
+    assert_eq!(r.map(|r| r.flags), Some(RST | ACK));
+}
+
+#[test]
+fn rfc9293_3_10_7_4_retransmitted_data_is_acknowledged_whatever_the_challenge_ack_budget() {
+    // When our ACK is lost, the peer retransmits data we already hold; only our ACK lets it progress. Such ACKs
+    // answer segments that occupy sequence space (never sent in reply to an ACK, so no ACK war can start) and are
+    // not RFC 5961 challenge ACKs: the challenge budget (here 20/s, bursts of 2; 5 per connection) must not
+    // silence them.
+    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let mut rig = Rig::server_with(cfg, Recorder::default());
+    let mut peers = Vec::new();
+    for port in 0..10u16 {
+        rig.peer_port(43_000 + port);
+        let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+        p.send(&mut rig, b"abc");
+        peers.push(p);
+    }
+    let mut acks = 0;
+    for _round in 0..8 {
+        for (i, p) in peers.iter_mut().enumerate() {
+            rig.peer_port(43_000 + i as u16);
+            // The same 3 bytes again (the peer never saw our ACK).
+            let mut s = p.seg(&rig, ACK | support::frames::PSH);
+            s.seq = p.seq.wrapping_sub(3);
+            s.payload = b"abc".to_vec();
+            let out = rig.send(&s);
+            acks += out.iter().filter(|o| o.flags == ACK && o.ack == p.seq).count();
+        }
+    }
+    assert_eq!(acks, 80, "every duplicate is acknowledged");
+    let got: Vec<Vec<u8>> = rig.ep.app().opened().iter().map(|id| rig.ep.app().received(*id)).collect();
+    assert!(got.iter().all(|g| g == b"abc"), "duplicates are never delivered twice");
+    // The challenge budget is intact: in-window RSTs are still limited to the burst.
+    let mut challenged = 0;
+    for (i, p) in peers.iter_mut().enumerate() {
+        rig.peer_port(43_000 + i as u16);
+        let s = rig.seg(RST, p.seq.wrapping_add(7), 0);
+        challenged += rig.send(&s).len();
+    }
+    assert_eq!(challenged, 2);
+}
+
+#[test]
+fn rfc9293_3_10_7_4_a_retransmitted_fin_in_time_wait_is_acknowledged_whatever_the_challenge_ack_budget() {
+    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let app = Recorder::new(support::recorder::Script { close_on_open: true, ..Default::default() });
+    let mut rig = Rig::server_with(cfg, app);
+    let mut peers = Vec::new();
+    for port in 0..10u16 {
+        rig.peer_port(44_000 + port);
+        let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+        p.ack_now(&mut rig);
+        p.close(&mut rig);
+        assert!(rig.in_time_wait(), "the server closed first");
+        peers.push(p);
+    }
+    let mut acks = 0;
+    for (i, p) in peers.iter_mut().enumerate() {
+        rig.peer_port(44_000 + i as u16);
+        for _ in 0..3 {
+            let mut s = p.seg(&rig, support::frames::FIN | ACK);
+            s.seq = p.seq.wrapping_sub(1);
+            acks += rig.send(&s).iter().filter(|o| o.flags == ACK && o.ack == p.seq).count();
+        }
+    }
+    assert_eq!(acks, 30, "our lost last ACK is sent again each time the FIN comes back");
+}
+
+#[test]
+fn rsts_provoked_on_a_connection_are_limited_for_the_whole_endpoint_too() {
+    // SYN-SENT and SYN-RECEIVED answer an unacceptable ACK with <SEQ=SEG.ACK><CTL=RST>: an off-path attacker who
+    // knows the tuple can provoke those at will, so they share the endpoint's RST budget (100/s, bursts of 10).
+    for simultaneous in [false, true] {
+        let cfg = Config { rst_per_sec: 100, ..config(support::frames::CLIENT_MAC) };
+        let mut rig = Rig::client_with(cfg, Recorder::default());
+        let (id, _syn) = rig.connect();
+        if simultaneous {
+            let s = rig.seg(SYN, 777, 0);
+            assert_eq!(rig.send(&s)[0].flags, SYN | ACK);
+            assert_eq!(rig.ep.state(id), Some(State::SynReceived));
+        }
+        let mut rsts = 0;
+        for i in 0..50u32 {
+            let s = rig.seg(ACK, 778, 9_999 + i);
+            rsts += rig.send(&s).iter().filter(|o| o.flags == RST).count();
+        }
+        assert_eq!(rsts, 10, "simultaneous={simultaneous}");
+        assert_eq!(rig.ep.stats().rsts_rate_limited, 40);
+    }
+}
+
+#[test]
+fn design_stateless_listener_a_late_duplicate_of_the_handshake_ack_recreates_a_closed_connection() {
+    // Documented limitation (found by the endpoint fuzz target): cookies keep no state, so a duplicate of the ACK
+    // that completed a handshake, arriving after the server has forgotten the connection (here: aborted it) but
+    // within the cookie's lifetime, validates again and re-creates the connection ("a ghost"). Linux shares this
+    // under SYN cookies, which it only uses under a SYN flood. A desynchronised ghost then trades ACKs with its
+    // peer (each finds the other's numbers unacceptable); the per-connection challenge-ACK limit ends the
+    // exchange, as this test checks.
+    let mut rig = Rig::server();
+    let syn = rig.seg(SYN, 1000, 0);
+    let sa = rig.send(&syn).remove(0);
+    let ack = rig.seg(ACK, 1001, sa.seq.wrapping_add(1));
+    assert!(rig.send(&ack).is_empty());
+    let id = rig.ep.app().opened()[0];
+    let (_, out) = rig.act(id, |c| {
+        c.send(b"lost in flight");
+        c.abort();
+    });
+    assert_eq!(out.last().map(|s| s.flags), Some(RST));
+    assert_eq!(rig.ep.live_connections(), 0);
+    // The client never saw the data; the RST (at our SND.NXT) is in its window but not at RCV.NXT, so it sends a
+    // challenge ACK — byte for byte the handshake's ACK.
+    rig.now += Duration::from_secs(5);
+    assert!(rig.send(&ack).is_empty());
+    assert_eq!(rig.ep.live_connections(), 1, "the connection is back");
+    // The client, meanwhile, got the 14 bytes: it acknowledges them, beyond the ghost's SND.NXT. The ghost's
+    // challenge ACKs and the client's duplicate ACKs answer each other until the limits stop them.
+    let mut from_client = rig.seg(ACK, 1001, sa.seq.wrapping_add(15));
+    let mut exchanged = 0;
+    for _ in 0..100 {
+        let out = rig.send(&from_client);
+        let Some(reply) = out.first() else { break };
+        exchanged += 1;
+        // The client finds SEG.SEQ below its RCV.NXT: it answers with its own ACK again.
+        from_client = rig.seg(ACK, reply.ack, sa.seq.wrapping_add(15));
+    }
+    assert_eq!(exchanged, 5, "bounded by challenge_acks_per_conn");
+    assert_eq!(rig.ep.state(rig.ep.app().opened()[1]), Some(State::Established));
+}

@@ -1,0 +1,236 @@
+//! The `http` app over the real core, driven by a scripted client: exact responses, requests split at every byte
+//! boundary, pipelining, HTTP/1.0 vs keep-alive vs `Connection: close`, HEAD, bodies, and the 400/405 paths.
+//! Expected responses are written out literally (RFC 9112 framing), not taken from the app.
+
+mod support;
+
+use support::frames::SERVER_MAC;
+use support::net::config;
+use support::peer::{PeerConn, SynOpts};
+use support::rig::Rig;
+use xdptcp::app::HttpApp;
+use xdptcp::tcp::State;
+
+const OK: &[u8] =
+    b"HTTP/1.1 200 OK\r\nServer: xdptcp\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\nHello from xdptcp\n";
+const OK_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: xdptcp\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\n\r\nHello from xdptcp\n";
+const OK_KEEP_ALIVE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: xdptcp\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: keep-alive\r\n\r\nHello from xdptcp\n";
+const HEAD_OK: &[u8] = b"HTTP/1.1 200 OK\r\nServer: xdptcp\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n\r\n";
+const BAD: &[u8] = b"HTTP/1.1 400 Bad Request\r\nServer: xdptcp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const NOT_ALLOWED: &[u8] =
+    b"HTTP/1.1 405 Method Not Allowed\r\nServer: xdptcp\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n";
+
+fn server() -> Rig<HttpApp> {
+    Rig::server_with(config(SERVER_MAC), HttpApp::default())
+}
+
+fn session() -> (Rig<HttpApp>, PeerConn) {
+    let mut rig = server();
+    let p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+    (rig, p)
+}
+
+/// Sends each piece as its own segment; returns what the client received.
+fn exchange(pieces: &[&[u8]]) -> (Rig<HttpApp>, PeerConn) {
+    let (mut rig, mut p) = session();
+    for piece in pieces {
+        p.talk(&mut rig, piece);
+    }
+    (rig, p)
+}
+
+/// The server closed its side (its FIN arrived after the response).
+fn server_closed(p: &PeerConn) -> bool {
+    p.fin_received
+}
+
+#[test]
+fn rfc9112_keep_alive_get_gets_the_exact_response_and_the_connection_stays_open() {
+    let (rig, p) = exchange(&[GET]);
+    assert_eq!(p.received, OK, "{}", String::from_utf8_lossy(&p.received));
+    assert!(!server_closed(&p));
+    assert_eq!(rig.ep.live_connections(), 1);
+    assert_eq!(rig.ep.app().responses_sent, 1);
+    assert_eq!(rig.ep.app().response_len(), OK.len());
+}
+
+#[test]
+fn rfc9112_two_requests_on_one_connection_then_the_client_closes() {
+    let (mut rig, mut p) = exchange(&[GET, b"GET /again HTTP/1.1\r\n\r\n"]);
+    assert_eq!(p.received, [OK, OK].concat());
+    p.close(&mut rig);
+    assert!(server_closed(&p), "the server closes after the client's FIN");
+    assert_eq!(rig.ep.live_connections(), 0, "LAST-ACK ended with our ACK");
+    assert_eq!(rig.ep.time_wait_len(), 0, "the client closed first: it holds TIME-WAIT, not us");
+}
+
+#[test]
+fn rfc9112_a_request_split_at_every_byte_boundary_gets_the_same_response() {
+    for cut in 1..GET.len() {
+        let (rig, p) = exchange(&[&GET[..cut], &GET[cut..]]);
+        assert_eq!(p.received, OK, "split at {cut}");
+        assert_eq!(rig.ep.app().partial_lines(), 0, "no partial line left behind (split at {cut})");
+    }
+    // And one byte per segment.
+    let pieces: Vec<&[u8]> = GET.chunks(1).collect();
+    let (_, p) = exchange(&pieces);
+    assert_eq!(p.received, OK);
+}
+
+#[test]
+fn rfc9112_pipelined_requests_are_answered_in_order() {
+    let three = [GET, GET, b"HEAD / HTTP/1.1\r\n\r\n".as_slice()].concat();
+    let (_, p) = exchange(&[&three]);
+    assert_eq!(p.received, [OK, OK, HEAD_OK].concat());
+    // Pipelined and split across the second request.
+    let two = [GET, GET].concat();
+    for cut in [1, GET.len() - 1, GET.len(), GET.len() + 1, two.len() - 1] {
+        let (_, p) = exchange(&[&two[..cut], &two[cut..]]);
+        assert_eq!(p.received, [OK, OK].concat(), "cut {cut}");
+    }
+}
+
+#[test]
+fn rfc9112_9_3_http_1_0_closes_after_the_response_unless_it_asks_for_keep_alive() {
+    let (rig, p) = exchange(&[b"GET / HTTP/1.0\r\n\r\n"]);
+    assert_eq!(p.received, OK_CLOSE);
+    assert!(server_closed(&p));
+    assert_eq!(rig.ep.app().responses_sent, 1);
+    let (rig, p) = exchange(&[b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n"]);
+    assert_eq!(p.received, [OK_KEEP_ALIVE, OK_CLOSE].concat());
+    assert!(server_closed(&p));
+    assert_eq!(rig.ep.app().responses_sent, 2);
+}
+
+#[test]
+fn rfc9112_9_6_connection_close_closes_after_the_response() {
+    let (mut rig, mut p) = exchange(&[b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"]);
+    assert_eq!(p.received, OK_CLOSE);
+    assert!(server_closed(&p));
+    // Anything after it is ignored; the client's FIN completes the close; the server holds TIME-WAIT.
+    p.talk(&mut rig, GET);
+    assert_eq!(p.received, OK_CLOSE, "nothing more is answered");
+    p.close(&mut rig);
+    assert_eq!(rig.ep.live_connections(), 0);
+    assert_eq!(rig.ep.time_wait_len(), 1, "the server closed first");
+    // Token lists and case do not matter.
+    let (_, p) = exchange(&[b"GET / HTTP/1.1\r\nconnection:  Upgrade, CLOSE \r\n\r\n"]);
+    assert_eq!(p.received, OK_CLOSE);
+}
+
+#[test]
+fn rfc9110_9_3_2_head_gets_the_headers_only() {
+    let (_, p) = exchange(&[b"HEAD / HTTP/1.1\r\n\r\n"]);
+    assert_eq!(p.received, HEAD_OK);
+    assert!(!server_closed(&p));
+}
+
+#[test]
+fn rfc9112_6_3_a_request_body_is_skipped() {
+    let req = b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n";
+    let (_, p) = exchange(&[req]);
+    assert_eq!(p.received, [OK, OK].concat());
+    // Split inside the body.
+    let (_, p) = exchange(&[&req[..40], &req[40..]]);
+    assert_eq!(p.received, [OK, OK].concat());
+}
+
+#[test]
+fn rfc9112_2_2_empty_lines_before_a_request_are_ignored() {
+    let (_, p) = exchange(&[b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"]);
+    assert_eq!(p.received, OK);
+}
+
+#[test]
+fn rfc9110_15_5_1_malformed_requests_get_400_and_a_close() {
+    let bad: [&[u8]; 7] = [
+        b"BLAH\r\n\r\n",
+        b"GET /\r\n\r\n",
+        b"GET / HTTP/2.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nNoColonHere\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"G3T / HTTP/1.1\r\n\r\n",
+    ];
+    for req in bad {
+        let (rig, p) = exchange(&[req]);
+        assert_eq!(p.received, BAD, "{}", String::from_utf8_lossy(req));
+        assert!(server_closed(&p), "{}", String::from_utf8_lossy(req));
+        assert_eq!(rig.ep.app().responses_sent, 1);
+    }
+    // A line longer than 8 KiB, in pieces.
+    let long = vec![b'a'; 5000];
+    let (_, p) = exchange(&[b"GET /", &long, &long]);
+    assert_eq!(p.received, BAD);
+}
+
+#[test]
+fn rfc9110_15_5_6_other_methods_get_405_and_a_close() {
+    for req in [b"POST / HTTP/1.1\r\n\r\n".as_slice(), b"DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n"] {
+        let (_, p) = exchange(&[req]);
+        assert_eq!(p.received, NOT_ALLOWED);
+        assert!(server_closed(&p));
+    }
+}
+
+#[test]
+fn http_app_applies_back_pressure_when_the_send_queue_is_full() {
+    // A 50-byte send queue never holds a response (99 bytes): the blank line that ends the request is not taken
+    // (nor acknowledged), the rest is; the peer must send it again.
+    let mut cfg = config(SERVER_MAC);
+    cfg.send_buffer = 50;
+    let mut rig = Rig::server_with(cfg, HttpApp::default());
+    let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+    let out = p.send(&mut rig, GET);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, p.seq.wrapping_sub(2), "all but the final CRLF is taken");
+    assert!(p.received.is_empty());
+    // A queue that fits one response: of two pipelined requests the first is answered and the second waits (its
+    // head taken, its final CRLF not) until the response is acknowledged and the CRLF sent again.
+    let mut cfg = config(SERVER_MAC);
+    cfg.send_buffer = OK.len() as u32;
+    let mut rig = Rig::server_with(cfg, HttpApp::default());
+    let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+    let two = [GET, GET].concat();
+    let mut s = p.seg(&rig, support::frames::ACK | support::frames::PSH);
+    s.payload = two.clone();
+    let out = rig.send(&s);
+    p.take(&out);
+    assert_eq!(p.received, OK, "one response fits");
+    let acked = out.iter().map(|o| o.ack).max().unwrap();
+    let taken = acked.wrapping_sub(s.seq) as usize;
+    assert_eq!(taken, two.len() - 2);
+    p.seq = acked;
+    p.talk(&mut rig, &two[taken..]);
+    assert_eq!(p.received, [OK, OK].concat());
+    assert_eq!(rig.ep.app().responses_sent, 2);
+}
+
+#[test]
+fn http_server_answers_over_ipv6_and_vlan() {
+    let mut rig = server();
+    rig.use_ipv6();
+    rig.ends.vlan = Some(42);
+    let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+    p.talk(&mut rig, GET);
+    assert_eq!(p.received, OK);
+    assert!(p.log.iter().all(|s| s.vlan == Some(42)));
+    let id = rig.ep.app().responses_sent;
+    assert_eq!(id, 1);
+    assert_eq!(rig.ep.live_connections(), 1);
+    let _ = State::Established;
+}
+
+#[test]
+fn rfc9112_a_request_with_the_fin_in_the_same_segment_gets_its_response_then_a_fin() {
+    let (mut rig, mut p) = session();
+    let mut s = p.seg(&rig, support::frames::ACK | support::frames::PSH | support::frames::FIN);
+    s.payload = GET.to_vec();
+    p.seq = p.seq.wrapping_add(GET.len() as u32 + 1);
+    p.converse(&mut rig, s);
+    assert_eq!(p.received, OK);
+    assert!(server_closed(&p));
+    assert_eq!(rig.ep.live_connections(), 0);
+}

@@ -1,0 +1,133 @@
+//! The receive window as flow control between an app and its peer, and the idle timeout: the window tells the
+//! peer what the app can take (RFC 9293 §3.8.6), is never shrunk (§3.8.6.2.2), reopens with an update, and a
+//! connection nobody uses is eventually reset.
+
+mod support;
+
+use std::time::Duration;
+use support::frames::RST;
+use support::net::{Dir, Net};
+use support::recorder::{Recorder, Script};
+use xdptcp::app::CloseReason;
+use xdptcp::tcp::State;
+
+/// An echo server whose client stops reading (a bounded reader whose buffer is full): the client's window
+/// closes, the server's send queue fills, its window closes, the client stops sending; when the client reads
+/// again both windows reopen and every byte comes back, without a single byte being sent beyond a window or
+/// dropped as out of order.
+#[test]
+fn rfc9293_3_8_6_echo_back_pressure_closes_the_window_and_it_reopens() {
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i % 253) as u8).collect();
+    let client = Recorder::new(Script { budget: Some(100_000), ..Script::default() });
+    let server = Recorder::new(Script { echo: true, close_on_peer_close: true, ..Script::default() });
+    let mut net = Net::new(client, server);
+    let id = net.connect();
+    net.drive();
+    // Queue the data from outside a callback, in pieces the send queue takes.
+    let mut sent = 0;
+    for _ in 0..200 {
+        let mut cs = xdptcp::sink::VecSink::new();
+        sent += net.client.send(net.now, id, &data[sent..], &mut cs);
+        net.inject(Dir::ClientToServer, cs.take());
+        net.drive_for(Duration::from_millis(300));
+        if sent == data.len() {
+            break;
+        }
+        if sent > 250_000 {
+            break; // 100 000 read by the client, 64 KiB queued at the server, 64 KiB in its window: blocked.
+        }
+    }
+    let sid = net.server.app().opened()[0];
+    let s_stats = net.server.stats();
+    assert_eq!(s_stats.dropped[xdptcp::tcp::stats::Drop::OutOfOrder as usize], 0, "nothing was sent past a window");
+    assert!(sent < data.len(), "the client could not push everything while nobody read: {sent}");
+    // Up to its budget, less what a window field scaled by 2^7 cannot say.
+    let read = net.client.app().received(id).len();
+    assert!((100_000 - 127..=100_000).contains(&read), "the client read its budget: {read}");
+    // The server's last ACKs announced a zero window.
+    let last = net.segs(Dir::ServerToClient).into_iter().rev().find(|s| s.payload.is_empty() && s.flags & RST == 0);
+    assert_eq!(
+        last.map(|s| s.window),
+        Some(0),
+        "{}",
+        net.trace().lines().rev().take(10).collect::<Vec<_>>().join("\n")
+    );
+    // Now the client reads: everything flows.
+    net.client.app_mut().script.budget = None;
+    for _ in 0..400 {
+        let mut cs = xdptcp::sink::VecSink::new();
+        if sent < data.len() {
+            sent += net.client.send(net.now, id, &data[sent..], &mut cs);
+        } else {
+            net.client.close(net.now, id, &mut cs);
+        }
+        net.inject(Dir::ClientToServer, cs.take());
+        net.drive_for(Duration::from_millis(500));
+        if net.client.app().closed(id).is_some() {
+            break;
+        }
+    }
+    let back = net.client.app().received(id);
+    assert!(back == data, "echo intact: {} of {} bytes back", back.len(), data.len());
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal));
+    assert_eq!(net.server.app().closed(sid), Some(CloseReason::Normal));
+    let out_of_order =
+        |e: &xdptcp::tcp::Endpoint<Recorder>| e.stats().dropped[xdptcp::tcp::stats::Drop::OutOfOrder as usize];
+    assert_eq!((out_of_order(&net.client), out_of_order(&net.server)), (0, 0));
+}
+
+/// Every ACK the server sends keeps the right edge of its window (SEG.ACK + SEG.WND) where it was or moves it
+/// right, while an echo app's room goes up and down — up to the granularity of window scaling: a scaled field is
+/// rounded down, which may retract the edge by less than 2^scale bytes (RFC 7323 §2.4).
+#[test]
+fn rfc9293_3_8_6_2_2_the_window_is_never_shrunk() {
+    let data: Vec<u8> = (0..60_000u32).map(|i| i as u8).collect();
+    let client = Recorder::new(Script { on_open_send: data, close_on_open: true, ..Script::default() });
+    let server = Recorder::new(Script { echo: true, close_on_peer_close: true, ..Script::default() });
+    let mut net = Net::new(client, server);
+    net.connect();
+    net.drive_for(Duration::from_secs(30));
+    let mut right: Option<u32> = None;
+    let mut scale = 0u32;
+    for s in net.segs(Dir::ServerToClient) {
+        if s.flags & support::frames::SYN != 0 {
+            scale = u32::from(s.wscale.unwrap_or(0));
+            continue;
+        }
+        if s.flags & RST != 0 {
+            continue;
+        }
+        let edge = s.ack.wrapping_add(u32::from(s.window) << scale);
+        if let Some(r) = right {
+            let moved = edge.wrapping_sub(r) as i32;
+            assert!(moved > -(1 << scale), "the right edge moved left by {} (scale {scale}): {r} -> {edge}", -moved);
+        }
+        right = Some(edge);
+    }
+    assert!(right.is_some());
+}
+
+/// A connection with nothing in flight and nothing heard for the idle timeout is reset; activity keeps it.
+#[test]
+fn idle_connection_is_reset_after_the_idle_timeout_and_activity_keeps_it() {
+    let mut net = Net::new(Recorder::default(), Recorder::default());
+    let id = net.connect();
+    net.drive();
+    let sid = net.server.app().opened()[0];
+    let idle = net.server.config().idle_timeout.expect("on by default");
+    // Traffic every half timeout keeps the connection for three timeouts.
+    for _ in 0..6 {
+        net.drive_for(idle / 2);
+        let mut cs = xdptcp::sink::VecSink::new();
+        assert_eq!(net.client.send(net.now, id, b"ping", &mut cs), 4);
+        net.inject(Dir::ClientToServer, cs.take());
+        net.drive();
+    }
+    assert_eq!(net.server.state(sid), Some(State::Established));
+    // Then silence: after the idle timeout both sides are gone (the server's RST resets the client).
+    net.drive_for(idle + Duration::from_secs(1));
+    assert_eq!(net.server.app().closed(sid), Some(CloseReason::TimedOut));
+    assert_eq!(net.server.stats().idle_timeouts, 1);
+    assert!(net.client.app().closed(id).is_some(), "{}", net.trace());
+    assert_eq!(net.server.live_connections(), 0);
+}
