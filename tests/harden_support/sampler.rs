@@ -61,6 +61,18 @@ impl Samples {
         self.0.iter().filter_map(|s| s[key].as_u64()).max().unwrap_or(0)
     }
 
+    /// (seconds between them, increase of counter `key`) for consecutive snapshots. A snapshot's counters come
+    /// from the workers' latest reports (sent every 100 ms), so they may be that much older than its uptime.
+    pub fn increases(&self, key: &str) -> Vec<(f64, u64)> {
+        self.0
+            .windows(2)
+            .filter_map(|w| {
+                let dt = w[1]["uptime_seconds"].as_f64()? - w[0]["uptime_seconds"].as_f64()?;
+                Some((dt, w[1][key].as_u64()?.checked_sub(w[0][key].as_u64()?)?))
+            })
+            .collect()
+    }
+
     /// The largest increase of counter `key` per second between consecutive snapshots.
     pub fn max_rate(&self, key: &str) -> f64 {
         self.0
