@@ -369,6 +369,7 @@ fn cookie_key_rotation_during_load_fails_no_handshake() {
     const LEAD: f64 = 8.0;
     // Taken first: waiting for another test's load must not eat the lead.
     let _load = serve_support::load_lock();
+    let t0 = Instant::now();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
     let skew = (period - LEAD) - now % period;
     let topo = serve_support::topology("xhrot");
@@ -381,7 +382,7 @@ fn cookie_key_rotation_during_load_fails_no_handshake() {
         "--ports", &port(), "--app", "echo", "--time-wait", "2", "--cookie-key-file", keys.to_str().unwrap(),
         "--cookie-clock-skew", &skew_s,
     ]);
-    let boundary = Instant::now() + Duration::from_secs_f64(LEAD - 0.3);
+    let boundary = t0 + Duration::from_secs_f64(LEAD);
     let slot_before = newest_slot(&keys);
     // Half handshakes before the boundary...
     let state_s = state.to_str().unwrap();

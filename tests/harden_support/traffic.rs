@@ -27,6 +27,14 @@ pub struct LoopResult {
 }
 
 impl LoopResult {
+    /// Adds another loop's figures (the slowest of both, the elapsed time of the longer).
+    pub fn merge(&mut self, o: LoopResult) {
+        self.tally.merge(o.tally);
+        self.slowest = self.slowest.max(o.slowest);
+        self.slow += o.slow;
+        self.elapsed = self.elapsed.max(o.elapsed);
+    }
+
     pub fn success_ratio(&self) -> f64 {
         let n = self.tally.ok + self.tally.failed;
         if n == 0 {
@@ -89,6 +97,24 @@ impl ClientLoop {
 impl Drop for ClientLoop {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Several [`ClientLoop`]s side by side: a connection stalled by a lost SYN (1 s) does not stall the others.
+pub struct ClientLoops(Vec<ClientLoop>);
+
+impl ClientLoops {
+    pub fn start(ns: &str, dst: SocketAddr, ex: Exchange, loops: usize) -> ClientLoops {
+        ClientLoops((0..loops).map(|_| ClientLoop::start(ns, dst, ex)).collect())
+    }
+
+    /// Stops them all and returns their figures together.
+    pub fn stop(self) -> LoopResult {
+        let mut r = LoopResult::default();
+        for l in self.0 {
+            r.merge(l.stop());
+        }
+        r
     }
 }
 
