@@ -109,7 +109,8 @@ fn syn_flood_spoofed_keeps_legitimate_success_above_99_9_percent_state_flat_and_
     };
     eprintln!(
         "{test}:\n  legitimate kernel clients (echo, {LOOPS} loops): {} ok, {} failed ({:.4} %) in {:.1} s, {} took > 0.9 s \
-         (a SYN retransmitted), slowest {:?}, failures {:?}\n  xdptcp load --flood syn: {flood_sent} SYNs at {:.0} pps; \
+         (a SYN retransmitted), slowest {:?}, failures {:?}\n  bytes out per byte in (SYN-ACKs / SYNs, hping3 \
+         tuples): {:.3}\n  xdptcp load --flood syn: {flood_sent} SYNs at {:.0} pps; \
          SYN-ACKs seen {} ({:.1} % answered)\n  hping3: {} SYNs seen at {:.0} pps, SYN-ACKs seen {}\n  \
          capture: {} frames, {} dropped by the kernel\n  server: live_conns max {} (baseline {}), memory_bytes \
          max {} (baseline {}, after {}), syns_received {}, cookies_sent {}, xsk_rx_dropped {}, rx ring \
@@ -121,6 +122,8 @@ fn syn_flood_spoofed_keeps_legitimate_success_above_99_9_percent_state_flat_and_
         legit.slow,
         legit.slowest,
         legit.tally.examples,
+        hping_synacks.iter().map(|s| u64::from(s.wire_len)).sum::<u64>() as f64
+            / hping_syns.iter().map(|s| u64::from(s.wire_len)).sum::<u64>().max(1) as f64,
         f["pps"].as_f64().unwrap_or(0.0),
         flood_synacks.len(),
         100.0 * flood_synacks.len() as f64 / flood_sent.max(1) as f64,

@@ -26,6 +26,8 @@ pub struct Seg {
     /// The TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10).
     pub flags: u8,
     pub payload_len: usize,
+    /// The frame's length on the wire (bytes).
+    pub wire_len: u32,
 }
 
 impl Seg {
@@ -156,12 +158,14 @@ pub fn read_pcap(bytes: &[u8]) -> Vec<Seg> {
     };
     let mut out = Vec::new();
     let mut at = 24;
-    while let (Some(sec), Some(frac), Some(incl)) = (u32_at(at), u32_at(at + 4), u32_at(at + 8)) {
+    while let (Some(sec), Some(frac), Some(incl), Some(orig)) =
+        (u32_at(at), u32_at(at + 4), u32_at(at + 8), u32_at(at + 12))
+    {
         let start = at + 16;
         let Some(frame) = bytes.get(start..start + incl as usize) else { break };
         let ts = f64::from(sec) + f64::from(frac) / if nanos { 1e9 } else { 1e6 };
         if let Some(s) = parse_segment(ts, frame) {
-            out.push(s);
+            out.push(Seg { wire_len: orig, ..s });
         }
         at = start + incl as usize;
     }
@@ -211,5 +215,6 @@ fn parse_segment(ts: f64, frame: &[u8]) -> Option<Seg> {
         ack: be32(l4, 8)?,
         flags: *l4.get(13)?,
         payload_len: l4_len.saturating_sub(doff),
+        wire_len: frame.len() as u32,
     })
 }
