@@ -91,10 +91,16 @@ fn is_reset(e: &std::io::Error) -> bool {
 
 /// One connection to `dst` running `ex`. `n` makes each echo payload distinct.
 pub fn exchange(dst: SocketAddr, ex: Exchange, n: u64) -> Result<(), (String, bool)> {
+    exchange_with_timeout(dst, ex, n, IO_TIMEOUT)
+}
+
+/// [`exchange`] with another bound on the connect and on each read and write (loss tests, where a segment lost
+/// several times in a row is retransmitted after seconds).
+pub fn exchange_with_timeout(dst: SocketAddr, ex: Exchange, n: u64, timeout: Duration) -> Result<(), (String, bool)> {
     let io = |what: &str, e: std::io::Error| (format!("{what} {dst}: {e}"), is_reset(&e));
-    let mut s = TcpStream::connect_timeout(&dst, IO_TIMEOUT).map_err(|e| io("connect", e))?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| io("timeout", e))?;
-    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| io("timeout", e))?;
+    let mut s = TcpStream::connect_timeout(&dst, timeout).map_err(|e| io("connect", e))?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| io("timeout", e))?;
+    s.set_write_timeout(Some(timeout)).map_err(|e| io("timeout", e))?;
     let bad = |what: String| (what, false);
     match ex {
         Exchange::Close => {
