@@ -67,6 +67,10 @@ pub struct Args {
     /// Reset connections idle (nothing in flight, nothing received) for this many seconds; 0: never.
     #[arg(long, default_value_t = 120.0, value_parser = parse_secs)]
     idle_timeout: f64,
+    /// RFC 5961 §7 challenge ACKs per second for each worker, on average: each second's budget is drawn in secret
+    /// from half to one and a half times this (no CVE-2016-5696 side channel); 5 per connection apply as well.
+    #[arg(long, default_value_t = 1000)]
+    challenge_acks: u32,
     /// Tests only: shift the wall clock of cookie slots by this many seconds (to reach a key rotation soon).
     #[arg(long, hide = true, default_value_t = 0.0, allow_negative_numbers = true)]
     cookie_clock_skew: f64,
@@ -137,6 +141,7 @@ pub fn run(a: &Args) -> Result<()> {
         run_for: a.run_for.map(Duration::from_secs_f64),
         inject_loss: a.inject_loss,
         idle_timeout: (a.idle_timeout > 0.0).then(|| Duration::from_secs_f64(a.idle_timeout)),
+        challenge_acks_per_sec: a.challenge_acks,
         cookie_clock_skew_ns: if a.cookie_clock_skew.is_finite() {
             (a.cookie_clock_skew.clamp(-1e9, 1e9) * 1e9) as i64
         } else {

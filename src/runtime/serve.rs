@@ -66,6 +66,8 @@ pub struct ServeOptions {
     pub cookie_clock_skew_ns: i64,
     /// Reset connections idle (nothing in flight, nothing received) for this long; `None`: never.
     pub idle_timeout: Option<Duration>,
+    /// RFC 5961 §7: about this many challenge ACKs per second for each worker (each second's budget secret).
+    pub challenge_acks_per_sec: u32,
 }
 
 impl Default for ServeOptions {
@@ -91,6 +93,7 @@ impl Default for ServeOptions {
             inject_loss: None,
             cookie_clock_skew_ns: 0,
             idle_timeout: Config::default().idle_timeout,
+            challenge_acks_per_sec: Config::default().challenge_acks_per_sec,
         }
     }
 }
@@ -170,6 +173,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             ts_offset: u32::from_le_bytes(random_secret()?[..4].try_into().unwrap_or_default()),
             wall_clock_offset: clock.wall_clock_offset(),
             idle_timeout: opts.idle_timeout,
+            challenge_acks_per_sec: opts.challenge_acks_per_sec,
             ..Config::default()
         };
         let (ctx, crx) = bounded::<Command>(16);

@@ -44,7 +44,9 @@ pub struct Config {
     pub fin_wait2_timeout: Duration,
     /// RFC 5961 challenge ACKs: at most this many per connection per second.
     pub challenge_acks_per_conn: u8,
-    /// RFC 5961 §7: at most this many challenge ACKs per second for the whole endpoint.
+    /// RFC 5961 §7: about this many challenge ACKs per second for the whole endpoint — each second's budget is
+    /// drawn in secret from half to one and a half times this, so that it is no side channel (CVE-2016-5696;
+    /// see [`crate::tcp::ratelimit::SecretBudget`]).
     pub challenge_acks_per_sec: u32,
     /// RSTs for segments that match nothing (including failed cookies), per second for the whole endpoint.
     pub rst_per_sec: u32,

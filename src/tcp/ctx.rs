@@ -8,7 +8,7 @@ use crate::tcp::config::Config;
 use crate::tcp::cookie::{self, KeyRing};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::ports::PortSet;
-use crate::tcp::ratelimit::RateLimiter;
+use crate::tcp::ratelimit::{RateLimiter, SecretBudget};
 use crate::tcp::sendbuf::SendBufs;
 use crate::tcp::stats::Stats;
 use crate::time::Instant;
@@ -21,7 +21,7 @@ pub struct Ctx<A> {
     pub bufs: SendBufs,
     pub stats: Stats,
     pub rst_limit: RateLimiter,
-    pub challenge_limit: RateLimiter,
+    pub challenge_limit: SecretBudget,
     pub listening: PortSet,
     /// Live connections of both families (the bound is shared).
     pub live: usize,
@@ -34,7 +34,7 @@ impl<A: App> Ctx<A> {
         Ctx {
             isn: IsnGenerator::new(cfg.isn_secret),
             rst_limit: RateLimiter::new(cfg.rst_per_sec, (cfg.rst_per_sec / 10).max(1)),
-            challenge_limit: RateLimiter::new(cfg.challenge_acks_per_sec, (cfg.challenge_acks_per_sec / 10).max(1)),
+            challenge_limit: SecretBudget::new(cfg.challenge_acks_per_sec, cfg.hash_secret),
             cfg,
             app,
             keys: KeyRing::new(),
