@@ -32,7 +32,8 @@ mkdir -p target/tmp
 rm -f "$skipped"
 
 run_tests() {
-    cargo test --locked 2>&1 | tee "$test_log"
+    # --no-fail-fast: every test binary runs, so one failure does not hide others.
+    cargo test --locked --no-fail-fast 2>&1 | tee "$test_log"
 }
 
 step "format" cargo fmt --all -- --check

@@ -71,6 +71,10 @@ pub struct Args {
     /// from half to one and a half times this (no CVE-2016-5696 side channel); 5 per connection apply as well.
     #[arg(long, default_value_t = 1000)]
     challenge_acks: u32,
+    /// Upper bound of the retransmission timeout in seconds (RFC 6298 asks for at least 60; like Linux's
+    /// tcp_rto_max_ms, lower it only where a test must see every retransmission within a short wait).
+    #[arg(long, default_value_t = 60.0, value_parser = parse_rto)]
+    max_rto: f64,
     /// Tests only: shift the wall clock of cookie slots by this many seconds (to reach a key rotation soon).
     #[arg(long, hide = true, default_value_t = 0.0, allow_negative_numbers = true)]
     cookie_clock_skew: f64,
@@ -103,6 +107,14 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
         _ => Err(format!("`{s}` is not a percentage in 0..=100")),
+    }
+}
+
+/// At least the minimum RTO (200 ms), at most an hour.
+fn parse_rto(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.2..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds from 0.2 to 3600")),
     }
 }
 
@@ -142,6 +154,7 @@ pub fn run(a: &Args) -> Result<()> {
         inject_loss: a.inject_loss,
         idle_timeout: (a.idle_timeout > 0.0).then(|| Duration::from_secs_f64(a.idle_timeout)),
         challenge_acks_per_sec: a.challenge_acks,
+        max_rto: Duration::from_secs_f64(a.max_rto),
         cookie_clock_skew_ns: if a.cookie_clock_skew.is_finite() {
             (a.cookie_clock_skew.clamp(-1e9, 1e9) * 1e9) as i64
         } else {

@@ -68,6 +68,8 @@ pub struct ServeOptions {
     pub idle_timeout: Option<Duration>,
     /// RFC 5961 §7: about this many challenge ACKs per second for each worker (each second's budget secret).
     pub challenge_acks_per_sec: u32,
+    /// Upper bound of the retransmission timeout (RFC 6298 (2.5): at least 60 s by default; lower in tests).
+    pub max_rto: Duration,
 }
 
 impl Default for ServeOptions {
@@ -94,6 +96,7 @@ impl Default for ServeOptions {
             cookie_clock_skew_ns: 0,
             idle_timeout: Config::default().idle_timeout,
             challenge_acks_per_sec: Config::default().challenge_acks_per_sec,
+            max_rto: Config::default().max_rto,
         }
     }
 }
@@ -174,6 +177,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             wall_clock_offset: clock.wall_clock_offset(),
             idle_timeout: opts.idle_timeout,
             challenge_acks_per_sec: opts.challenge_acks_per_sec,
+            max_rto: opts.max_rto,
             ..Config::default()
         };
         let (ctx, crx) = bounded::<Command>(16);
