@@ -14,15 +14,16 @@
 
 mod plots;
 mod procs;
+mod resilience;
 mod sweep;
 
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
 use procs::{netns_exec, Proc};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use sweep::{LoadResult, LoadSpec, Sweep};
+use sweep::{LoadSpec, Sweep};
 use xdptcp::io::topology::VethPair;
 
 #[derive(ClapArgs, Debug)]
@@ -127,12 +128,22 @@ pub fn run(a: &Args) -> Result<()> {
         results.push((sc, ours, linux));
     }
 
-    println!("\n[4/4] spoofed SYN flood at the ring's rate, legitimate connections measured");
+    println!(
+        "\n[4/4] resilience: a spoofed SYN flood at the ring's rate beside legitimate connections, then an ACK flood"
+    );
     let legit_rate =
         results.first().map(|(_, o, l)| best_rate(o).min(best_rate(l)) * 0.5).filter(|r| *r > 0.0).unwrap_or(5_000.0);
-    let flood_secs = if a.quick { 3.0 } else { 8.0 };
-    let flood_ours = flood(&exe, &topo, &spec(false), true, legit_rate, flood_secs, a.server_cpu, &raw)?;
-    let flood_linux = flood(&exe, &topo, &spec(false), false, legit_rate, flood_secs, a.server_cpu, &raw)?;
+    let legit = spec(false);
+    let plan = resilience::Plan {
+        legit: &legit,
+        legit_rate,
+        syn_secs: if a.quick { 3.0 } else { 8.0 },
+        ack_secs: if a.quick { 3.0 } else { 10.0 },
+        flood_src: FLOOD_CIDR,
+        raw: &raw,
+    };
+    let flood_ours = resilience(&exe, &topo, true, a.server_cpu, &plan)?;
+    let flood_linux = resilience(&exe, &topo, false, a.server_cpu, &plan)?;
     drop(topo);
 
     report(a, &name, &raw, ceiling, &results, legit_rate, &flood_ours, &flood_linux, started)
@@ -254,66 +265,20 @@ fn start_linux(exe: &Path, topo: &VethPair, app: &str, cpu: usize, raw: &Path, t
     Ok(p)
 }
 
-/// One flood run: a server on two queues (queue 1 takes the flood), legitimate load on queue 0.
-#[allow(clippy::too_many_arguments)]
-fn flood(
-    exe: &Path,
-    topo: &VethPair,
-    legit: &LoadSpec,
-    ours: bool,
-    rate: f64,
-    secs: f64,
-    cpu: usize,
-    raw: &Path,
-) -> Result<serde_json::Value> {
+/// Step 4 for one server: two queues for xdptcp (queue 1 takes the floods), legitimate load on queue 0.
+fn resilience(exe: &Path, topo: &VethPair, ours: bool, cpu: usize, plan: &resilience::Plan<'_>) -> Result<Value> {
     let who = if ours { "xdptcp" } else { "linux" };
+    let tag = format!("flood-{who}");
     let mut srv = if ours {
-        start_xdptcp(exe, topo, "echo", cpu, 2, raw, &format!("flood-{who}"))?
+        start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag)?
     } else {
-        start_linux(exe, topo, "echo", cpu, raw, &format!("flood-{who}"))?
+        start_linux(exe, topo, "echo", cpu, plan.raw, &tag)?
     };
-    let flood_args: Vec<String> = [
-        exe.display().to_string().as_str(),
-        "load",
-        "--iface",
-        &topo.if_b,
-        "--target",
-        &legit.target,
-        "--src",
-        FLOOD_CIDR,
-        "--flood",
-        "syn",
-        "--queue",
-        "1",
-        "--duration",
-        &format!("{}", secs + 1.0),
-        "--cpus",
-        &legit.cpu.to_string(),
-        "--json",
-        &raw.join(format!("flood-{who}-attack.json")).display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut attacker = Proc::spawn("flood", &topo.ns_b, &flood_args, &raw.join(format!("flood-{who}-attack.log")))?;
-    std::thread::sleep(Duration::from_millis(500));
-    let mut spec = legit.clone();
-    spec.duration = secs;
-    let r: LoadResult = sweep::run_load(&spec, rate, raw, &format!("flood-{who}-legit"))?;
-    let (_, attack_log) = attacker.finish(Duration::from_secs_f64(secs + 30.0))?;
-    let attack: serde_json::Value = std::fs::read_to_string(raw.join(format!("flood-{who}-attack.json")))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| json!({ "log": procs::tail(&attack_log, 500) }));
+    let stats = plan.raw.join(format!("{tag}-stats.json"));
+    let target = resilience::Target { ours, proc: &srv, ns: &topo.ns_a, stats_json: &stats };
+    let out = resilience::attack(&target, plan);
     srv.stop(Duration::from_secs(10));
-    println!(
-        "  {who:<7} legit {:.0}/s offered, success {:.3}%, connect p99 {:.1} us; flood {} pps",
-        rate,
-        100.0 * r.success(),
-        r.connect_us.p99,
-        attack["sent_pps"].as_f64().map_or("?".into(), |v| format!("{v:.0}"))
-    );
-    Ok(json!({ "legit": r, "legit_success": r.success(), "attack": attack }))
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -392,11 +357,7 @@ fn report(
     let xdptcp_cps = best_rate(ours0);
     let linux_cps = best_rate(linux0);
     let flood_legit = flood_ours["legit_success"].as_f64().unwrap_or(0.0);
-    md.push_str(&format!(
-        "\nSYN flood (spoofed, queue 1) with legitimate load at {legit_rate:.0}/s: xdptcp legit success {:.3}%, Linux {:.3}%.\n",
-        100.0 * flood_legit,
-        100.0 * flood_linux["legit_success"].as_f64().unwrap_or(0.0)
-    ));
+    md.push_str(&resilience_table(legit_rate, flood_ours, flood_linux));
     md.push_str(&format!("\nTook {:.0} s. Raw runs: `{}`.\n", started.elapsed().as_secs_f64(), raw.display()));
     let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
     let last = json!({
@@ -421,6 +382,57 @@ fn report(
     println!("\nresults: {}/{name}.{{json,md}} and SVG plots", a.out.display());
     println!("{last}");
     Ok(())
+}
+
+/// The resilience section of the report, xdptcp beside Linux with syncookies.
+fn resilience_table(legit_rate: f64, ours: &Value, linux: &Value) -> String {
+    let mib = |v: &Value| format!("{:.1}", v.as_f64().unwrap_or(0.0) / 1048576.0);
+    let num = |v: &Value| format!("{:.0}", v.as_f64().unwrap_or(0.0));
+    type Row<'a> = (&'a str, &'a dyn Fn(&Value) -> String);
+    let rows: [Row<'_>; 11] = [
+        ("SYN flood achieved (frames/s)", &|r| num(&r["syn_flood"]["pps"])),
+        ("legitimate success under the flood", &|r| {
+            format!("{:.3}%", 100.0 * r["legit_success"].as_f64().unwrap_or(0.0))
+        }),
+        ("legitimate connect p99 under the flood (µs)", &|r| {
+            format!("{:.1}", r["legit"]["connect_us"]["p99"].as_f64().unwrap_or(0.0))
+        }),
+        ("SYN-ACKs sent per second (Linux: cookie SYN-ACKs)", &|r| num(&r["syn_flood"]["server_syn_acks_per_s"])),
+        ("segments out during the SYN flood", &|r| num(&r["syn_flood"]["server_segments_out"])),
+        ("connections held at the flood's peak", &|r| num(&r["memory"]["held_during_syn_flood"])),
+        ("server RSS before → during → after (MiB)", &|r| {
+            let m = &r["memory"];
+            format!("{} → {} → {}", mib(&m["rss_before"]), mib(&m["rss_during_syn_flood"]), mib(&m["rss_after"]))
+        }),
+        ("kernel TCP memory before → during → after (MiB)", &|r| {
+            let m = &r["memory"];
+            format!(
+                "{} → {} → {}",
+                mib(&m["kernel_tcp_before"]),
+                mib(&m["kernel_tcp_during_syn_flood"]),
+                mib(&m["kernel_tcp_after"])
+            )
+        }),
+        ("ACK flood: blind cookie guesses", &|r| num(&r["ack_flood"]["guesses"])),
+        ("false accepts (per guess)", &|r| {
+            format!(
+                "{} ({:.2e})",
+                num(&r["ack_flood"]["false_accepts"]),
+                r["ack_flood"]["false_accepts_per_guess"].as_f64().unwrap_or(0.0)
+            )
+        }),
+        ("RSTs per second answering guesses", &|r| num(&r["ack_flood"]["rsts_per_s"])),
+    ];
+    let mut md = format!(
+        "\n## Resilience\n\nA spoofed SYN flood from 10.79.0.0/16 on queue 1 while legitimate connections run at \
+         {legit_rate:.0}/s on queue 0, then a flood of ACKs with random acknowledgment numbers (blind cookie \
+         guesses). Linux runs with `tcp_syncookies=1`; its counters come from its namespace's /proc/net.\n\n\
+         | | xdptcp | Linux |\n|---|---|---|\n"
+    );
+    for (name, f) in rows {
+        md.push_str(&format!("| {name} | {} | {} |\n", f(ours), f(linux)));
+    }
+    md
 }
 
 fn file(p: &Path) -> String {

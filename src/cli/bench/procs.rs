@@ -29,6 +29,11 @@ impl Proc {
         Ok(Proc { name: name.to_string(), child: Some(child), log: log.to_owned() })
     }
 
+    /// The child's process id (0 once stopped). `ip netns exec` execs the program, so this is the program's.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// Waits until the log contains `needle` (the child is ready), or fails after `timeout` or if it exits.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<()> {
         let t0 = Instant::now();
