@@ -2,7 +2,8 @@
 # Runs one named benchmark on this machine and prints its table, then (last line) its JSON result.
 #
 # Usage: scripts/bench.sh [NAME] [ARGS...]    (as root; ARGS go to the bench)
-#   (none)    the full side-by-side bench: ceiling, xdptcp vs Linux sweeps, SYN flood (xdptcp bench --help)
+#   (none)    the full side-by-side bench: ceiling, xdptcp vs Linux sweeps, floods (xdptcp bench --help for
+#             its options, which may also come first: scripts/bench.sh --name NAME)
 #   --quick   the same, short (under two minutes)
 #   ceiling   raw AF_XDP ring ceiling: reflector + generator on a fresh veth pair (xdptcp ceiling --help)
 #   core      the sans-IO core in memory on one core: lifecycles/s, bytes per connection, cookie cost [--quick]
@@ -15,7 +16,7 @@ cd "$root"
 [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -32,7 +33,13 @@ prioritised() {
     if [[ -w $ag ]] && old=$(awk '{print $NF}' "$ag") && echo -20 >"$ag" 2>/dev/null; then
         trap "echo '$old' > '$ag' 2>/dev/null || true" EXIT
     fi
-    nice -n -20 "$@" 2>/dev/null || "$@"
+    # Only the probe's error is hidden: the bench's own stderr (its per-run lines) must stay visible, and a
+    # failing bench must not be run a second time.
+    if nice -n -20 true 2>/dev/null; then
+        nice -n -20 "$@"
+    else
+        "$@"
+    fi
 }
 
 bench_ceiling() {
@@ -56,8 +63,12 @@ bench_quick() {
 
 name=${1:-all}
 [[ $name != -h && $name != --help ]] || usage
-(($#)) && shift
-name=${name#--} # accept --quick as well as quick
+if [[ $name == --* && $name != --quick ]]; then
+    name=all # options of the full bench, e.g. --name NAME
+else
+    (($#)) && shift
+    name=${name#--} # accept --quick as well as quick
+fi
 if ! declare -F "bench_${name}" >/dev/null; then
     echo "bench.sh: unknown bench '$name'" >&2
     usage

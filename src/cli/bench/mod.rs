@@ -322,6 +322,8 @@ fn report(
         "scenario", "xdptcp c/s", "Linux c/s", "ratio", "ceiling", "p99 ours", "p99 Linux"
     );
     let mut scen = serde_json::Map::new();
+    // The plots go below the table: an image line between rows would end a Markdown table.
+    let mut plots_md = String::new();
     for (sc, ours, linux) in results {
         let o = best_rate(ours);
         let l = best_rate(linux);
@@ -372,8 +374,14 @@ fn report(
             ("Linux", linux.runs.iter().map(|(r, x)| (*r, x.achieved_cps * x.success())).collect()),
         ];
         plots::rate_curves(&svg_rate, &format!("{}: completed vs offered", sc.name), &rates)?;
-        md.push_str(&format!("\n![{0} latency]({1}) ![{0} rate]({2})\n", sc.name, file(&svg_lat), file(&svg_rate)));
+        plots_md.push_str(&format!(
+            "\n![{0} latency]({1}) ![{0} rate]({2})\n",
+            sc.name,
+            file(&svg_lat),
+            file(&svg_rate)
+        ));
     }
+    md.push_str(&plots_md);
     let (sc0, ours0, linux0) = &results[0];
     let xdptcp_cps = best_rate(ours0);
     let linux_cps = best_rate(linux0);
