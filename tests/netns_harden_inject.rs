@@ -14,7 +14,7 @@ mod serve_support;
 use std::time::Duration;
 
 use harden_support::n;
-use harden_support::reference::{Reference, LINUX_ECHO};
+use harden_support::reference::{self, LINUX_ECHO};
 use serve_support::{scapy, Server, PORT};
 
 #[test]
@@ -30,7 +30,7 @@ fn injected_rst_syn_and_data_only_an_exact_rst_closes_and_streams_stay_intact() 
         &topo.if_a,
         &["--ports", &port, "--app", "echo", "--time-wait", "2", "--challenge-acks", CHALLENGE_ACKS],
     );
-    let _reference = Reference::echo(&topo);
+    let _reference = reference::echo(&topo);
     const GLOBAL_CONNS: &str = "300";
     // Low enough that 300 connections x 5 in-window RSTs overrun it well before the per-connection limits.
     const CHALLENGE_ACKS: &str = "200";

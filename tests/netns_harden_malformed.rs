@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use harden_support::n;
-use harden_support::reference::{Reference, LINUX_ECHO};
+use harden_support::reference::{self, LINUX_ECHO};
 use serve_support::clients::{self, Exchange};
 use serve_support::{run_in, scapy, Server, PORT};
 
@@ -47,7 +47,7 @@ fn malformed_frames_earn_no_forbidden_reply_are_counted_by_reason_and_the_server
     }
     let topo = serve_support::topology("xhmal");
     let server = serve(&topo);
-    let _reference = Reference::echo(&topo);
+    let _reference = reference::echo(&topo);
     let out = scapy::run_against(&topo, "harden_malformed.py", LINUX_ECHO, &[]);
     out.assert_all_passed("harden_malformed.py");
     let exact = out.report["xdp_expect"]["exact"].as_object().expect("exact counters").clone();
@@ -92,7 +92,7 @@ fn nmap_syn_ack_fin_null_and_xmas_scans_see_the_port_as_a_linux_listener_and_it_
     }
     let topo = serve_support::topology("xhnmap");
     let server = serve(&topo);
-    let _reference = Reference::echo(&topo);
+    let _reference = reference::echo(&topo);
     const CLOSED: u16 = 9999;
     let ports = format!("{PORT},{LINUX_ECHO},{CLOSED}");
     let mut table = Vec::new();

@@ -11,42 +11,14 @@
 mod common;
 mod serve_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serve_support::{scapy, Server, PORT};
+use serve_support::scapy::{self, Reference};
+use serve_support::{Server, PORT};
 
 /// Where the Linux reference listens, by app.
 const LINUX_ECHO: u16 = 9080;
 const LINUX_HTTP: u16 = 9082;
-
-/// The Linux reference listeners, killed on drop.
-struct Reference(Child);
-
-impl Reference {
-    fn start(ns: &str, args: &[&str]) -> Reference {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, scapy::python(), "-u", "-B"])
-            .arg(scapy::dir().join("ref_server.py"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ref_server.py starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("ref_server.py output");
-        assert_eq!(line.trim(), "ready", "ref_server.py did not start");
-        Reference(child)
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One scapy group's world: topology, xdptcp on PORT with `app`, the Linux reference, spoofing prepared.
 struct Bench {
@@ -68,7 +40,7 @@ impl Bench {
         args.extend_from_slice(extra);
         let server = Server::start(ns, &topo.if_a, &args);
         let (flag, linux_port) = if app == "http" { ("--http", LINUX_HTTP) } else { ("--echo", LINUX_ECHO) };
-        let reference = Reference::start(ns, &[flag, &linux_port.to_string()]);
+        let reference = Reference::start_in(ns, &[flag, &linux_port.to_string()]);
         Bench { topo, server, _reference: reference, linux_port }
     }
 

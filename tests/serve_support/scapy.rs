@@ -127,3 +127,32 @@ pub fn run(ns: &str, script: &str, args: &[&str]) -> Outcome {
     let report = stdout.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()).unwrap_or(Value::Null);
     Outcome { success: out.status.success(), report, stdout, stderr }
 }
+
+/// Linux reference listeners (tests/scapy/ref_server.py ARGS) in a namespace, killed on drop.
+pub struct Reference(std::process::Child);
+
+impl Reference {
+    /// Starts `ref_server.py ARGS` in `ns`; returns once it listens.
+    pub fn start_in(ns: &str, args: &[&str]) -> Reference {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, python(), "-u", "-B"])
+            .arg(dir().join("ref_server.py"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("ref_server.py starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ref_server.py output");
+        assert_eq!(line.trim(), "ready", "ref_server.py did not start");
+        Reference(child)
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
