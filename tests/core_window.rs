@@ -131,3 +131,54 @@ fn idle_connection_is_reset_after_the_idle_timeout_and_activity_keeps_it() {
     assert!(net.client.app().closed(id).is_some(), "{}", net.trace());
     assert_eq!(net.server.live_connections(), 0);
 }
+
+/// Peers that stop reading cannot take the server's memory: all send queues together hold at most
+/// `Config::send_memory` bytes, the echo app's window shrinks to what is left, and once 7/8 of it is in use a
+/// connection stuck behind a zero window is reset at its next probe (RFC 6429 allows aborting persist-state
+/// connections under resource pressure; without pressure MUST-66 keeps them, see core_timers).
+#[test]
+fn rfc6429_send_memory_is_bounded_and_zero_window_connections_are_shed_under_pressure() {
+    use support::frames::{CLIENT_MAC, SERVER_MAC};
+    use support::net::config;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    // The client offers 1000 bytes of window, reads them, then keeps its window shut (an attacker that answers
+    // probes forever).
+    let ccfg = || xdptcp::tcp::Config { rcv_wnd: 1000, window_scale: 0, ..config(CLIENT_MAC) };
+    let client = Recorder::new(Script { budget: Some(1000), ..Script::default() });
+    let server = Recorder::new(Script { echo: true, close_on_peer_close: true, ..Script::default() });
+    let scfg = xdptcp::tcp::Config { send_memory: 70_000, ..config(SERVER_MAC) };
+    let mut net = Net::with_configs(ccfg(), client, scfg, server);
+    let id = net.connect();
+    net.drive();
+    let mut sent = 0;
+    for _ in 0..100 {
+        let mut cs = xdptcp::sink::VecSink::new();
+        sent += net.client.send(net.now, id, &data[sent..], &mut cs);
+        net.inject(Dir::ClientToServer, cs.take());
+        net.drive_for(Duration::from_millis(200));
+        if net.server.stats().persist_aborts > 0 {
+            break;
+        }
+    }
+    let st = net.server.stats();
+    assert_eq!(st.persist_aborts, 1, "the stuck connection was shed: {}", net.trace());
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Reset));
+    assert_eq!(net.server.live_connections(), 0);
+    // It never held more than the budget (one queue of 64 KiB at most, here capped by the 70 000 bytes).
+    let echoed_unread = sent - net.client.app().received(id).len();
+    assert!(echoed_unread <= 70_000 + 65_535, "{echoed_unread}");
+    // Without pressure the same connection stays, however long: the default budget is far above one queue.
+    let client = Recorder::new(Script { budget: Some(1000), ..Script::default() });
+    let server = Recorder::new(Script { echo: true, close_on_peer_close: true, ..Script::default() });
+    let mut net = Net::with_configs(ccfg(), client, config(SERVER_MAC), server);
+    let id = net.connect();
+    net.drive();
+    let mut cs = xdptcp::sink::VecSink::new();
+    net.client.send(net.now, id, &data[..200_000], &mut cs);
+    net.inject(Dir::ClientToServer, cs.take());
+    for _ in 0..20 {
+        net.drive_for(Duration::from_secs(60));
+    }
+    assert_eq!(net.server.stats().persist_aborts, 0);
+    assert_eq!(net.server.live_connections(), 1, "MUST-66: a peer that answers probes keeps its connection");
+}

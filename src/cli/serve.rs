@@ -75,6 +75,10 @@ pub struct Args {
     /// tcp_rto_max_ms, lower it only where a test must see every retransmission within a short wait).
     #[arg(long, default_value_t = 60.0, value_parser = parse_rto)]
     max_rto: f64,
+    /// MiB all send queues of one worker may hold together; peers that stop reading get no more, and under
+    /// pressure connections stuck behind a zero window are reset (RFC 6429).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
+    send_memory: u64,
     /// Tests only: shift the wall clock of cookie slots by this many seconds (to reach a key rotation soon).
     #[arg(long, hide = true, default_value_t = 0.0, allow_negative_numbers = true)]
     cookie_clock_skew: f64,
@@ -155,6 +159,7 @@ pub fn run(a: &Args) -> Result<()> {
         idle_timeout: (a.idle_timeout > 0.0).then(|| Duration::from_secs_f64(a.idle_timeout)),
         challenge_acks_per_sec: a.challenge_acks,
         max_rto: Duration::from_secs_f64(a.max_rto),
+        send_memory: (a.send_memory as usize) << 20,
         cookie_clock_skew_ns: if a.cookie_clock_skew.is_finite() {
             (a.cookie_clock_skew.clamp(-1e9, 1e9) * 1e9) as i64
         } else {

@@ -70,6 +70,8 @@ pub struct ServeOptions {
     pub challenge_acks_per_sec: u32,
     /// Upper bound of the retransmission timeout (RFC 6298 (2.5): at least 60 s by default; lower in tests).
     pub max_rto: Duration,
+    /// Bytes all send queues of one worker may hold together.
+    pub send_memory: usize,
 }
 
 impl Default for ServeOptions {
@@ -97,6 +99,7 @@ impl Default for ServeOptions {
             idle_timeout: Config::default().idle_timeout,
             challenge_acks_per_sec: Config::default().challenge_acks_per_sec,
             max_rto: Config::default().max_rto,
+            send_memory: Config::default().send_memory,
         }
     }
 }
@@ -178,6 +181,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             idle_timeout: opts.idle_timeout,
             challenge_acks_per_sec: opts.challenge_acks_per_sec,
             max_rto: opts.max_rto,
+            send_memory: opts.send_memory,
             ..Config::default()
         };
         let (ctx, crx) = bounded::<Command>(16);

@@ -103,7 +103,7 @@ impl<'a> Conn<'a> {
     /// Bytes that [`Conn::send`] would take now.
     pub fn send_capacity(&self) -> usize {
         if self.can_send() {
-            self.send_cap.saturating_sub(self.bufs.len(self.tcb.tx))
+            self.bufs.room(self.tcb.tx, self.send_cap)
         } else {
             0
         }

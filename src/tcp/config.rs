@@ -26,6 +26,10 @@ pub struct Config {
     pub window_scale: u8,
     /// Bytes an app may queue per connection.
     pub send_buffer: u32,
+    /// Bytes all send queues of the endpoint may hold together (static responses cost nothing). Peers that stop
+    /// reading cannot take more: the app's send capacity (and the echo app's receive window) shrinks to what is
+    /// left, and at 7/8 of it connections stuck behind a zero window are reset at their next probe (RFC 6429).
+    pub send_memory: usize,
     /// Offer and accept RFC 7323 timestamps.
     pub timestamps: bool,
     /// Offer and accept SACK-permitted (we only ever act as a SACK-aware sender; we never send SACK blocks).
@@ -81,6 +85,7 @@ impl Default for Config {
             rcv_wnd: 65535,
             window_scale: 7,
             send_buffer: 64 * 1024,
+            send_memory: 256 << 20,
             timestamps: true,
             sack: true,
             initial_rto: Duration::from_secs(1),

@@ -76,8 +76,7 @@ pub fn open_window<A: App>(ctx: &Ctx<A>, tcb: &mut Tcb) {
         return;
     }
     let open_for_sending = !tcb.has(flags::FIN_QUEUED | flags::ABORT);
-    let send_capacity =
-        if open_for_sending { (ctx.cfg.send_buffer as usize).saturating_sub(ctx.bufs.len(tcb.tx)) } else { 0 };
+    let send_capacity = if open_for_sending { ctx.bufs.room(tcb.tx, ctx.cfg.send_buffer as usize) } else { 0 };
     let cap = ctx.app.receive_window(tcb.user, send_capacity).min(ctx.cfg.rcv_wnd as usize) as u32;
     let scale = tcb.rcv_wscale;
     let want = (cap.min(0xffff << scale) >> scale) << scale;

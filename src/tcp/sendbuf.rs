@@ -23,16 +23,50 @@ enum Slot {
 }
 
 /// The pool of send queues of one endpoint.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SendBufs {
     slots: Vec<Slot>,
     free: Vec<u32>,
     spare: Vec<Vec<u8>>,
+    /// Bytes held in owned queues (unacknowledged; static blobs cost nothing).
+    owned: usize,
+    /// At most this many owned bytes for the whole endpoint: connections whose peers stop reading cannot take
+    /// the host's memory, only this.
+    budget: usize,
+}
+
+impl Default for SendBufs {
+    fn default() -> Self {
+        Self::with_budget(usize::MAX)
+    }
 }
 
 impl SendBufs {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A pool whose owned queues hold at most `budget` bytes together.
+    pub fn with_budget(budget: usize) -> Self {
+        SendBufs { slots: Vec::new(), free: Vec::new(), spare: Vec::new(), owned: 0, budget }
+    }
+
+    /// What [`SendBufs::push`] would take now on queue `h` under a per-queue cap of `cap` bytes: the queue's room,
+    /// and no more than is left of the endpoint's budget.
+    #[inline]
+    pub fn room(&self, h: u32, cap: usize) -> usize {
+        cap.saturating_sub(self.len(h)).min(self.budget.saturating_sub(self.owned))
+    }
+
+    /// Bytes held in owned queues.
+    pub fn owned_bytes(&self) -> usize {
+        self.owned
+    }
+
+    /// Seven eighths of the budget or more are in use: the endpoint may shed connections that hold memory without
+    /// making progress (RFC 6429 allows aborting connections stuck behind a zero window under resource pressure).
+    pub fn under_pressure(&self) -> bool {
+        self.owned >= self.budget - self.budget / 8
     }
 
     /// Queued bytes (acknowledged ones excluded).
@@ -55,10 +89,9 @@ impl SendBufs {
         }
     }
 
-    /// Appends up to `cap - len` bytes of `bytes`; returns how many were taken.
+    /// Appends up to [`SendBufs::room`] bytes of `bytes`; returns how many were taken.
     pub fn push(&mut self, h: &mut u32, bytes: &[u8], cap: usize) -> usize {
-        let room = cap.saturating_sub(self.len(*h));
-        let n = room.min(bytes.len());
+        let n = self.room(*h, cap).min(bytes.len());
         if n == 0 {
             return 0;
         }
@@ -68,8 +101,10 @@ impl SendBufs {
             v.clear();
             v.extend_from_slice(bytes);
             *h = self.alloc(Slot::Owned { data: v, head: 0 });
+            self.owned += n;
             return n;
         }
+        let mut copied = n;
         let spare = &mut self.spare;
         let slot = &mut self.slots[*h as usize];
         match slot {
@@ -85,10 +120,13 @@ impl SendBufs {
                 v.clear();
                 v.extend_from_slice(&s[*head..]);
                 v.extend_from_slice(bytes);
+                // The static part becomes owned too (at most one queue's cap beyond the budget).
+                copied = v.len();
                 *slot = Slot::Owned { data: v, head: 0 };
             }
             Slot::Free => unreachable!("send queue handle {h} is free"),
         }
+        self.owned += copied;
         n
     }
 
@@ -129,7 +167,9 @@ impl SendBufs {
                 *head == data.len()
             }
             Slot::Owned { data, head } => {
-                *head = (*head + n).min(data.len());
+                let taken = n.min(data.len() - *head);
+                *head += taken;
+                self.owned -= taken;
                 *head == data.len()
             }
             Slot::Free => true,
@@ -145,7 +185,8 @@ impl SendBufs {
             return;
         }
         let slot = std::mem::replace(&mut self.slots[*h as usize], Slot::Free);
-        if let Slot::Owned { mut data, .. } = slot {
+        if let Slot::Owned { mut data, head } = slot {
+            self.owned -= data.len() - head;
             // Keep a bounded number of spare vectors, and none that grew huge.
             if self.spare.len() < 1024 && data.capacity() <= 1 << 20 {
                 data.clear();
@@ -182,6 +223,34 @@ impl SendBufs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_bounds_owned_bytes_of_all_queues_and_comes_back_when_acknowledged_or_freed() {
+        static BLOB: &[u8] = b"0123456789";
+        let mut p = SendBufs::with_budget(100);
+        let (mut a, mut b, mut c) = (NONE, NONE, NONE);
+        assert_eq!(p.push(&mut a, &[1; 70], 1000), 70);
+        assert_eq!(p.room(b, 1000), 30);
+        assert_eq!(p.push(&mut b, &[2; 70], 1000), 30, "only what is left of the budget");
+        assert_eq!(p.room(c, 1000), 0);
+        assert!(p.under_pressure());
+        // A static blob costs nothing while it stays static.
+        assert_eq!(p.push_static(&mut c, BLOB, 1000), 10);
+        assert_eq!(p.owned_bytes(), 100);
+        p.consume(&mut a, 50);
+        assert_eq!((p.owned_bytes(), p.room(b, 1000)), (50, 50));
+        // Appending to the static queue copies its unacknowledged part into the budget.
+        p.consume(&mut c, 4);
+        assert_eq!(p.push(&mut c, b"ab", 1000), 2);
+        assert_eq!(p.owned_bytes(), 58);
+        assert_eq!(p.slice(c, 0, 100), b"456789ab");
+        p.release(&mut b);
+        p.consume(&mut a, 1000);
+        assert_eq!(p.owned_bytes(), 8);
+        assert!(!p.under_pressure());
+        p.release(&mut c);
+        assert_eq!((p.owned_bytes(), p.in_use()), (0, 0));
+    }
 
     #[test]
     fn static_blob_is_queued_without_copy_and_freed_when_acknowledged() {

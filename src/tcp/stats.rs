@@ -93,6 +93,8 @@ pub struct Stats {
     pub conns_timed_out: u64,
     /// Of which reset by the idle timeout.
     pub idle_timeouts: u64,
+    /// Of which reset behind a zero window while send memory ran short (RFC 6429).
+    pub persist_aborts: u64,
     /// Refused here because the table was full (answered with RST).
     pub conns_refused_full: u64,
     pub rsts_sent: u64,
@@ -144,6 +146,7 @@ impl Stats {
         self.conns_aborted += o.conns_aborted;
         self.conns_timed_out += o.conns_timed_out;
         self.idle_timeouts += o.idle_timeouts;
+        self.persist_aborts += o.persist_aborts;
         self.conns_refused_full += o.conns_refused_full;
         self.rsts_sent += o.rsts_sent;
         self.rsts_rate_limited += o.rsts_rate_limited;
@@ -176,6 +179,7 @@ impl Stats {
             ("conns_aborted".into(), self.conns_aborted),
             ("conns_timed_out".into(), self.conns_timed_out),
             ("idle_timeouts".into(), self.idle_timeouts),
+            ("persist_aborts".into(), self.persist_aborts),
             ("conns_refused_full".into(), self.conns_refused_full),
             ("rsts_sent".into(), self.rsts_sent),
             ("rsts_rate_limited".into(), self.rsts_rate_limited),

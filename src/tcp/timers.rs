@@ -42,6 +42,13 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
         }
         // Linux's tcp_fin_timeout: a peer that never sends its FIN does not hold the connection forever.
         State::FinWait2 => Next::Close(CloseReason::TimedOut),
+        // RFC 6429: a connection stuck behind a zero window may be aborted when resources run short. Peers that
+        // stop reading would otherwise pin the send memory for as long as they answer probes (MUST-66).
+        _ if tcb.snd_wnd == 0 && ctx.bufs.len(tcb.tx) > 0 && ctx.bufs.under_pressure() => {
+            ctx.stats.persist_aborts += 1;
+            send_rst(ctx, key, tcb, sink);
+            Next::Close(CloseReason::TimedOut)
+        }
         _ if tcb.in_flight() > 0 && tcb.snd_wnd == 0 => {
             // The window is closed: what we retransmit is a window probe (RFC 9293 §3.8.6.1). Probes back off like
             // any retransmission, but only unanswered ones count toward giving up: `dup_acks` counts them here and
