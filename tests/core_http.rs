@@ -234,3 +234,35 @@ fn rfc9112_a_request_with_the_fin_in_the_same_segment_gets_its_response_then_a_f
     assert!(server_closed(&p));
     assert_eq!(rig.ep.live_connections(), 0);
 }
+
+/// Slow clients that trickle long request lines (slowloris) hold only their partial lines, and all of them
+/// together at most 64 MiB per worker: beyond it a split line gets 400 and a close, and what closed connections
+/// held comes back.
+#[test]
+fn partial_request_lines_share_a_bounded_budget() {
+    let mut rig = server();
+    let line = vec![b'a'; 8000];
+    let mut peers = Vec::new();
+    // Each holds "GET /" and 8000 bytes: 64 MiB / 8005 B = 8383 connections fit; the next ones are refused.
+    for i in 0..8400u32 {
+        rig.peer_port(10_000 + i as u16);
+        let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+        p.talk(&mut rig, b"GET /");
+        p.talk(&mut rig, &line);
+        peers.push(p);
+    }
+    let held = rig.ep.app().partial_bytes();
+    assert!(held <= 64 << 20, "{held}");
+    assert!(held > (64 << 20) - 16_000, "the budget was used: {held}");
+    let refused: Vec<usize> = peers.iter().enumerate().filter(|(_, p)| p.received == BAD).map(|(i, _)| i).collect();
+    assert_eq!(refused.len(), 8400 - 8383, "{refused:?}");
+    assert!(refused.iter().all(|i| *i >= 8383), "only the ones past the budget: {refused:?}");
+    // A refused connection's peer closes; a kept one finishes its request and is served.
+    let last = 8399;
+    rig.peer_port(10_000 + last as u16);
+    peers[last].close(&mut rig);
+    rig.peer_port(10_000);
+    peers[0].talk(&mut rig, b" HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(peers[0].received.starts_with(b"HTTP/1.1 200 OK"), "{}", String::from_utf8_lossy(&peers[0].received));
+    assert_eq!(rig.ep.app().partial_bytes(), held - 8005);
+}

@@ -10,6 +10,10 @@ use std::collections::HashMap;
 
 /// Longest request or header line we accept.
 const MAX_LINE: usize = 8 * 1024;
+/// Bytes of partial lines all connections of one worker may hold together: a slow client that trickles a long
+/// request line (slowloris) costs its line, and a million of them cannot take more than this; beyond it a split
+/// line is answered with `400` and a close.
+const PARTIAL_BUDGET: usize = 64 << 20;
 /// Longest request body we skip (bodies are not expected on GET, but are allowed).
 const MAX_BODY: u32 = (1 << 23) - 1;
 
@@ -75,6 +79,8 @@ impl Responses {
 pub struct HttpApp {
     responses: Responses,
     partial: HashMap<ConnId, Vec<u8>>,
+    /// Bytes held in `partial`.
+    partial_bytes: usize,
     /// Responses queued (200s and errors).
     pub responses_sent: u64,
 }
@@ -87,12 +93,34 @@ impl Default for HttpApp {
 
 impl HttpApp {
     pub fn new(body: &[u8]) -> Self {
-        HttpApp { responses: Responses::new(body), partial: HashMap::new(), responses_sent: 0 }
+        HttpApp { responses: Responses::new(body), partial: HashMap::new(), partial_bytes: 0, responses_sent: 0 }
     }
 
     /// Length of the response to a keep-alive GET (what a client reads before its next request).
     pub fn response_len(&self) -> usize {
         self.responses.ok[0][0][0].len()
+    }
+
+    /// Bytes of partial request lines held right now.
+    pub fn partial_bytes(&self) -> usize {
+        self.partial_bytes
+    }
+
+    fn take_partial(&mut self, id: ConnId) -> Option<Vec<u8>> {
+        let buf = self.partial.remove(&id)?;
+        self.partial_bytes -= buf.len();
+        Some(buf)
+    }
+
+    /// Keeps a partial line for the connection's next data, or answers `400` and closes when the worker's budget
+    /// for partial lines is spent.
+    fn keep_partial(&mut self, conn: &mut Conn<'_>, buf: Vec<u8>) {
+        if self.partial_bytes + buf.len() > PARTIAL_BUDGET {
+            self.fail(conn, self.responses.bad_request);
+            return;
+        }
+        self.partial_bytes += buf.len();
+        self.partial.insert(conn.id(), buf);
     }
 
     /// Connections holding a partial request line right now.
@@ -195,13 +223,14 @@ impl HttpApp {
 impl App for HttpApp {
     fn on_data(&mut self, conn: &mut Conn<'_>, data: &[u8]) -> usize {
         let mut at = 0;
-        if let Some(mut buf) = self.partial.remove(&conn.id()) {
+        if let Some(mut buf) = self.take_partial(conn.id()) {
             match data.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     buf.extend_from_slice(&data[..=i]);
                     if !self.line(conn, &buf) {
                         // Keep the line for later; take nothing new.
                         buf.truncate(buf.len() - (i + 1));
+                        self.partial_bytes += buf.len();
                         self.partial.insert(conn.id(), buf);
                         return 0;
                     }
@@ -212,7 +241,7 @@ impl App for HttpApp {
                         self.fail(conn, self.responses.bad_request);
                     } else {
                         buf.extend_from_slice(data);
-                        self.partial.insert(conn.id(), buf);
+                        self.keep_partial(conn, buf);
                     }
                     return data.len();
                 }
@@ -243,7 +272,7 @@ impl App for HttpApp {
                     if rest.len() > MAX_LINE {
                         self.fail(conn, self.responses.bad_request);
                     } else {
-                        self.partial.insert(conn.id(), rest.to_vec());
+                        self.keep_partial(conn, rest.to_vec());
                     }
                     return data.len();
                 }
@@ -257,7 +286,7 @@ impl App for HttpApp {
     }
 
     fn on_closed(&mut self, id: ConnId, _user: u32, _reason: CloseReason) {
-        self.partial.remove(&id);
+        self.take_partial(id);
     }
 }
 
