@@ -40,6 +40,9 @@ pub struct Args {
     /// Spin on the rings instead of sleeping in poll(2) when idle.
     #[arg(long)]
     busy_poll: bool,
+    /// Microseconds to keep polling the rings after the last frame before sleeping (0: sleep at once).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    spin_us: u64,
     /// Rewrite this file with all counters as JSON every second and at exit.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -148,6 +151,7 @@ pub fn run(a: &Args) -> Result<()> {
             Mode::Skb => AttachMode::Skb,
         },
         busy_poll: a.busy_poll,
+        spin: Duration::from_micros(a.spin_us),
         stats_json: a.stats_json.clone(),
         metrics: a.metrics,
         cookie_key_file: a.cookie_key_file.clone(),

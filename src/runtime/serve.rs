@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub max_conns: usize,
     pub mode: AttachMode,
     pub busy_poll: bool,
+    /// Keep polling this long after the last frame before sleeping (see `WorkerOptions::spin`).
+    pub spin: Duration,
     pub stats_json: Option<PathBuf>,
     pub metrics: Option<SocketAddr>,
     pub cookie_key_file: Option<PathBuf>,
@@ -87,6 +89,7 @@ impl Default for ServeOptions {
             max_conns: 1 << 20,
             mode: AttachMode::Native,
             busy_poll: false,
+            spin: Duration::from_micros(50),
             stats_json: None,
             metrics: None,
             cookie_key_file: None,
@@ -190,6 +193,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         let wopts = WorkerOptions {
             id: q,
             busy_poll: opts.busy_poll,
+            spin: opts.spin,
             loss: opts.inject_loss.map(|p| Loss::both(p, 0x9e37_79b9_7f4a_7c15 ^ q as u64)),
             ..WorkerOptions::default()
         };

@@ -64,6 +64,9 @@ pub struct WorkerOptions {
     pub batch: usize,
     /// Never sleep: spin on the rings (lowest latency, one core at 100%).
     pub busy_poll: bool,
+    /// After the last frame, keep polling the rings this long before sleeping in poll(2): under steady load the
+    /// next frame usually comes sooner, and a sleeping worker costs a scheduler wake-up per frame.
+    pub spin: Duration,
     pub report_every: Duration,
     /// Longest sleep in poll(2), so that commands are seen promptly.
     pub max_sleep: Duration,
@@ -77,6 +80,7 @@ impl Default for WorkerOptions {
             id: 0,
             batch: 64,
             busy_poll: false,
+            spin: Duration::ZERO,
             report_every: Duration::from_millis(100),
             max_sleep: Duration::from_millis(20),
             loss: None,
@@ -96,6 +100,7 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
     let mut next_report = clock.now();
     let mut dice = Dice::new(opts.loss.map_or(1, |l| l.seed));
     let mut lost = (0u64, 0u64);
+    let mut last_frame = clock.now();
     loop {
         let now = clock.now();
         let received = match opts.loss {
@@ -129,7 +134,10 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
             Ok(Command::Exit) | Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {}
         }
-        if received == 0 && !opts.busy_poll {
+        if received > 0 {
+            last_frame = now;
+        }
+        if received == 0 && !opts.busy_poll && now.saturating_since(last_frame) >= opts.spin {
             let until = [ep.poll_timeout(), Some(next_report)].into_iter().flatten().min().unwrap_or(next_report);
             let sleep = until.saturating_since(clock.now()).min(opts.max_sleep);
             if !sleep.is_zero() {
