@@ -131,9 +131,11 @@ pub struct Sweep {
     pub half: Option<(f64, LoadResult)>,
     /// The highest rate among the runs that cleared the strict bar (p99 under 1 ms), if any did.
     pub best_strict: Option<f64>,
+    /// A run at the other server's half-load rate (latency at equal load).
+    pub same_rate: Option<(f64, LoadResult)>,
 }
 
-fn log_run(tag: &str, rate: f64, r: &LoadResult) {
+pub fn log_run(tag: &str, rate: f64, r: &LoadResult) {
     eprintln!(
         "  {tag:<20} offered {:>8.0}/s achieved {:>8.0}/s success {:>7.3}% connect p50 {:>6.1} p90 {:>7.1} p99 {:>8.1} us {}",
         rate,
