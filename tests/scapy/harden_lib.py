@@ -216,16 +216,18 @@ def big_receive_buffer(env):
     env.wire.sock.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE (root)
 
 
-def barrier(env, port, pred):
-    """Every server segment matching pred up to now: a SYN from a spoofed address, whose SYN-ACK comes only after
-    the server has answered everything sent before it (one queue, handled in order)."""
-    b = Flow(env, port)
+def barrier(env, port, pred, family=4, settle=0.02):
+    """Every server segment matching pred up to now (the barrier's own excepted): a SYN from a spoofed address,
+    whose SYN-ACK comes only after the server has answered everything sent before it (one queue, handled in
+    order); then `settle` seconds for what other paths (the kernel's) answer."""
+    b = Flow(env, port, family)
     b.send("S", options=[("MSS", 1460)])
-    before, got = env.wire.drain_before(pred, b.mine)
+    theirs = lambda p: pred(p) and not b.mine(p)  # noqa: E731
+    before, got = env.wire.drain_before(theirs, b.mine)
     if got is None:
         raise RuntimeError(f"barrier SYN to port {port} got no SYN-ACK within {WAIT}s")
-    time.sleep(0.02)
-    before += env.wire.take_all(pred)
+    time.sleep(settle)
+    before += env.wire.take_all(theirs)
     env.wire.take_all(b.mine)
     return before
 

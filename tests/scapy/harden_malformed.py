@@ -19,7 +19,7 @@ import time
 from scapy.all import (IP, TCP, Dot1AD, Dot1Q, Ether, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
                        IPv6ExtHdrHopByHop, PadN, Raw, fragment)
 
-from harden_lib import TagSniffer, watchdog
+from harden_lib import TagSniffer, barrier, watchdog
 from xtlib import setup, tcp_of, Flow
 
 env, report = setup(__doc__)
@@ -44,19 +44,10 @@ def to_spoof(p):
 
 
 def collect(port, family=4):
-    """Every frame sent to the spoofed addresses since the last call, except the barrier's own SYN-ACK."""
-    b = Flow(env, port, family)
-    b.send("S", options=[("MSS", 1460)])
-    pred = lambda p: to_spoof(p) and not b.mine(p)  # noqa: E731
-    before, got = env.wire.drain_before(pred, b.mine)
-    if got is None:
-        raise RuntimeError(f"barrier SYN to port {port} got no SYN-ACK")
-    # The kernel answers frames the XDP program passed (reassembled fragments, extension headers) on its own
-    # path: give it a moment too.
-    time.sleep(0.15)
-    before += env.wire.take_all(pred)
-    env.wire.take_all(b.mine)
-    return before
+    """Every frame sent to the spoofed addresses since the last call, except the barrier's own SYN-ACK. The
+    kernel answers frames the XDP program passed (reassembled fragments, extension headers) on its own path: it
+    gets a moment too."""
+    return barrier(env, port, to_spoof, family=family, settle=0.15)
 
 
 def describe(frames):
