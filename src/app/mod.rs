@@ -7,6 +7,7 @@
 mod close;
 mod echo;
 mod http;
+pub mod http1;
 
 pub use crate::tcp::api::{CloseReason, Conn, ConnId};
 pub use close::CloseApp;

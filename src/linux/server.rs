@@ -16,7 +16,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What every connection runs (as in `xdptcp serve`).
@@ -131,7 +130,7 @@ pub fn serve(
     let mut handles = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
         let cpu = (!opts.cpus.is_empty()).then(|| opts.cpus[i % opts.cpus.len()]);
-        let (app, responses) = (opts.app, Arc::clone(&responses));
+        let (app, responses) = (opts.app, responses);
         let h = std::thread::Builder::new()
             .name(format!("linux-srv{i}"))
             .spawn(move || {
@@ -182,7 +181,7 @@ struct Worker {
     poll: Poll,
     listener: TcpListener,
     app: ServerApp,
-    responses: Arc<Responses>,
+    responses: Responses,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     buf: Box<[u8]>,
@@ -191,7 +190,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(l: std::net::TcpListener, app: ServerApp, responses: Arc<Responses>) -> std::io::Result<Self> {
+    fn new(l: std::net::TcpListener, app: ServerApp, responses: Responses) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::from_std(l);
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;

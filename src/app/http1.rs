@@ -1,0 +1,256 @@
+//! HTTP/1.x requests as the `http` app and the Linux reference server both read them (RFC 9112): keep-alive by
+//! default in HTTP/1.1, `Connection: close`, HTTP/1.0 closing unless it asked for keep-alive, bodies skipped by
+//! Content-Length, chunked bodies and malformed lines refused with 400, methods other than GET and HEAD with 405.
+//!
+//! The request state of a connection fits in a `u32` (the TCB's user word for the app): flag bits below
+//! [`BODY_SHIFT`], the body length still to skip above it. [`on_line`] takes one complete line and says what
+//! to do; the callers own the buffering and the sending, so both serve byte for byte the same responses.
+
+/// Longest line kept while waiting for its end.
+pub const MAX_LINE: usize = 8 * 1024;
+/// Longest request body skipped (it must fit above [`BODY_SHIFT`]).
+pub const MAX_BODY: u32 = (1 << 23) - 1;
+
+/// A request line was read; headers follow.
+pub const IN_HEADERS: u32 = 1 << 0;
+const HTTP10: u32 = 1 << 1;
+const CONN_CLOSE: u32 = 1 << 2;
+const CONN_KEEP_ALIVE: u32 = 1 << 3;
+const HEAD: u32 = 1 << 4;
+const BAD_METHOD: u32 = 1 << 5;
+/// The connection is finished: nothing more is read.
+pub const DONE: u32 = 1 << 6;
+/// A body is being skipped; its remaining length is above [`BODY_SHIFT`].
+pub const IN_BODY: u32 = 1 << 7;
+pub const BODY_SHIFT: u32 = 8;
+const REQUEST_BITS: u32 = (1 << BODY_SHIFT) - 1;
+
+/// The fixed responses for one body, built once (they live as long as the process).
+#[derive(Debug, Clone, Copy)]
+pub struct Responses {
+    /// By [HEAD?][keep-alive header?][close?]
+    ok: [[[&'static [u8]; 2]; 2]; 2],
+    pub bad_request: &'static [u8],
+    pub not_allowed: &'static [u8],
+}
+
+impl Responses {
+    pub fn new(body: &[u8]) -> Self {
+        let leak = |s: Vec<u8>| -> &'static [u8] { Box::leak(s.into_boxed_slice()) };
+        let mut ok = [[[&[][..]; 2]; 2]; 2];
+        for (head, by_ka) in ok.iter_mut().enumerate() {
+            for (ka, by_close) in by_ka.iter_mut().enumerate() {
+                for (close, slot) in by_close.iter_mut().enumerate() {
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nServer: xdptcp\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    if close == 1 {
+                        r.extend_from_slice(b"Connection: close\r\n");
+                    } else if ka == 1 {
+                        r.extend_from_slice(b"Connection: keep-alive\r\n");
+                    }
+                    r.extend_from_slice(b"\r\n");
+                    if head == 0 {
+                        r.extend_from_slice(body);
+                    }
+                    *slot = leak(r);
+                }
+            }
+        }
+        Responses {
+            ok,
+            bad_request: leak(
+                b"HTTP/1.1 400 Bad Request\r\nServer: xdptcp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            ),
+            not_allowed: leak(
+                b"HTTP/1.1 405 Method Not Allowed\r\nServer: xdptcp\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
+            ),
+        }
+    }
+
+    /// The response to a plain HTTP/1.1 keep-alive GET.
+    pub fn keep_alive_get(&self) -> &'static [u8] {
+        self.ok[0][0][0]
+    }
+}
+
+/// What one line of a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing to send; the request state becomes this.
+    Next(u32),
+    /// The request is complete: send `response`, then the state becomes `next` (with [`DONE`] when the
+    /// connection must close after it).
+    Respond { response: &'static [u8], next: u32, close: bool },
+    /// Send this error response and close.
+    Fail(&'static [u8]),
+}
+
+/// Reads one complete line (with its line ending) in request state `st`.
+pub fn on_line(r: &Responses, st: u32, raw: &[u8]) -> Step {
+    let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut st = st;
+    if st & IN_HEADERS == 0 {
+        if line.is_empty() {
+            return Step::Next(st); // RFC 9112 §2.2: empty lines before a request line are ignored.
+        }
+        return match parse_request_line(line) {
+            Some((method, http10)) => {
+                st |= IN_HEADERS;
+                match method {
+                    Method::Get => {}
+                    Method::Head => st |= HEAD,
+                    Method::Other => st |= BAD_METHOD,
+                }
+                if http10 {
+                    st |= HTTP10;
+                }
+                Step::Next(st)
+            }
+            None => Step::Fail(r.bad_request),
+        };
+    }
+    if line.is_empty() {
+        return respond(r, st);
+    }
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return Step::Fail(r.bad_request);
+    };
+    let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
+    if name.eq_ignore_ascii_case(b"connection") {
+        for token in value.split(|&b| b == b',').map(trim) {
+            if token.eq_ignore_ascii_case(b"close") {
+                st |= CONN_CLOSE;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                st |= CONN_KEEP_ALIVE;
+            }
+        }
+    } else if name.eq_ignore_ascii_case(b"content-length") {
+        match parse_u32(value) {
+            Some(n) if n <= MAX_BODY => st = (st & REQUEST_BITS) | (n << BODY_SHIFT),
+            _ => return Step::Fail(r.bad_request),
+        }
+    } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        // Chunked request bodies are not supported; refusing is safer than guessing where they end.
+        return Step::Fail(r.bad_request);
+    }
+    Step::Next(st)
+}
+
+/// The blank line ended a request.
+fn respond(r: &Responses, st: u32) -> Step {
+    if st & BAD_METHOD != 0 {
+        return Step::Fail(r.not_allowed);
+    }
+    let close = st & CONN_CLOSE != 0 || (st & HTTP10 != 0 && st & CONN_KEEP_ALIVE == 0);
+    let keep_alive_header = st & HTTP10 != 0 && !close;
+    let response = r.ok[usize::from(st & HEAD != 0)][usize::from(keep_alive_header)][usize::from(close)];
+    let body = st >> BODY_SHIFT;
+    let next = if close {
+        DONE
+    } else if body > 0 {
+        IN_BODY | (body << BODY_SHIFT)
+    } else {
+        0
+    };
+    Step::Respond { response, next, close }
+}
+
+/// In state `st` (with [`IN_BODY`]), skips up to `available` bytes of the body: how many, and the state after.
+pub fn skip_body(st: u32, available: usize) -> (usize, u32) {
+    let left = st >> BODY_SHIFT;
+    let skip = (left as usize).min(available);
+    let left = left - skip as u32;
+    (skip, if left == 0 { 0 } else { IN_BODY | (left << BODY_SHIFT) })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Method {
+    Get,
+    Head,
+    Other,
+}
+
+/// `METHOD SP request-target SP HTTP/1.x` (RFC 9112 §3). Returns the method and whether it is HTTP/1.0.
+fn parse_request_line(line: &[u8]) -> Option<(Method, bool)> {
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts.next().filter(|m| !m.is_empty() && m.iter().all(|b| b.is_ascii_alphabetic()))?;
+    let target = parts.next().filter(|t| !t.is_empty())?;
+    let version = parts.next()?;
+    if parts.next().is_some() || target.iter().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    let http10 = match version {
+        b"HTTP/1.1" => false,
+        b"HTTP/1.0" => true,
+        _ => return None,
+    };
+    let method = match method {
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
+        _ => Method::Other,
+    };
+    Some((method, http10))
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
+    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9112_3_request_line_is_method_target_version() {
+        assert_eq!(parse_request_line(b"GET / HTTP/1.1"), Some((Method::Get, false)));
+        assert_eq!(parse_request_line(b"HEAD /x HTTP/1.0"), Some((Method::Head, true)));
+        assert_eq!(parse_request_line(b"POST / HTTP/1.1"), Some((Method::Other, false)));
+        assert_eq!(parse_request_line(b"GET / HTTP/2.0"), None);
+        assert_eq!(parse_request_line(b"GET  HTTP/1.1"), None);
+        assert_eq!(parse_request_line(b"GET / HTTP/1.1 x"), None);
+        assert_eq!(parse_request_line(b""), None);
+    }
+
+    #[test]
+    fn header_values_are_trimmed_and_lengths_bounded() {
+        assert_eq!(trim(b"  close \t"), b"close");
+        assert_eq!(trim(b"   "), b"");
+        assert_eq!(parse_u32(b"42"), Some(42));
+        assert_eq!(parse_u32(b"4x"), None);
+        assert_eq!(parse_u32(b"9999999999"), None);
+    }
+
+    #[test]
+    fn responses_carry_the_right_connection_header() {
+        let r = Responses::new(b"hi");
+        let s = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        assert!(s(r.ok[0][0][0]).ends_with("Content-Length: 2\r\n\r\nhi"));
+        assert!(s(r.ok[0][0][1]).contains("Connection: close\r\n"));
+        assert!(s(r.ok[0][1][0]).contains("Connection: keep-alive\r\n"));
+        assert!(s(r.ok[1][0][0]).ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn rfc9112_6_3_a_body_is_skipped_by_its_length_across_reads() {
+        let r = Responses::new(b"x");
+        let Step::Next(st) = on_line(&r, 0, b"GET / HTTP/1.1\r\n") else { panic!() };
+        let Step::Next(st) = on_line(&r, st, b"Content-Length: 5\r\n") else { panic!() };
+        let Step::Respond { next, close: false, .. } = on_line(&r, st, b"\r\n") else { panic!() };
+        assert_eq!(skip_body(next, 3), (3, IN_BODY | (2 << BODY_SHIFT)));
+        assert_eq!(skip_body(IN_BODY | (2 << BODY_SHIFT), 10), (2, 0));
+    }
+}
