@@ -87,11 +87,12 @@ pub fn run(a: &Args) -> Result<()> {
     println!("xdptcp bench ({}) — {}", if a.quick { "quick" } else { "full" }, machine());
 
     // 0. The machine's own latency floor.
-    let stall_secs = if a.quick { 2.0 } else { 5.0 };
+    let gaps_secs = if a.quick { 2.0 } else { 5.0 };
     println!("\n[0/4] the machine's scheduling gaps (a thread spinning on each CPU)");
-    let stalls = stalls::probe(&[a.client_cpu, a.server_cpu], stall_secs);
-    let stalls_text = stalls::describe(&stalls, stall_secs);
-    println!("{}", stalls_text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
+    let gaps = stalls::probe(&[a.client_cpu, a.server_cpu], gaps_secs);
+    for line in gaps.describe() {
+        println!("  {line}");
+    }
 
     // 1. The ceiling, on its own pair.
     println!("\n[1/4] ring ceiling");
@@ -165,8 +166,7 @@ pub fn run(a: &Args) -> Result<()> {
     let flood_linux = resilience(&exe, &topo, false, a.server_cpu, &plan)?;
     drop(topo);
 
-    let machine_gaps = (stalls, stalls_text);
-    report(a, &name, &raw, ceiling, &machine_gaps, &results, legit_rate, &flood_ours, &flood_linux, started)
+    report(a, &name, &raw, ceiling, &gaps, &results, legit_rate, &flood_ours, &flood_linux, started)
 }
 
 fn best_rate(s: &Sweep) -> f64 {
@@ -307,7 +307,7 @@ fn report(
     name: &str,
     raw: &Path,
     ceiling_mpps: f64,
-    machine_gaps: &(Vec<stalls::CpuStalls>, String),
+    gaps: &stalls::Gaps,
     results: &[(&Scenario, Sweep, Sweep)],
     legit_rate: f64,
     flood_ours: &serde_json::Value,
@@ -327,7 +327,7 @@ fn report(
          Latency at 50 % is taken at each server's own half rate, where the one generator core is far busier \
          for xdptcp (and its catching up after a gap longer); the last column also runs xdptcp at Linux's half \
          rate, which compares the servers at equal load.\n\n",
-        machine_gaps.1.lines().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")
+        gaps.describe().iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")
     ));
     md.push_str("| scenario | xdptcp conn/s | Linux conn/s | xdptcp ÷ Linux | fraction of ceiling | xdptcp p99 < 1 ms | Linux p99 < 1 ms | xdptcp p99 connect at 50% (µs) | Linux p99 connect at 50% (µs) | xdptcp p50 / p99 at Linux's 50% rate (µs) |\n|---|---|---|---|---|---|---|---|---|---|\n");
     println!(
@@ -426,13 +426,12 @@ fn report(
         "xdptcp_connect_p99_us_at_linux_half_rate": ours0.same_rate.as_ref().map(|(_, r)| r.connect_us.p99),
         "xdptcp_cps_p99_under_1ms": ours0.best_strict,
         "linux_cps_p99_under_1ms": linux0.best_strict,
-        "machine_gaps_over_1ms_per_s": machine_gaps.0.iter().map(|c| c.over_1ms as f64).sum::<f64>()
-            / machine_gaps.0.len().max(1) as f64 / if a.quick { 2.0 } else { 5.0 },
+        "machine_gaps_over_1ms_per_s": gaps.over_1ms_per_s(),
         "flood_legit_success": flood_legit,
         "linux_flood_legit_success": flood_linux["legit_success"],
         "seconds": started.elapsed().as_secs_f64(),
     });
-    let full = json!({ "summary": last, "machine": machine(), "machine_gaps": machine_gaps.0, "scenarios": scen,
+    let full = json!({ "summary": last, "machine": machine(), "machine_gaps": gaps, "scenarios": scen,
                        "flood": { "legit_rate": legit_rate, "xdptcp": flood_ours, "linux": flood_linux } });
     std::fs::write(a.out.join(format!("{name}.json")), serde_json::to_vec_pretty(&full)?)?;
     std::fs::write(a.out.join(format!("{name}.md")), md)?;

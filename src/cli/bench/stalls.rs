@@ -18,8 +18,41 @@ pub struct CpuStalls {
     pub stalled_fraction: f64,
 }
 
+/// The gaps of every probed CPU over one probe.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Gaps {
+    pub secs: f64,
+    pub cpus: Vec<CpuStalls>,
+}
+
+impl Gaps {
+    /// Gaps over 1 ms per CPU per second.
+    pub fn over_1ms_per_s(&self) -> f64 {
+        let n: u64 = self.cpus.iter().map(|c| c.over_1ms).sum();
+        n as f64 / self.cpus.len().max(1) as f64 / self.secs.max(1e-9)
+    }
+
+    /// One line per CPU for the console and the report.
+    pub fn describe(&self) -> Vec<String> {
+        self.cpus
+            .iter()
+            .map(|c| {
+                format!(
+                    "CPU {}: {} gaps > 100 µs and {} > 1 ms in {:.0} s (longest {:.1} ms), {:.2}% of the time away",
+                    c.cpu,
+                    c.over_100us,
+                    c.over_1ms,
+                    self.secs,
+                    c.max_us / 1000.0,
+                    100.0 * c.stalled_fraction
+                )
+            })
+            .collect()
+    }
+}
+
 /// Spins on each of `cpus` for `secs` seconds, all at once.
-pub fn probe(cpus: &[usize], secs: f64) -> Vec<CpuStalls> {
+pub fn probe(cpus: &[usize], secs: f64) -> Gaps {
     let handles: Vec<_> = cpus
         .iter()
         .map(|&cpu| {
@@ -29,7 +62,7 @@ pub fn probe(cpus: &[usize], secs: f64) -> Vec<CpuStalls> {
             })
         })
         .collect();
-    handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    Gaps { secs, cpus: handles.into_iter().filter_map(|h| h.join().ok()).collect() }
 }
 
 fn spin(cpu: usize, dur: Duration) -> CpuStalls {
@@ -55,21 +88,4 @@ fn spin(cpu: usize, dur: Duration) -> CpuStalls {
     }
     s.stalled_fraction = stalled.as_secs_f64() / dur.as_secs_f64();
     s
-}
-
-/// One line per CPU for the console and the report.
-pub fn describe(s: &[CpuStalls], secs: f64) -> String {
-    s.iter()
-        .map(|c| {
-            format!(
-                "CPU {}: {} gaps > 100 µs and {} > 1 ms in {secs:.0} s (longest {:.1} ms), {:.2}% of the time away",
-                c.cpu,
-                c.over_100us,
-                c.over_1ms,
-                c.max_us / 1000.0,
-                100.0 * c.stalled_fraction
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
