@@ -97,6 +97,13 @@ impl App for FuzzApp {
     }
 }
 
+/// A chain of segments without data, each answering the one before: its length and when it began.
+#[derive(Clone, Copy)]
+struct Chain {
+    len: u32,
+    since: Instant,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     Client,
@@ -119,9 +126,9 @@ struct World {
     now: Instant,
     server: Endpoint<FuzzApp>,
     client: Endpoint<FuzzApp>,
-    /// Frames in flight, with their generation: how many segments without data led to this one, each answering
-    /// the one before (a chain that never ends is an ACK storm).
-    wire: VecDeque<(Side, Vec<u8>, u32)>,
+    /// Frames in flight, with their chain: how many segments without data led to this one, each answering the
+    /// one before, and since when (a chain that outgrows the rate limits is an ACK storm).
+    wire: VecDeque<(Side, Vec<u8>, Chain)>,
     seen: Vec<Seen>,
 }
 
@@ -154,22 +161,25 @@ impl World {
     }
 
     /// Checks and queues what `from` emitted; `answering_rst` when it was answering an RST; `parent` is the
-    /// generation of the segment without data it answered, if it answered one.
-    fn emitted(&mut self, from: Side, mut sink: VecSink, answering_rst: bool, parent: Option<u32>) {
+    /// chain of the segment without data it answered, if it answered one.
+    fn emitted(&mut self, from: Side, mut sink: VecSink, answering_rst: bool, parent: Option<Chain>) {
         for f in sink.take() {
             let seen = check_frame(&f, from);
             assert!(!(answering_rst && seen.1), "an RST was answered with an RST");
             let bare = parse_frame(&f).map(|p| p.tcp.payload.is_empty()).unwrap_or(false);
-            let generation = match parent {
-                Some(g) if bare => g + 1,
-                _ => 0,
+            let chain = match parent {
+                Some(c) if bare => Chain { len: c.len + 1, since: c.since },
+                _ => Chain { len: 0, since: self.now },
             };
             // Desynchronised peers (a duplicate of a handshake's ACK can re-create a connection the server closed:
-            // cookies are stateless) may trade ACKs, each finding the other's unacceptable (RFC 9293's ACK war);
-            // the per-connection challenge-ACK limit must end that: a chain longer than both sides' allowance
-            // is a storm the limits failed to stop.
-            let allowance = 2 * u32::from(Config::default().challenge_acks_per_conn) + 4;
-            assert!(generation <= allowance, "an endless exchange of segments without data (an ACK storm)");
+            // cookies are stateless; an on-path attacker can inject exact data) may trade ACKs, each finding the
+            // other's unacceptable (RFC 9293's ACK war). The per-connection challenge-ACK limit (per second) must
+            // hold that to both sides' allowance in each second the chain lasts: more is a storm the limits
+            // failed to stop.
+            let per_second = 2 * u32::from(Config::default().challenge_acks_per_conn) + 4;
+            let seconds = u32::try_from(self.now.saturating_since(chain.since).as_secs()).unwrap_or(u32::MAX);
+            let allowance = per_second.saturating_mul(seconds.saturating_add(2));
+            assert!(chain.len <= allowance, "an endless exchange of segments without data (an ACK storm)");
             if let Some(s) = seen.0 {
                 if self.seen.len() > 64 {
                     self.seen.remove(0);
@@ -177,12 +187,12 @@ impl World {
                 self.seen.push(s);
             }
             if self.wire.len() < 256 {
-                self.wire.push_back((from, f, generation));
+                self.wire.push_back((from, f, chain));
             }
         }
     }
 
-    fn deliver(&mut self, from: Side, frame: &[u8], generation: u32) {
+    fn deliver(&mut self, from: Side, frame: &[u8], chain: Chain) {
         let rst = parse_frame(frame).map(|f| f.tcp.flags.rst()).unwrap_or(false);
         let bare = parse_frame(frame).map(|f| f.tcp.payload.is_empty()).unwrap_or(false);
         if std::env::var_os("XDPTCP_FUZZ_TRACE").is_some() {
@@ -211,7 +221,7 @@ impl World {
             Side::Server => self.client.handle_frame(self.now, frame, &mut sink),
         }
         let to = if from == Side::Client { Side::Server } else { Side::Client };
-        self.emitted(to, sink, rst, bare.then_some(generation));
+        self.emitted(to, sink, rst, bare.then_some(chain));
     }
 
     fn advance(&mut self, d: Duration) {
@@ -455,7 +465,7 @@ fuzz_target!(|data: &[u8]| {
                 let n = usize::from(p.u8());
                 let raw = p.bytes(n).to_vec();
                 let from = if to_server { Side::Client } else { Side::Server };
-                w.deliver(from, &raw, 0);
+                w.deliver(from, &raw, Chain { len: 0, since: w.now });
             }
             8 | 9 => {
                 // A segment aimed at a live connection's numbers, from either side's point of view.
@@ -484,7 +494,7 @@ fuzz_target!(|data: &[u8]| {
                     &payload,
                 );
                 if !f.is_empty() {
-                    w.deliver(from, &f, 0);
+                    w.deliver(from, &f, Chain { len: 0, since: w.now });
                 }
             }
             10 => {
