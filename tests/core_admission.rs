@@ -430,3 +430,45 @@ fn design_stateless_listener_a_late_duplicate_of_the_handshake_ack_recreates_a_c
     assert_eq!(exchanged, 5, "bounded by challenge_acks_per_conn");
     assert_eq!(rig.ep.state(rig.ep.app().opened()[1]), Some(State::Established));
 }
+
+/// RFC 9293 MUST-57: a SYN addressed to a broadcast or multicast address is silently discarded. Like Linux, so is
+/// any segment that is not unicast to us: to an Ethernet group address or another host's MAC, or to an IP
+/// address no host has (multicast, broadcast, unspecified, loopback). Nothing answers, not even an RST.
+#[test]
+fn rfc9293_must_57_segments_not_unicast_to_us_are_discarded_unanswered() {
+    use std::net::IpAddr;
+    use support::frames::{build, CLIENT_MAC};
+    let mut rig = Rig::server();
+    let seg =
+        |dst: Option<IpAddr>, flags: u8| Seg { dst, ..Seg::c2s(flags, 1000, if flags & ACK != 0 { 5 } else { 0 }) };
+    let group_macs = [[0xff; 6], [0x01, 0x00, 0x5e, 0, 0, 1], [0x33, 0x33, 0, 0, 0, 1], [0x02, 0, 0, 0, 0, 0x99]];
+    let mut sent = 0;
+    for mac in group_macs {
+        for flags in [SYN, ACK, RST] {
+            assert!(rig.send_raw(&build(&seg(None, flags), CLIENT_MAC, mac)).is_empty(), "{mac:x?} {flags:#x}");
+            sent += 1;
+        }
+    }
+    let bad_ips: [IpAddr; 7] = [
+        "255.255.255.255".parse().unwrap(),
+        "224.0.0.1".parse().unwrap(),
+        "0.0.0.0".parse().unwrap(),
+        "127.0.0.1".parse().unwrap(),
+        "ff02::1".parse().unwrap(),
+        "::".parse().unwrap(),
+        "::1".parse().unwrap(),
+    ];
+    for ip in bad_ips {
+        let mut s = seg(Some(ip), SYN);
+        if ip.is_ipv6() {
+            s.src = Some("fd00::2".parse().unwrap());
+        }
+        assert!(rig.send_raw(&build(&s, CLIENT_MAC, SERVER_MAC)).is_empty(), "{ip}");
+        sent += 1;
+    }
+    let st = rig.ep.stats();
+    assert_eq!(st.dropped[xdptcp::tcp::stats::Drop::NotUnicast as usize], sent);
+    assert_eq!((st.syns_received, st.rsts_sent, st.cookies_sent), (0, 0, 0));
+    // The same SYN unicast to us is answered.
+    assert_eq!(rig.send_raw(&build(&seg(None, SYN), CLIENT_MAC, SERVER_MAC)).len(), 1);
+}

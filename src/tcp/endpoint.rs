@@ -156,6 +156,14 @@ impl<A: App> Endpoint<A> {
                 return;
             }
         };
+        let unicast_ip = match f.ip {
+            IpRepr::V4(ip) => !crate::wire::ipv4::is_not_unicast(ip.dst),
+            IpRepr::V6(ip) => !crate::wire::ipv6::is_not_unicast(ip.dst),
+        };
+        if f.eth.dst != self.ctx.cfg.local_mac || !unicast_ip {
+            self.ctx.stats.drop(Drop::NotUnicast);
+            return;
+        }
         if !self.ctx.cfg.local_addrs.is_empty() {
             let dst: IpAddr = match f.ip {
                 IpRepr::V4(ip) => ip.dst.into(),

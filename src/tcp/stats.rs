@@ -7,6 +7,10 @@ use crate::wire::ParseError;
 pub enum Drop {
     /// Destination address is not one of ours.
     NotLocal,
+    /// Not unicast to us: an Ethernet destination other than our MAC (a group address, or another host's), or an
+    /// IP destination TCP never uses (multicast, broadcast, unspecified, loopback). RFC 9293 MUST-57 for SYNs;
+    /// like Linux, nothing of such a frame is answered.
+    NotUnicast,
     /// Not acceptable in the receive window (RFC 9293 §3.10.7.4, first check).
     OutOfWindow,
     /// RST outside the window, or in LISTEN (RFC 5961 §3.2, RFC 9293).
@@ -32,8 +36,9 @@ pub enum Drop {
 }
 
 impl Drop {
-    pub const ALL: [Drop; 12] = [
+    pub const ALL: [Drop; 13] = [
         Drop::NotLocal,
+        Drop::NotUnicast,
         Drop::OutOfWindow,
         Drop::RstIgnored,
         Drop::RstInTimeWait,
@@ -50,6 +55,7 @@ impl Drop {
     pub fn name(self) -> &'static str {
         match self {
             Drop::NotLocal => "not_local",
+            Drop::NotUnicast => "not_unicast",
             Drop::OutOfWindow => "out_of_window",
             Drop::RstIgnored => "rst_ignored",
             Drop::RstInTimeWait => "rst_in_time_wait",

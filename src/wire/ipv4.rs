@@ -266,10 +266,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
-/// True for addresses that can never be the source of a TCP segment: unspecified, loopback (from the wire),
-/// multicast and limited broadcast (RFC 1122 §3.2.1.3, RFC 9293 §3.9.1.1).
+/// True for addresses that are no host's unicast address, so never the source (nor, from the wire, the
+/// destination) of a TCP segment: unspecified, loopback, multicast and limited broadcast (RFC 1122 §3.2.1.3,
+/// RFC 9293 §3.9.1.1).
 #[inline]
-pub fn is_bad_source(addr: Ipv4Addr) -> bool {
+pub fn is_not_unicast(addr: Ipv4Addr) -> bool {
     addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || addr.is_broadcast()
 }
 
@@ -285,7 +286,7 @@ impl Ipv4Repr {
             return Err(ParseError::Fragment);
         }
         let src = packet.src_addr();
-        if is_bad_source(src) {
+        if is_not_unicast(src) {
             return Err(ParseError::BadSourceAddress);
         }
         let payload_len = usize::from(packet.total_len()).saturating_sub(packet.header_len());

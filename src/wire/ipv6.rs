@@ -46,10 +46,10 @@ pub const fn is_extension_header(next_header: u8) -> bool {
     matches!(next_header, 0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
 }
 
-/// True for addresses that can never be the source of a TCP segment: unspecified, loopback (from the wire) and
-/// multicast (RFC 4291 §2.5.2, §2.5.3, §2.7).
+/// True for addresses that are no host's unicast address, so never the source (nor, from the wire, the
+/// destination) of a TCP segment: unspecified, loopback and multicast (RFC 4291 §2.5.2, §2.5.3, §2.7).
 #[inline]
-pub fn is_bad_source(addr: Ipv6Addr) -> bool {
+pub fn is_not_unicast(addr: Ipv6Addr) -> bool {
     addr.is_unspecified() || addr.is_loopback() || addr.is_multicast()
 }
 
@@ -197,7 +197,7 @@ impl Ipv6Repr {
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Ipv6Packet<T>) -> Result<Ipv6Repr, ParseError> {
         let src = packet.src_addr();
-        if is_bad_source(src) {
+        if is_not_unicast(src) {
             return Err(ParseError::BadSourceAddress);
         }
         Ok(Ipv6Repr {
