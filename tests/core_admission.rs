@@ -466,6 +466,11 @@ fn rfc9293_must_57_segments_not_unicast_to_us_are_discarded_unanswered() {
         assert!(rig.send_raw(&build(&s, CLIENT_MAC, SERVER_MAC)).is_empty(), "{ip}");
         sent += 1;
     }
+    // LAND: from the address it is sent to, port to the same port.
+    let land =
+        Seg { src: Some(support::frames::SERVER_IP.into()), sport: support::frames::SERVER_PORT, ..seg(None, SYN) };
+    assert!(rig.send_raw(&build(&land, CLIENT_MAC, SERVER_MAC)).is_empty(), "LAND");
+    sent += 1;
     let st = rig.ep.stats();
     assert_eq!(st.dropped[xdptcp::tcp::stats::Drop::NotUnicast as usize], sent);
     assert_eq!((st.syns_received, st.rsts_sent, st.cookies_sent), (0, 0, 0));

@@ -156,9 +156,10 @@ impl<A: App> Endpoint<A> {
                 return;
             }
         };
+        // From our own destination address is no peer either (a LAND attack: it would talk to itself).
         let unicast_ip = match f.ip {
-            IpRepr::V4(ip) => !crate::wire::ipv4::is_not_unicast(ip.dst),
-            IpRepr::V6(ip) => !crate::wire::ipv6::is_not_unicast(ip.dst),
+            IpRepr::V4(ip) => !crate::wire::ipv4::is_not_unicast(ip.dst) && ip.src != ip.dst,
+            IpRepr::V6(ip) => !crate::wire::ipv6::is_not_unicast(ip.dst) && ip.src != ip.dst,
         };
         if f.eth.dst != self.ctx.cfg.local_mac || !unicast_ip {
             self.ctx.stats.drop(Drop::NotUnicast);

@@ -8,8 +8,8 @@ pub enum Drop {
     /// Destination address is not one of ours.
     NotLocal,
     /// Not unicast to us: an Ethernet destination other than our MAC (a group address, or another host's), or an
-    /// IP destination TCP never uses (multicast, broadcast, unspecified, loopback). RFC 9293 MUST-57 for SYNs;
-    /// like Linux, nothing of such a frame is answered.
+    /// IP destination TCP never uses (multicast, broadcast, unspecified, loopback), or from that very address
+    /// (LAND). RFC 9293 MUST-57 for SYNs; like Linux, nothing of such a frame is answered.
     NotUnicast,
     /// Not acceptable in the receive window (RFC 9293 §3.10.7.4, first check).
     OutOfWindow,
