@@ -16,7 +16,8 @@ pub struct Args {
     /// Local TCP ports to serve, comma-separated (1-65535).
     #[arg(long, value_delimiter = ',', required = true, value_parser = clap::value_parser!(u16).range(1..))]
     ports: Vec<u16>,
-    /// Serve only segments to these local addresses (repeatable); default: any address.
+    /// Serve only segments to these local addresses (repeatable); default: every address of this host (its network
+    /// namespace) at start.
     #[arg(long = "addr")]
     addrs: Vec<IpAddr>,
     /// Queues to serve: `all` or a count (one pinned worker each).

@@ -49,6 +49,41 @@ fn ifreq_for(name: &str) -> Result<libc::ifreq, IoError> {
     Ok(req)
 }
 
+/// Every IP address configured on any interface of the calling thread's network namespace (Linux's weak host
+/// model: a segment to any of them is the host's).
+pub fn host_addresses() -> Result<Vec<std::net::IpAddr>, IoError> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into `head`; the result is checked before the list is read.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(IoError::last_os("getifaddrs"));
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: a non-null ifa_addr points to a sockaddr whose family says which sockaddr_* it is.
+            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: family AF_INET: the address is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                out.push(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).into());
+            } else if family == libc::AF_INET6 {
+                // SAFETY: family AF_INET6: the address is a sockaddr_in6.
+                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                out.push(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr).into());
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once, after the last read.
+    unsafe { libc::freeifaddrs(head) };
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// The MAC address of interface `name`.
 pub fn mac_address(name: &str) -> Result<[u8; 6], IoError> {
     ifindex(name)?;

@@ -107,6 +107,9 @@ impl Default for ServeOptions {
     }
 }
 
+/// Entries of the XDP program's `local_addrs` map.
+const MAX_LOCAL_ADDRS: usize = 256;
+
 /// Why `serve` could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -146,12 +149,27 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     if let Some(a) = netdev::xdp_attachment(&opts.iface)? {
         return Err(IoError::AlreadyAttached { ifname: opts.iface.clone(), prog_id: a.prog_id, mode: a.mode }.into());
     }
+    // Without --addr, the host's own addresses at start (all interfaces of this namespace: Linux's weak host
+    // model): like the kernel, we answer no segment to an address this host does not have, even when it reaches
+    // our MAC. An interface without any address answers for every destination.
+    let addrs: Vec<IpAddr> = if opts.addrs.is_empty() {
+        netdev::host_addresses()?.into_iter().filter(|a| !a.is_loopback()).collect()
+    } else {
+        opts.addrs.clone()
+    };
+    if addrs.len() > MAX_LOCAL_ADDRS {
+        return Err(IoError::Invalid(format!(
+            "{} local addresses: at most {MAX_LOCAL_ADDRS} can be served; name the ones to serve with --addr",
+            addrs.len()
+        ))
+        .into());
+    }
     let stop = signal::install_stop_handler()?;
-    let mut prog = SteerProgram::load(SteerOptions { restrict_local: !opts.addrs.is_empty(), ..Default::default() })?;
+    let mut prog = SteerProgram::load(SteerOptions { restrict_local: !addrs.is_empty(), ..Default::default() })?;
     for p in &opts.ports {
         prog.add_listen_port(*p)?;
     }
-    for a in &opts.addrs {
+    for a in &addrs {
         prog.restrict_local_addr(*a)?;
     }
     // Sockets first, then attach: from the first redirected frame on, a socket is there to take it.
@@ -174,7 +192,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     for (q, io) in sockets.into_iter().enumerate() {
         let cfg = Config {
             local_mac: MacAddr(ifmac),
-            local_addrs: opts.addrs.clone(),
+            local_addrs: addrs.clone(),
             max_conns: opts.max_conns,
             time_wait: opts.time_wait,
             hash_secret: random_secret()?,
@@ -228,12 +246,17 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         eprintln!("xdptcp: metrics on http://{bound}/metrics");
     }
     eprintln!(
-        "xdptcp: serving {} ports {:?} with {} worker(s), app {:?}, {} XDP",
+        "xdptcp: serving {} ports {:?} with {} worker(s), app {:?}, {} XDP, for {}",
         opts.iface,
         opts.ports,
         queues,
         opts.app,
-        if opts.mode == AttachMode::Skb { "skb" } else { "native" }
+        if opts.mode == AttachMode::Skb { "skb" } else { "native" },
+        if addrs.is_empty() {
+            "any destination address".to_string()
+        } else {
+            addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+        }
     );
 
     let started = StdInstant::now();

@@ -10,6 +10,8 @@ RST (with or without ACK) open nothing, and a reset answers exactly where Linux 
 Prints the JSON report; "xdp_expect" gives counters the Rust side checks in the server's stats afterwards.
 """
 
+import ipaddress
+
 from xtlib import classify, opts, setup, tcp_of, Flow
 
 env, report = setup(__doc__)
@@ -242,6 +244,21 @@ def ack_without_syn(port):
 
 
 report.compare("ack_out_of_nowhere_is_reset_with_seq_seg_ack", ack_without_syn, {"replies": ["R"], "rst_seq_ok": True})
+
+
+
+def foreign_destination(family):
+    """A SYN to our MAC but to an address of the subnet this host does not have: the kernel (not forwarding)
+    drops it, and xdptcp, serving the host's own addresses, leaves it to the kernel."""
+    def run(port):
+        f = Flow(env, port, family)
+        f.server_ip = str(ipaddress.ip_address(f.server_ip) + 200)
+        return classify(f.replies("S", seq=f.iss, ack=0, options=[("MSS", 1460)]))
+    return run
+
+
+report.compare("syn_to_an_address_this_host_does_not_have_is_not_answered_v4", foreign_destination(4), [])
+report.compare("syn_to_an_address_this_host_does_not_have_is_not_answered_v6", foreign_destination(6), [])
 
 report.extra["xdp_expect"] = counts
 report.finish()
