@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -55,30 +53,13 @@ fn server_in(ns: &str, args: &[&str], ready_mark: &'static str) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("server starts");
-    let (tx, rx) = mpsc::channel::<String>();
-    for pipe in [
-        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+    let rx = common::lines_of(vec![
+        Box::new(child.stdout.take().expect("stdout")),
         Box::new(child.stderr.take().expect("stderr")),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.contains(ready_mark) => break,
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server {args:?} never said {ready_mark:?}: {seen:?}");
-            }
-        }
+    ]);
+    if let Err(seen) = common::wait_for_line(&rx, ready_mark, Duration::from_secs(20)) {
+        let _ = child.kill();
+        panic!("server {args:?} never said {ready_mark:?}: {seen:?}");
     }
     // Keep draining its output so that it never blocks on a full pipe.
     std::thread::spawn(move || for _ in rx {});

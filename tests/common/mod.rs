@@ -162,3 +162,37 @@ pub fn udp_v4(src: SocketAddr, dst: SocketAddr, src_mac: [u8; 6], dst_mac: [u8; 
 pub fn put16(frame: &mut [u8], at: usize, v: u16) {
     frame[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
+
+/// Forwards every line of `pipes` (a child's stdout, stderr) to one channel, a thread per pipe: a child never
+/// blocks on a full pipe while the channel is read or dropped.
+pub fn lines_of(pipes: Vec<Box<dyn std::io::Read + Send>>) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    for pipe in pipes {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// Waits for a line containing `mark` (each line gets up to `timeout`); otherwise the lines seen before.
+pub fn wait_for_line(
+    rx: &std::sync::mpsc::Receiver<String>,
+    mark: &str,
+    timeout: std::time::Duration,
+) -> Result<(), Vec<String>> {
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(timeout) {
+            Ok(line) if line.contains(mark) => return Ok(()),
+            Ok(line) => seen.push(line),
+            Err(_) => return Err(seen),
+        }
+    }
+}

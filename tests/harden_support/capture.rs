@@ -4,7 +4,6 @@
 //! and a small reader of the classic pcap format. A capture whose kernel buffer overflowed says so
 //! ([`Captured::dropped_by_kernel`]): a test that counts replies per request must refuse to count then.
 
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -81,26 +80,11 @@ impl Capture {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tcpdump starts (scripts/install-deps.sh installs it)");
-        let (tx, rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(l) if l.contains("listening on") => break,
-                Ok(l) => seen.push(l),
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("tcpdump in {ns} on {iface} did not start: {seen:?}");
-                }
-            }
+        let rx = crate::common::lines_of(vec![Box::new(child.stderr.take().expect("stderr"))]);
+        if let Err(seen) = crate::common::wait_for_line(&rx, "listening on", Duration::from_secs(10)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tcpdump in {ns} on {iface} did not start: {seen:?}");
         }
         Capture { child: Some(child), path, stderr: rx }
     }
