@@ -34,6 +34,10 @@ pub struct GeneratorStats {
     pub time_wait_overflow: u64,
     /// Frames the kernel dropped on our receive side (full RX ring or empty fill ring).
     pub rx_ring_drops: u64,
+    /// Of those, dropped because the RX ring was full (the generator fell behind).
+    pub rx_ring_full: u64,
+    /// Of those, dropped because the fill ring was empty (no frame to receive into).
+    pub rx_fill_empty: u64,
     pub tx_kicks: u64,
 }
 
@@ -185,7 +189,7 @@ impl Summary {
         let _ = writeln!(
             t,
             "\ngenerator: {:.0}% busy, {} frames in, {} out, {} retransmits, {} RSTs sent, {} unmatched, {} no TX frame, {} RX ring \
-             drops, {} in TIME-WAIT",
+             drops ({} ring full, {} fill ring empty), {} in TIME-WAIT",
             g.busy * 100.0,
             g.frames_in,
             g.frames_out,
@@ -194,6 +198,8 @@ impl Summary {
             g.unmatched_segments,
             g.no_tx_buffer,
             g.rx_ring_drops,
+            g.rx_ring_full,
+            g.rx_fill_empty,
             g.time_wait
         );
         if let Some(f) = &self.flood {
