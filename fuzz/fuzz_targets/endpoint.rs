@@ -166,7 +166,7 @@ impl World {
         for f in sink.take() {
             let seen = check_frame(&f, from);
             assert!(!(answering_rst && seen.1), "an RST was answered with an RST");
-            let bare = parse_frame(&f).map(|p| p.tcp.payload.is_empty()).unwrap_or(false);
+            let bare = seen.2;
             let chain = match parent {
                 Some(c) if bare => Chain { len: c.len + 1, since: c.since },
                 _ => Chain { len: 0, since: self.now },
@@ -193,9 +193,9 @@ impl World {
     }
 
     fn deliver(&mut self, from: Side, frame: &[u8], chain: Chain) {
-        let rst = parse_frame(frame).map(|f| f.tcp.flags.rst()).unwrap_or(false);
-        let bare = parse_frame(frame).map(|f| f.tcp.payload.is_empty()).unwrap_or(false);
-        if std::env::var_os("XDPTCP_FUZZ_TRACE").is_some() {
+        // One parse for both questions: the harness's own parsing is a fair share of each execution.
+        let (rst, bare) = parse_frame(frame).map(|f| (f.tcp.flags.rst(), f.tcp.payload.is_empty())).unwrap_or_default();
+        if trace() {
             match parse_frame(frame) {
                 Ok(f) => eprintln!(
                     "{:>14?} {} {:#04x} {}:{} seq={} ack={} win={} len={} ts={:?}",
@@ -261,9 +261,15 @@ impl World {
     }
 }
 
+/// Whether `XDPTCP_FUZZ_TRACE` asks for every delivered segment on stderr (read once, not per segment).
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("XDPTCP_FUZZ_TRACE").is_some())
+}
+
 /// Parses an emitted frame with the wire module, re-checks both checksums independently, checks the flags;
-/// returns what it says about the connection, and whether it is an RST.
-fn check_frame(f: &[u8], from: Side) -> (Option<Seen>, bool) {
+/// returns what it says about the connection, whether it is an RST, and whether it carries no data.
+fn check_frame(f: &[u8], from: Side) -> (Option<Seen>, bool, bool) {
     let parsed = parse_frame(f).unwrap_or_else(|e| panic!("emitted frame does not parse: {e:?}"));
     assert!(independent_checksums_ok(f), "checksums wrong in an emitted frame");
     let flags = parsed.tcp.flags;
@@ -283,7 +289,7 @@ fn check_frame(f: &[u8], from: Side) -> (Option<Seen>, bool) {
         len: seg_len,
         tsval: parsed.tcp.options.timestamps.map(|t| t.tsval),
     });
-    (seen, flags.rst())
+    (seen, flags.rst(), parsed.tcp.payload.is_empty())
 }
 
 /// Ones' complement sum of 16-bit big-endian words.
