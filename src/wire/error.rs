@@ -19,6 +19,12 @@ pub enum ParseError {
     BadIpChecksum,
     /// IPv4 fragment (MF set or offset non-zero).
     Fragment,
+    /// IPv4 options that do not parse: an option running past the header, or a length below 2.
+    BadIpOptions,
+    /// IPv4 loose or strict source route (RFC 791 §3.1): dropped, as Linux does with its default
+    /// `accept_source_route=0`; a route chosen by the sender is a spoofing tool (RFC 1122 §3.3.5 lets a host
+    /// refuse it).
+    SourceRoute,
     /// IPv6 next header is not TCP (extension headers are not followed).
     Ipv6ExtensionHeader,
     /// IP protocol is not TCP.
@@ -40,7 +46,7 @@ pub enum ParseError {
 
 impl ParseError {
     /// Every variant, in a fixed order: `ALL[e.index()] == e`.
-    pub const ALL: [ParseError; 16] = [
+    pub const ALL: [ParseError; 18] = [
         ParseError::TruncatedEthernet,
         ParseError::NotIp,
         ParseError::TruncatedIp,
@@ -49,6 +55,8 @@ impl ParseError {
         ParseError::BadIpLength,
         ParseError::BadIpChecksum,
         ParseError::Fragment,
+        ParseError::BadIpOptions,
+        ParseError::SourceRoute,
         ParseError::Ipv6ExtensionHeader,
         ParseError::NotTcp,
         ParseError::TruncatedTcp,
@@ -76,6 +84,8 @@ impl ParseError {
             ParseError::BadIpLength => "bad_ip_length",
             ParseError::BadIpChecksum => "bad_ip_checksum",
             ParseError::Fragment => "fragment",
+            ParseError::BadIpOptions => "bad_ip_options",
+            ParseError::SourceRoute => "source_route",
             ParseError::Ipv6ExtensionHeader => "ipv6_extension_header",
             ParseError::NotTcp => "not_tcp",
             ParseError::TruncatedTcp => "truncated_tcp",

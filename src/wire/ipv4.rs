@@ -1,13 +1,14 @@
-//! IPv4 (options allowed and skipped; fragments refused).
+//! IPv4 (options checked and skipped; source routes and fragments refused).
 //!
-//! Owns the IPv4 header: a zero-copy view and its Repr. Parsing checks the header checksum and refuses
-//! fragments and impossible source addresses; emitting always writes a 20-byte header with DF set. It never
+//! Owns the IPv4 header: a zero-copy view and its Repr. Parsing checks the header checksum, walks the options
+//! (refusing malformed ones and source routes, as Linux does) and refuses fragments and impossible source
+//! addresses; emitting always writes a 20-byte header with DF set. It never
 //! looks inside the payload.
 
 use super::{checksum, ParseError};
 use std::net::Ipv4Addr;
 
-/// A parsed IPv4 header. Options, if any, are skipped; a reply never carries them.
+/// A parsed IPv4 header. Options, if any, are checked and skipped; a reply never carries them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Ipv4Repr {
     pub src: Ipv4Addr,
@@ -266,6 +267,34 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
+/// Option types of a loose and a strict source route (RFC 791 §3.1: copied flag, class 0, numbers 3 and 9).
+const OPT_LSRR: u8 = 131;
+const OPT_SSRR: u8 = 137;
+
+/// Walks the options the way Linux's `ip_options_compile` does: end of list and no-operation are one byte, every
+/// other option has a length byte of at least 2 that stays inside the header. A source route is refused even
+/// when well formed; every other option (record route, timestamps, security labels …) is skipped unread.
+#[inline]
+fn check_options(mut opts: &[u8]) -> Result<(), ParseError> {
+    while let Some(&kind) = opts.first() {
+        match kind {
+            0 => return Ok(()),
+            1 => opts = &opts[1..],
+            _ => {
+                let len = usize::from(*opts.get(1).ok_or(ParseError::BadIpOptions)?);
+                if len < 2 || len > opts.len() {
+                    return Err(ParseError::BadIpOptions);
+                }
+                if kind == OPT_LSRR || kind == OPT_SSRR {
+                    return Err(ParseError::SourceRoute);
+                }
+                opts = &opts[len..];
+            }
+        }
+    }
+    Ok(())
+}
+
 /// True for addresses that are no host's unicast address, so never the source (nor, from the wire, the
 /// destination) of a TCP segment: unspecified, loopback, multicast and limited broadcast (RFC 1122 §3.2.1.3,
 /// RFC 9293 §3.9.1.1).
@@ -275,8 +304,9 @@ pub fn is_not_unicast(addr: Ipv4Addr) -> bool {
 }
 
 impl Ipv4Repr {
-    /// Reads a packet that passed [`Ipv4Packet::new_checked`]: verifies the header checksum, refuses fragments
-    /// and impossible source addresses. Any protocol is returned for the caller to judge; options are skipped.
+    /// Reads a packet that passed [`Ipv4Packet::new_checked`]: verifies the header checksum, refuses fragments,
+    /// malformed options, source routes and impossible source addresses. Any protocol is returned for the caller
+    /// to judge; other options are skipped.
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>) -> Result<Ipv4Repr, ParseError> {
         if !packet.verify_checksum() {
@@ -285,6 +315,7 @@ impl Ipv4Repr {
         if packet.more_frags() || packet.frag_offset() != 0 {
             return Err(ParseError::Fragment);
         }
+        check_options(packet.options())?;
         let src = packet.src_addr();
         if is_not_unicast(src) {
             return Err(ParseError::BadSourceAddress);
@@ -391,6 +422,50 @@ mod tests {
         assert_eq!(p.options(), &[1, 1, 1, 0]);
         assert_eq!(p.payload(), b"data");
         assert_eq!(Ipv4Repr::parse(&p).unwrap(), repr());
+    }
+
+    /// A packet with `opts` (a multiple of 4 bytes) between the header and "data", checksum right.
+    fn with_options(opts: &[u8]) -> Vec<u8> {
+        let header = 20 + opts.len();
+        let mut buf = vec![0u8; header + 4];
+        buf[..20].copy_from_slice(&packet()[..20]);
+        buf[0] = 0x40 | (header / 4) as u8;
+        buf[2..4].copy_from_slice(&((header + 4) as u16).to_be_bytes());
+        buf[20..header].copy_from_slice(opts);
+        buf[header..].copy_from_slice(b"data");
+        refill(&mut buf);
+        buf
+    }
+
+    fn parse_with_options(opts: &[u8]) -> Result<Ipv4Repr, ParseError> {
+        let buf = with_options(opts);
+        Ipv4Repr::parse(&Ipv4Packet::new_checked(&buf[..]).unwrap())
+    }
+
+    #[test]
+    fn rfc791_3_1_record_route_timestamp_and_unknown_options_are_skipped() {
+        // Record route (7), a timestamp (68), an unknown option (30) and the end of the list.
+        assert_eq!(parse_with_options(&[7, 7, 4, 0, 0, 0, 0, 1]), Ok(repr()));
+        assert_eq!(parse_with_options(&[68, 4, 5, 0]), Ok(repr()));
+        assert_eq!(parse_with_options(&[1, 30, 3, 9, 0, 0xff, 0xff, 0xff]), Ok(repr()), "nothing after EOL is read");
+    }
+
+    #[test]
+    fn rfc1122_3_3_5_source_routed_packets_are_dropped_as_linux_does() {
+        for kind in [OPT_LSRR, OPT_SSRR] {
+            assert_eq!(parse_with_options(&[kind, 7, 4, 10, 0, 0, 9, 0]), Err(ParseError::SourceRoute));
+            assert_eq!(parse_with_options(&[1, 1, 1, 0, kind, 7, 8, 10, 0, 0, 9, 0]).ok(), Some(repr()), "after EOL");
+            assert_eq!(parse_with_options(&[1, kind, 7, 4, 10, 0, 0, 9]), Err(ParseError::SourceRoute));
+        }
+    }
+
+    #[test]
+    fn rfc791_3_1_options_that_do_not_parse_are_refused() {
+        // A length below 2, a length past the header, and an option cut before its length byte.
+        assert_eq!(parse_with_options(&[68, 1, 0, 0]), Err(ParseError::BadIpOptions));
+        assert_eq!(parse_with_options(&[68, 0, 0, 0]), Err(ParseError::BadIpOptions));
+        assert_eq!(parse_with_options(&[7, 9, 4, 0, 0, 0, 0, 0]), Err(ParseError::BadIpOptions));
+        assert_eq!(parse_with_options(&[1, 1, 1, 7]), Err(ParseError::BadIpOptions));
     }
 
     #[test]

@@ -25,7 +25,7 @@ from xtlib import setup, tcp_of, Flow
 env, report = setup(__doc__)
 watchdog(150)
 exact = {"xdp_truncated": 0, "xdp_bad_header": 0, "xdp_fragment": 0, "malformed_bad_tcp_checksum": 0,
-         "malformed_bad_ip_checksum": 0, "malformed_bad_flags": 0, "dropped_listener_junk": 0, "dropped_bad_ack": 0}
+         "malformed_bad_ip_checksum": 0, "malformed_source_route": 0, "malformed_bad_ip_options": 0, "malformed_bad_flags": 0, "dropped_listener_junk": 0, "dropped_bad_ack": 0}
 at_least = {"xdp_not_tcp": 0, "xdp_not_ip": 0}
 SYN_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (12345, 0)), ("NOP", None), ("WScale", 7)]
 
@@ -147,6 +147,33 @@ for kind, name in ((2, "mss"), (8, "timestamps"), (99, "unknown_kind")):
                        why="RFC 9293 §3.1 (MUST-7) only asks a TCP to be prepared for illegal option lengths: xdptcp "
                            "stops reading options there and answers the SYN (one SYN-ACK, options before the damage "
                            "kept); Linux 6.18 drops such a SYN without a reply")
+
+
+def ip_options(raw, counter):
+    """An IPv4 SYN carrying the IP options `raw` (a multiple of 4 bytes)."""
+    def run(port):
+        f = Flow(env, port)
+        fr = (Ether(src=env.client_mac, dst=env.server_mac) / IP(src=env.spoof4, dst=env.server4, options=raw)
+              / TCP(sport=f.sport, dport=port, flags="S", seq=f.iss, options=SYN_OPTS))
+        env.wire.send(fr)
+        if counter:
+            count(counter, port=port)
+        return {"replies": describe(collect(port))}
+    return run
+
+
+for kind, name in ((131, "loose"), (137, "strict")):
+    report.compare(f"syn_with_a_{name}_source_route_is_dropped", ip_options(bytes([kind, 7, 4, 10, 9, 9, 9, 0]),
+                   "malformed_source_route"), {"replies": []},
+                   why="RFC 1122 §3.3.5 lets a host refuse source-routed datagrams; Linux drops them by default "
+                       "(accept_source_route=0), and so does xdptcp: a route chosen by the sender helps spoofing")
+report.compare("syn_with_an_ip_option_running_past_the_header_is_dropped",
+               ip_options(bytes([7, 11, 4, 0, 0, 0, 0, 0]), "malformed_bad_ip_options"), {"replies": []},
+               linux_expected={"replies": ["TCP in ICMP"]},
+               why="both refuse an option whose length leaves the header; Linux also answers with an ICMP parameter "
+                   "problem (RFC 1122 §3.2.2.5, a SHOULD), xdptcp, which sends TCP only, drops it silently")
+report.compare("syn_with_a_record_route_option_is_answered", ip_options(bytes([7, 7, 4, 0, 0, 0, 0, 0]), None),
+               {"replies": ["SA"]}, why="other IP options are skipped: the SYN-ACK carries none")
 
 
 # --- checksums ----------------------------------------------------------------------------------------------------
