@@ -112,16 +112,24 @@ fn ipv6_repr() -> Ipv6Repr {
 
 #[test]
 fn rfc791_3_1_header_options_are_skipped() {
-    // Insert 8 bytes of IP options (NOP, NOP, NOP, EOL, padding) into a valid SYN.
+    // 8 bytes of IP options (NOP, NOP, NOP, EOL, padding), then a record route, in a valid SYN.
     let plain = syn_v4();
-    let mut bytes = plain[..34].to_vec();
-    bytes.extend_from_slice(&[1, 1, 1, 0, 0, 0, 0, 0]);
-    bytes.extend_from_slice(&plain[34..]);
-    bytes[14] = 0x47;
-    let total = u16::from_be_bytes([bytes[16], bytes[17]]) + 8;
-    bytes[16..18].copy_from_slice(&total.to_be_bytes());
-    refill_checksums(&mut bytes);
+    let bytes = syn_v4_with_ip_options(&[1, 1, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(bytes[14], 0x47);
     assert_eq!(parse_ok(&bytes), parse_ok(&plain));
+    assert_eq!(parse_ok(&syn_v4_with_ip_options(&[7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])), parse_ok(&plain));
+}
+
+#[test]
+fn rfc1122_3_3_5_source_routed_and_malformed_ip_options_are_refused_by_name() {
+    for kind in [131u8, 137] {
+        let routed = syn_v4_with_ip_options(&[1, kind, 7, 4, 10, 1, 2, 3]);
+        assert_eq!(parse_frame(&routed).err(), Some(ParseError::SourceRoute), "option {kind}");
+    }
+    for bad in [[68u8, 1, 0, 0], [7, 5, 4, 0], [1, 1, 1, 68]] {
+        let frame = syn_v4_with_ip_options(&bad);
+        assert_eq!(parse_frame(&frame).err(), Some(ParseError::BadIpOptions), "options {bad:?}");
+    }
 }
 
 #[test]
@@ -251,6 +259,12 @@ fn crafted() -> Vec<(&'static str, Vec<u8>, ParseError)> {
     offset[14 + 6..14 + 8].copy_from_slice(&[0x40, 0x01]);
     refill_checksums(&mut offset);
     push("fragment offset 8 with DF", offset, ParseError::Fragment);
+    push(
+        "IP option length past the header",
+        syn_v4_with_ip_options(&[7, 9, 4, 0, 0, 0, 0, 0]),
+        ParseError::BadIpOptions,
+    );
+    push("loose source route", syn_v4_with_ip_options(&[131, 7, 4, 10, 1, 2, 3, 0]), ParseError::SourceRoute);
 
     for nh in [0u8, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254] {
         let mut ext = syn6.clone();

@@ -35,6 +35,8 @@ fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("syn_v6.bin", syn_v6()),
         ("ack_with_data_v6.bin", emit(&frame(eth(None), ipv6(), ack_tcp(b"hello")))),
         ("syn_vlan_v4.bin", syn_vlan()),
+        // A record route: the IPv4 options walk, one mutation away from a source route or a bad length.
+        ("syn_record_route_v4.bin", syn_v4_with_ip_options(&[7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
     ]
 }
 

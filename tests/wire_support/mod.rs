@@ -110,6 +110,21 @@ pub fn syn_v4() -> Vec<u8> {
     emit(&frame(eth(None), ipv4(), syn_tcp()))
 }
 
+/// The IPv4 SYN of [`syn_v4`] with `opts` (a multiple of 4 bytes, at most 40) as IP options, lengths and
+/// checksums made right.
+pub fn syn_v4_with_ip_options(opts: &[u8]) -> Vec<u8> {
+    assert!(opts.len() % 4 == 0 && opts.len() <= 40, "IPv4 options are whole words, at most 40 bytes");
+    let plain = syn_v4();
+    let mut bytes = plain[..34].to_vec();
+    bytes.extend_from_slice(opts);
+    bytes.extend_from_slice(&plain[34..]);
+    bytes[14] = 0x40 | (5 + opts.len() / 4) as u8;
+    let total = u16::from_be_bytes([bytes[16], bytes[17]]) + opts.len() as u16;
+    bytes[16..18].copy_from_slice(&total.to_be_bytes());
+    refill_checksums(&mut bytes);
+    bytes
+}
+
 pub fn syn_v6() -> Vec<u8> {
     emit(&frame(eth(None), ipv6(), syn_tcp()))
 }
