@@ -439,11 +439,12 @@ mod tests {
             assert!(seen.insert(a.next(|_| panic!("asked in the first round")).unwrap()));
         }
         let mut asked = 0;
-        assert!(a.next(|t| {
-            asked += 1;
-            seen.contains(&t)
-        })
-        .is_none());
+        assert!(a
+            .next(|t| {
+                asked += 1;
+                seen.contains(&t)
+            })
+            .is_none());
         assert_eq!(asked, PROBES, "from the second round on, every tuple is checked");
         a.start_at(0);
         assert!(a.next(|_| panic!("a new walk starts a new first round")).is_some());
