@@ -107,6 +107,10 @@ impl Snapshot {
         let lost = self.workers.iter().fold((0, 0), |a, w| (a.0 + w.injected_loss.0, a.1 + w.injected_loss.1));
         v.push(("injected_loss_rx".into(), lost.0 as f64, false));
         v.push(("injected_loss_tx".into(), lost.1 as f64, false));
+        let stalls: u64 = self.workers.iter().map(|w| w.stalls.over_1ms).sum();
+        let longest = self.workers.iter().map(|w| w.stalls.longest).max().unwrap_or_default();
+        v.push(("worker_stalls_over_1ms".into(), stalls as f64, false));
+        v.push(("worker_longest_stall_us".into(), longest.as_micros() as f64, true));
         let m = self.memory();
         v.push(("memory_bytes".into(), (m.conn_tables + m.timers + m.time_wait + m.send_queues) as f64, true));
         v.push(("workers".into(), self.workers.len() as f64, true));

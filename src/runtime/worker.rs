@@ -37,6 +37,31 @@ pub struct Report {
     pub exited: bool,
     /// Frames lost on purpose by fault injection (received, sent).
     pub injected_loss: (u64, u64),
+    /// Times the loop came round late, and the latest.
+    pub stalls: Stalls,
+}
+
+/// How late the loop came round: the time from one turn's start to the next, sleeps in poll(2) left out. A turn
+/// takes microseconds, so a gap of milliseconds is time the thread did not run (the hypervisor or a higher
+/// priority took the CPU) or a turn that did far too much: either way a peer waited that long for an answer,
+/// which is what a kernel client's tail-loss probe (10 ms at HZ=250) reacts to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stalls {
+    /// Gaps of at least [`Stalls::COUNTED`].
+    pub over_1ms: u64,
+    pub longest: Duration,
+}
+
+impl Stalls {
+    pub const COUNTED: Duration = Duration::from_millis(1);
+
+    #[inline]
+    fn record(&mut self, gap: Duration) {
+        if gap >= Self::COUNTED {
+            self.over_1ms += 1;
+            self.longest = self.longest.max(gap);
+        }
+    }
 }
 
 /// Counters a packet I/O can add to a report.
@@ -101,8 +126,12 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
     let mut dice = Dice::new(opts.loss.map_or(1, |l| l.seed));
     let mut lost = (0u64, 0u64);
     let mut last_frame = clock.now();
+    let mut stalls = Stalls::default();
+    let mut turn_start = clock.now();
     loop {
         let now = clock.now();
+        stalls.record(now.saturating_since(turn_start));
+        turn_start = now;
         let received = match opts.loss {
             None => io.recv(opts.batch, |frame, sink| ep.handle_frame(now, frame, sink)),
             Some(loss) => io.recv(opts.batch, |frame, sink| {
@@ -125,7 +154,7 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
         }
         io.flush()?;
         if now >= next_report {
-            let _ = reports.try_send(report(&opts, &ep, &io, false, lost));
+            let _ = reports.try_send(report(&opts, &ep, &io, false, lost, stalls));
             next_report = now + opts.report_every;
         }
         match commands.try_recv() {
@@ -142,13 +171,14 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
             let sleep = until.saturating_since(clock.now()).min(opts.max_sleep);
             if !sleep.is_zero() {
                 io.wait(Some(sleep))?;
+                turn_start = clock.now();
             }
         }
     }
     let now = clock.now();
     ep.abort_all(now, io.sink());
     io.flush()?;
-    let _ = reports.send(report(&opts, &ep, &io, true, lost));
+    let _ = reports.send(report(&opts, &ep, &io, true, lost, stalls));
     Ok((ep, io))
 }
 
@@ -158,8 +188,17 @@ fn report<P: IoCounters, A: App>(
     io: &P,
     exited: bool,
     injected_loss: (u64, u64),
+    stalls: Stalls,
 ) -> Report {
-    Report { worker: opts.id, stats: ep.stats(), io: io.io_counters(), memory: ep.memory(), exited, injected_loss }
+    Report {
+        worker: opts.id,
+        stats: ep.stats(),
+        io: io.io_counters(),
+        memory: ep.memory(),
+        exited,
+        injected_loss,
+        stalls,
+    }
 }
 
 #[cfg(test)]
@@ -228,5 +267,14 @@ mod tests {
         let mut buf = vec![0; f.frame_len()];
         f.emit(&mut buf).unwrap();
         buf
+    }
+
+    #[test]
+    fn stalls_count_gaps_of_a_millisecond_or_more_and_keep_the_longest() {
+        let mut s = Stalls::default();
+        for us in [20, 999, 1_000, 4_500, 2_000] {
+            s.record(Duration::from_micros(us));
+        }
+        assert_eq!(s, Stalls { over_1ms: 3, longest: Duration::from_micros(4_500) });
     }
 }
