@@ -37,14 +37,14 @@ pub struct Report {
     pub exited: bool,
     /// Frames lost on purpose by fault injection (received, sent).
     pub injected_loss: (u64, u64),
-    /// Times the loop came round late, and the latest.
+    /// Times the loop came round late, and the longest such gap.
     pub stalls: Stalls,
 }
 
 /// How late the loop came round: the time from one turn's start to the next, sleeps in poll(2) left out. A turn
 /// takes microseconds, so a gap of milliseconds is time the thread did not run (the hypervisor or a higher
 /// priority took the CPU) or a turn that did far too much: either way a peer waited that long for an answer,
-/// which is what a kernel client's tail-loss probe (10 ms at HZ=250) reacts to.
+/// which is what a kernel client's tail-loss probe (2·SRTT + 2 ticks, 4–8 ms at HZ=250) reacts to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stalls {
     /// Gaps of at least [`Stalls::COUNTED`].

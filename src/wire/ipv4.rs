@@ -2,8 +2,7 @@
 //!
 //! Owns the IPv4 header: a zero-copy view and its Repr. Parsing checks the header checksum, walks the options
 //! (refusing malformed ones and source routes, as Linux does) and refuses fragments and impossible source
-//! addresses; emitting always writes a 20-byte header with DF set. It never
-//! looks inside the payload.
+//! addresses; emitting always writes a 20-byte header with DF set. It never looks inside the payload.
 
 use super::{checksum, ParseError};
 use std::net::Ipv4Addr;
