@@ -59,8 +59,8 @@ pub fn violations(d: &BTreeMap<String, u64>) -> Vec<String> {
 
 /// When the client's only complaint is retransmissions, explains them if every one was a tail-loss probe (no
 /// retransmission timeout, no fast retransmit) and they were spurious by the server's own count: every segment
-/// the client sent (originals and probes) reached the server's socket, the server dropped none but the late duplicates themselves (every drop has a
-/// counter), refused none as malformed and retransmitted nothing itself. The replies were then late on their way
+/// the client sent (originals and probes) reached the server's socket, the server dropped nothing but the late
+/// duplicates themselves (every drop has a counter), refused none as malformed and retransmitted nothing itself. The replies were then late on their way
 /// back through the kernel (the client's stack runs in the softirq of whichever CPU delivers them), not lost or
 /// ignored by the server. `None` when anything does not add up.
 pub fn retransmissions_explained_as_spurious_probes(
