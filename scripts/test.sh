@@ -38,7 +38,9 @@ run_tests() {
 
 step "format" cargo fmt --all -- --check
 step "clippy" cargo clippy --locked --all-targets -- -D warnings
-step "build" cargo build --locked --all-targets
+# The build compiles what the tests run, in the test profile (cargo build would use dev, and cargo test would then
+# compile the crate and every test binary a second time, about two minutes), and the benches as well.
+step "build" cargo test --locked --all-targets --no-run
 step "tests" run_tests
 
 # --- fuzz smoke -------------------------------------------------------------------------------------------------
