@@ -2,6 +2,8 @@
 //! program with `NoXskAction::Drop`: a segment it would redirect finds no socket in the XSKMAP (test runs use
 //! queue 0 and no socket is bound), so it is dropped and counted `no_xsk`, while everything else is passed and
 //! counted under its own reason. A real redirect is checked in tests/netns_xsk.rs.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 

@@ -12,6 +12,8 @@
 //! - A cookie key rotation (its 64 s slot boundary brought a few seconds away with `--cookie-clock-skew`) in the
 //!   middle of an `xdptcp load` run and between the two halves of hundreds of handshakes: no failure, and the key
 //!   file shows the new slot.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod harden_support;

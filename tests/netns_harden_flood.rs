@@ -12,6 +12,8 @@
 //!
 //! The attacker's namespace never answers the replies it receives: they go to addresses no interface there owns,
 //! so its kernel drops them as not its own (the capture sees them first).
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod harden_support;

@@ -6,6 +6,8 @@
 //! nothing; data whose ACK is beyond SND.NXT or too old, data outside the window or off by one is acknowledged
 //! and never delivered, so the client's stream comes back byte for byte; challenge ACKs are limited per
 //! connection and for the whole endpoint (RFC 5961 §7), and the server's counters agree.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod harden_support;

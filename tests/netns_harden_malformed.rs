@@ -7,6 +7,8 @@
 //! frames the kernel gets (fragments, IPv6 extension headers) get the kernel's answer, and the test says which;
 //! nmap's SYN/ACK/FIN/NULL/Xmas scans see the port exactly as they see the Linux listener; and the server still
 //! serves kernel clients afterwards.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod harden_support;

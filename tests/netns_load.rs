@@ -2,6 +2,8 @@
 //! tests run in parallel), the generator on one end, `xdptcp serve` or `xdptcp linux-server` on the other. A few
 //! thousand connections per case must all complete with sane histograms; floods must run, stay bounded and
 //! count; bad arguments must fail with a clear message. Each case takes a second or two.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 

@@ -5,6 +5,8 @@
 //! clean (see `serve_support::nstat::MUST_STAY_ZERO` for which and why); no client socket stuck half-way; the
 //! server counted exactly the connections made, each closed normally, with TIME-WAIT on the side that closed
 //! first; and after 2MSL (`--time-wait 2`) the server holds no state at all.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod serve_support;

@@ -6,6 +6,8 @@
 //! SYN-ACK was minted before a restart completes after it (and not with other keys). Bad input earns a clear
 //! one-line error and a non-zero exit. `--metrics` serves the Prometheus text format; `--stats-json` is rewritten
 //! atomically and is always valid JSON.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod serve_support;

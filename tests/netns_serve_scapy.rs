@@ -7,6 +7,8 @@
 //! (`tcp_syncookies=2`) and ignores RST in TIME-WAIT (`tcp_rfc1337=1`): the careful Linux a cookie-only stack
 //! with RFC 1337 should match. Each script prints its cases as JSON; one #[test] per group asserts on them and
 //! on the server's counters.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod serve_support;

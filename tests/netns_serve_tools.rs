@@ -2,6 +2,8 @@
 //! with the server closing first, and keep-alive) and wrk (HTTP/1.1 keep-alive for 5 s). Each must report zero
 //! errors, and afterwards the client namespace must hold no socket stuck half-way (`ss -tan`), and the server no
 //! state after 2MSL.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 mod serve_support;

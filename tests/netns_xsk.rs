@@ -2,6 +2,8 @@
 //! tests run in parallel), the steering program attached natively, one AF_XDP socket. Frames from a kernel peer
 //! must arrive on the socket, frames from the socket must reach the peer, errors must be named, and no XDP program
 //! may outlive the process that attached it, however it ends.
+// The AF_XDP layer, the runtime and the binary: the default `af-xdp` feature.
+#![cfg(feature = "af-xdp")]
 
 mod common;
 
