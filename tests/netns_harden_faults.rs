@@ -86,11 +86,27 @@ fn five_percent_loss_each_way_10_000_connections_all_complete_and_no_state_leaks
         traffic::concurrent(&topo.ns_b, dst(&topo), &plan, CONNS, IN_FLIGHT, Duration::from_secs(60));
     let secs = t.elapsed().as_secs_f64();
     let client = serve_support::nstat::delta(&nstat_before, &serve_support::nstat::snapshot(&topo.ns_b));
-    let after = server.wait_stats("every connection counted", Duration::from_secs(30), |s| {
+    let counted = |s: &serde_json::Value| {
         n(s, "conns_closed") + n(s, "conns_reset") + n(s, "conns_aborted") + n(s, "conns_timed_out")
             >= n(s, "conns_opened")
             && s["live_conns"] == 0
-    });
+    };
+    let since = Instant::now();
+    // On failure, both ends' view: which client sockets are still open, and in what state, beside the server's
+    // counters tell which side is waiting for what.
+    let after = serve_support::wait_for(Duration::from_secs(30), || server.stats_since(since).filter(counted))
+        .unwrap_or_else(|| {
+            panic!(
+                "the server never counted every connection as ended within 30 s; clients: {} ok, {} failed {:?}; \
+                 client sockets {:?}; server stats {}\nstderr:\n{}",
+                tally.ok,
+                tally.failed,
+                tally.examples,
+                serve_support::socket_states(&topo.ns_b),
+                server.stats().map(|s| s.to_string()).unwrap_or_default(),
+                server.stderr_text()
+            )
+        });
     // Segments the client sent that never reached the server's XDP program: the client side's loss.
     // (TcpOutSegs leaves out retransmissions.)
     let count = |k: &str| client.get(k).copied().unwrap_or(0);
