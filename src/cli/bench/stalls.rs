@@ -1,7 +1,13 @@
-//! The machine's own latency floor: one thread per CPU spins on the monotonic clock and records every gap in
-//! which it did not run. On a VM the hypervisor takes vCPUs away for milliseconds at a time (measured here: a few
-//! times a second, up to ~14 ms, with nothing else running); every connection in flight during such a gap waits
-//! it out, whatever the server. The bench prints this beside the latencies so that a tail is read against it.
+//! The machine's own latency floor: a thread spins on the monotonic clock of a CPU and records every gap in which
+//! it did not run; every connection in flight during such a gap waits it out, whatever the server. The bench
+//! prints this beside the latencies so that a tail is read against it.
+//!
+//! Each CPU is probed twice: alone (the other CPUs idle) and with every bench CPU spinning at once, as they do
+//! when the generator and a polling server both run. On the 2-vCPU VMs this project is benched on, the two differ
+//! by orders of magnitude (2026-12-05: 0–2 gaps over 100 µs in 10 s alone, some 70 together, a dozen of them over
+//! 1 ms): the machine's own tasks (its agents, kernel threads) need a little CPU, and with one CPU idle they run
+//! there; with none idle they preempt a spinner for a slice. The count of those preemptions (the spinner's
+//! involuntary context switches) is recorded beside the gaps, to tell them from time the hypervisor took.
 
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -16,13 +22,40 @@ pub struct CpuStalls {
     pub max_us: f64,
     /// Share of the probe's time spent in gaps longer than 100 µs.
     pub stalled_fraction: f64,
+    /// Times the scheduler put another task on the CPU in the spinner's place (involuntary context switches;
+    /// `None` where /proc does not say).
+    pub preempted: Option<u64>,
 }
 
 /// The gaps of every probed CPU over one probe.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Gaps {
+    /// Seconds each CPU was probed.
     pub secs: f64,
     pub cpus: Vec<CpuStalls>,
+}
+
+/// Both probes of the bench CPUs.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MachineGaps {
+    /// One CPU spinning at a time, the others idle.
+    pub alone: Gaps,
+    /// Every bench CPU spinning at once (the serialised `machine_gaps` of earlier runs was this one).
+    pub together: Gaps,
+}
+
+impl MachineGaps {
+    /// Probes each of `cpus` alone for `secs`, then all of them together for `secs`.
+    pub fn probe(cpus: &[usize], secs: f64) -> MachineGaps {
+        let alone = cpus.iter().flat_map(|&c| probe(&[c], secs).cpus).collect();
+        MachineGaps { alone: Gaps { secs, cpus: alone }, together: probe(cpus, secs) }
+    }
+
+    /// Lines for the console and the report: each CPU alone, then together.
+    pub fn describe(&self) -> Vec<String> {
+        let alone = self.alone.describe().into_iter().map(|l| format!("alone, {l}"));
+        alone.chain(self.together.describe().into_iter().map(|l| format!("together, {l}"))).collect()
+    }
 }
 
 impl Gaps {
@@ -38,13 +71,15 @@ impl Gaps {
             .iter()
             .map(|c| {
                 format!(
-                    "CPU {}: {} gaps > 100 µs and {} > 1 ms in {:.0} s (longest {:.1} ms), {:.2}% of the time away",
+                    "CPU {}: {} gaps > 100 µs and {} > 1 ms in {:.1} s (longest {:.1} ms), {:.2}% of the time away, {}",
                     c.cpu,
                     c.over_100us,
                     c.over_1ms,
                     self.secs,
                     c.max_us / 1000.0,
-                    100.0 * c.stalled_fraction
+                    100.0 * c.stalled_fraction,
+                    c.preempted
+                        .map_or("preemptions unknown".to_string(), |n| format!("preempted by other tasks {n} times"))
                 )
             })
             .collect()
@@ -66,6 +101,7 @@ pub fn probe(cpus: &[usize], secs: f64) -> Gaps {
 }
 
 fn spin(cpu: usize, dur: Duration) -> CpuStalls {
+    let switches_before = involuntary_switches();
     let start = Instant::now();
     let mut last = start;
     let mut s = CpuStalls { cpu, ..Default::default() };
@@ -87,5 +123,34 @@ fn spin(cpu: usize, dur: Duration) -> CpuStalls {
         }
     }
     s.stalled_fraction = stalled.as_secs_f64() / dur.as_secs_f64();
+    s.preempted = involuntary_switches().zip(switches_before).map(|(after, before)| after.saturating_sub(before));
     s
+}
+
+/// This thread's involuntary context switches so far, from /proc/thread-self/status.
+fn involuntary_switches() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+    parse_involuntary_switches(&status)
+}
+
+fn parse_involuntary_switches(status: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:")).and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn involuntary_switches_are_read_from_the_status_text() {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t20\nnonvoluntary_ctxt_switches:\t78\n";
+        assert_eq!(parse_involuntary_switches(status), Some(78));
+        assert_eq!(parse_involuntary_switches("Name:\tx\n"), None);
+        assert_eq!(parse_involuntary_switches("nonvoluntary_ctxt_switches:\tmany\n"), None);
+    }
+
+    #[test]
+    fn this_thread_can_read_its_own_switches() {
+        assert!(involuntary_switches().is_some(), "/proc/thread-self/status has the count on Linux");
+    }
 }
