@@ -108,6 +108,24 @@ fn rfc9293_3_10_7_4_retransmitted_fin_is_reacknowledged_and_2msl_restarts() {
 }
 
 #[test]
+fn rfc7323_2_2_time_wait_acks_shift_the_window_only_when_scaling_was_negotiated() {
+    // A server without timestamps cannot carry window scale in its cookie, so that connection is unscaled;
+    // every other fixture negotiates a shift. The TIME-WAIT entry's ACKs must say what the connection said.
+    for role in [Role::Client, Role::Server] {
+        for flavour in Flavour::ALL {
+            let mut fx = tw(role, flavour);
+            let fin = fx.seg(FIN | ACK, fx.rcv_nxt.wrapping_sub(1), fx.snd_nxt);
+            let out = fx.rig.send(&fin);
+            assert_eq!(out.len(), 1, "{role:?} {flavour:?}: {out:?}");
+            assert_eq!(out[0].flags, ACK);
+            assert_eq!(out[0].window, fx.wnd_field, "{role:?} {flavour:?}: the connection's own window field");
+            let unscaled = role == Role::Server && !flavour.ts;
+            assert_eq!(out[0].window == 65535, unscaled, "{role:?} {flavour:?}: {}", out[0].window);
+        }
+    }
+}
+
+#[test]
 fn rfc6191_higher_sequence_syn_reopens_time_wait_through_a_cookie() {
     let mut fx = tw(Role::Server, Flavour::NO_TS_WRAP);
     let syn = new_syn(&fx, fx.rcv_nxt.wrapping_add(100_000), None);

@@ -156,7 +156,7 @@ pub fn enter_time_wait<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K
         snd_nxt: tcb.snd_nxt.0,
         rcv_nxt: tcb.rcv_nxt.0,
         ts_recent: tcb.ts_recent,
-        flags: if tcb.has(flags::TS) { TimeWait::TIMESTAMPS } else { 0 },
+        flags: TimeWait::flags_for(tcb.has(flags::TS), tcb.rcv_wscale),
     };
     match flows.tw.insert(ctx.now, key, tw) {
         Ok(()) => ctx.stats.time_wait_entered += 1,

@@ -35,12 +35,27 @@ pub struct TimeWait {
     pub rcv_nxt: u32,
     /// The peer's most recent TSval, when timestamps were in use.
     pub ts_recent: u32,
-    /// Bit 0: timestamps were in use.
+    /// Bit 0: timestamps were in use. Bits 4–7: our receive window shift (0 when scaling was not negotiated:
+    /// RFC 7323 §2.2, a window field is only shifted when both sides sent the option).
     pub flags: u8,
 }
 
 impl TimeWait {
     pub const TIMESTAMPS: u8 = 1;
+    const WSCALE_SHIFT: u8 = 4;
+
+    /// The flags byte for a connection that did or did not use timestamps and shifts its window by `rcv_wscale`
+    /// (at most 14, RFC 7323 §2.3).
+    #[inline]
+    pub fn flags_for(timestamps: bool, rcv_wscale: u8) -> u8 {
+        u8::from(timestamps) * Self::TIMESTAMPS | (rcv_wscale.min(14) << Self::WSCALE_SHIFT)
+    }
+
+    /// The shift of our receive window field.
+    #[inline]
+    pub fn rcv_wscale(&self) -> u8 {
+        self.flags >> Self::WSCALE_SHIFT
+    }
 }
 
 /// Expiries are kept modulo 2^48 ns (about 78 hours).

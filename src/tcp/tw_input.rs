@@ -103,7 +103,7 @@ fn ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeW
 /// The ACK of a TIME-WAIT entry, unlimited; whether it went out.
 fn send_ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeWait, sink: &mut S) -> bool {
     let mut tcp = reply_header(frame, tw.snd_nxt, tw.rcv_nxt, TcpFlags::ACK);
-    tcp.window = ctx.cfg.window_field(ctx.cfg.window_scale);
+    tcp.window = ctx.cfg.window_field(tw.rcv_wscale());
     if tw.flags & TimeWait::TIMESTAMPS != 0 {
         tcp.options.timestamps = Some(Timestamps { tsval: ctx.ts_clock(), tsecr: tw.ts_recent });
     }
