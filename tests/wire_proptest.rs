@@ -24,14 +24,15 @@ fn unicast_mac() -> impl Strategy<Value = MacAddr> {
 
 fn good_v4() -> impl Strategy<Value = Ipv4Addr> {
     any::<u32>().prop_map(Ipv4Addr::from).prop_filter("valid TCP source", |a| {
-        !(a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast())
+        // RFC 1122 §3.2.1.3: not "this network" (0/8), loopback, multicast, nor reserved class E (240/4).
+        !(a.octets()[0] == 0 || a.is_loopback() || a.is_multicast() || a.octets()[0] >= 240)
     })
 }
 
 fn good_v6() -> impl Strategy<Value = Ipv6Addr> {
-    any::<u128>()
-        .prop_map(Ipv6Addr::from)
-        .prop_filter("valid TCP source", |a| !(a.is_unspecified() || a.is_loopback() || a.is_multicast()))
+    any::<u128>().prop_map(Ipv6Addr::from).prop_filter("valid TCP source", |a| {
+        !(a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.segments()[..6] == [0, 0, 0, 0, 0, 0xffff])
+    })
 }
 
 fn ip() -> impl Strategy<Value = IpRepr> {

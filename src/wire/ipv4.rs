@@ -295,11 +295,13 @@ fn check_options(mut opts: &[u8]) -> Result<(), ParseError> {
 }
 
 /// True for addresses that are no host's unicast address, so never the source (nor, from the wire, the
-/// destination) of a TCP segment: unspecified, loopback, multicast and limited broadcast (RFC 1122 §3.2.1.3,
-/// RFC 9293 §3.9.1.1).
+/// destination) of a TCP segment: "this network" 0/8, loopback, multicast, the reserved class E 240/4 and the
+/// limited broadcast within it (RFC 1122 §3.2.1.3, RFC 1112 §4, RFC 9293 §3.9.1.1). A kernel would find no
+/// route back to a class E source; we answer by MAC and so must refuse it ourselves.
 #[inline]
 pub fn is_not_unicast(addr: Ipv4Addr) -> bool {
-    addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || addr.is_broadcast()
+    let first = addr.octets()[0];
+    first == 0 || addr.is_loopback() || addr.is_multicast() || first >= 240
 }
 
 impl Ipv4Repr {
@@ -523,7 +525,16 @@ mod tests {
 
     #[test]
     fn rfc1122_3_2_1_3_impossible_sources_are_refused() {
-        for src in [[0, 0, 0, 0], [127, 0, 0, 1], [224, 0, 0, 1], [239, 255, 255, 250], [255, 255, 255, 255]] {
+        for src in [
+            [0, 0, 0, 0],
+            [0, 1, 2, 3],
+            [127, 0, 0, 1],
+            [224, 0, 0, 1],
+            [239, 255, 255, 250],
+            [240, 0, 0, 1],
+            [254, 1, 2, 3],
+            [255, 255, 255, 255],
+        ] {
             let mut buf = packet();
             let mut p = Ipv4Packet::new_unchecked(&mut buf[..]);
             p.set_src_addr(Ipv4Addr::from(src));

@@ -47,10 +47,12 @@ pub const fn is_extension_header(next_header: u8) -> bool {
 }
 
 /// True for addresses that are no host's unicast address, so never the source (nor, from the wire, the
-/// destination) of a TCP segment: unspecified, loopback and multicast (RFC 4291 §2.5.2, §2.5.3, §2.7).
+/// destination) of a TCP segment: unspecified, loopback, multicast (RFC 4291 §2.5.2, §2.5.3, §2.7) and
+/// IPv4-mapped (§2.5.5.2: they stand for IPv4 peers inside a host's API and never appear on the wire; Linux drops
+/// them on input too).
 #[inline]
 pub fn is_not_unicast(addr: Ipv6Addr) -> bool {
-    addr.is_unspecified() || addr.is_loopback() || addr.is_multicast()
+    addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || addr.to_ipv4_mapped().is_some()
 }
 
 /// A zero-copy view of an IPv6 packet.
@@ -306,7 +308,7 @@ mod tests {
 
     #[test]
     fn rfc4291_impossible_sources_are_refused() {
-        for src in ["::", "::1", "ff02::1", "ff05::1:3"] {
+        for src in ["::", "::1", "ff02::1", "ff05::1:3", "::ffff:10.77.0.50", "::ffff:0.0.0.0"] {
             let mut buf = packet();
             Ipv6Packet::new_unchecked(&mut buf[..]).set_src_addr(src.parse().unwrap());
             let p = Ipv6Packet::new_checked(&buf[..]).unwrap();

@@ -483,8 +483,9 @@ fn time_wait(fx: &Fx, s: &Seg, e: Expected) -> Expected {
     let listening = fx.role == Role::Server;
     let tw_ack = Reply::Ack { seq: fx.snd_nxt, ack: fx.rcv_nxt };
     let tsecr = fx.ts.then_some(fx.ts_recent);
-    // The TIME-WAIT entry keeps no window scale: it announces our configured window at our configured scale.
-    let e = Expected { window: 511, tsecr, ..e };
+    // The TIME-WAIT entry keeps the connection's window shift: its ACKs say what the connection's said (RFC 7323
+    // §2.2: unscaled when the handshake did not negotiate scaling).
+    let e = Expected { tsecr, ..e };
     if s.has(RST) {
         return Expected { why: "RFC 1337: an RST in TIME-WAIT is ignored", ..e };
     }
