@@ -13,6 +13,7 @@ use support::recorder::Recorder;
 use support::rig::{Rig, T0};
 use xdptcp::app::CloseReason;
 use xdptcp::tcp::cookie::{slot_at, KeyRing, PERIOD};
+use xdptcp::tcp::stats::Drop;
 use xdptcp::tcp::{Config, State};
 use xdptcp::time::Instant;
 
@@ -391,15 +392,60 @@ fn rsts_provoked_on_a_connection_are_limited_for_the_whole_endpoint_too() {
     }
 }
 
+/// A handshake whose ACK carries the client's first data (a request), then the client's exact RST: the server
+/// holds nothing of the connection afterwards. Returns the rig, the ACK and the SYN-ACK's sequence number.
+fn opened_with_data_then_reset(cfg: Config) -> (Rig<Recorder>, Seg, u32) {
+    let mut rig = Rig::server_with(cfg, Recorder::default());
+    let syn = rig.seg(SYN, 1000, 0);
+    let sa = rig.send(&syn).remove(0);
+    let ack = rig.seg(ACK, 1001, sa.seq.wrapping_add(1)).with_payload(b"GET / HTTP/1.1\r\n\r\n");
+    rig.send(&ack);
+    let id = rig.ep.app().opened()[0];
+    assert_eq!(rig.ep.app().received(id), b"GET / HTTP/1.1\r\n\r\n");
+    let rst = rig.seg(RST, 1001 + 18, 0);
+    rig.send(&rst);
+    assert_eq!(rig.ep.live_connections(), 0, "the exact RST closed it");
+    (rig, ack, sa.seq)
+}
+
 #[test]
-fn design_stateless_listener_a_late_duplicate_of_the_handshake_ack_recreates_a_closed_connection() {
-    // Documented limitation (found by the endpoint fuzz target): cookies keep no state, so a duplicate of the ACK
-    // that completed a handshake, arriving after the server has forgotten the connection (here: aborted it) but
-    // within the cookie's lifetime, validates again and re-creates the connection ("a ghost"). Linux shares this
-    // under SYN cookies, which it only uses under a SYN flood. A desynchronised ghost then trades ACKs with its
-    // peer (each finds the other's numbers unacceptable); the per-connection challenge-ACK limit ends the
-    // exchange, as this test checks.
-    let mut rig = Rig::server();
+fn rfc4987_3_6_a_replayed_handshake_ack_does_not_reopen_its_connection_within_the_cookies_lifetime() {
+    // Cookies keep no state per handshake, so without a memory of used cookies a copy of the ACK that opened a
+    // connection (a network duplicate, or a capture replayed by someone who can spoof the client) would validate
+    // again for the rest of the cookie's 64–128 s and run the request again (found by a black-box probe: an HTTP
+    // request re-served 1 s, 10 s, 60 s and 120 s later). The replay filter refuses it like any segment of a dead
+    // connection: an RST at SEG.ACK, nothing opened, counted.
+    let (mut rig, ack, _) = opened_with_data_then_reset(config(SERVER_MAC));
+    for after in [1, 10, 30, 60] {
+        rig.now = T0 + Duration::from_secs(after);
+        let out = rig.send(&ack);
+        assert_eq!(out.len(), 1, "{after} s: {out:?}");
+        assert_eq!((out[0].flags, out[0].seq), (RST, ack.ack), "{after} s");
+        assert_eq!(rig.ep.live_connections(), 0, "{after} s");
+    }
+    assert_eq!(rig.ep.app().opened().len(), 1, "opened once, never again");
+    let stats = rig.ep.stats();
+    assert_eq!(stats.dropped[Drop::CookieReplayed as usize], 4);
+    assert_eq!((stats.cookies_accepted, stats.cookies_rejected), (1, 0));
+    // A new handshake on the same tuple (a new client ISN, so a new cookie) is served as usual.
+    let syn = rig.seg(SYN, 50_000, 0);
+    let sa = rig.send(&syn).remove(0);
+    assert!(rig.send(&rig.seg(ACK, 50_001, sa.seq.wrapping_add(1))).is_empty());
+    assert_eq!(rig.ep.live_connections(), 1);
+}
+
+#[test]
+fn design_without_the_replay_filter_a_late_duplicate_recreates_the_connection_and_the_limits_bound_it() {
+    // With the filter off (`cookie_replay_entries: 0`), or once a busy server's filter has forgotten the record,
+    // a duplicate of the opening ACK re-creates the connection ("a ghost", found by the endpoint fuzz target;
+    // Linux shares this under SYN cookies). A desynchronised ghost then trades ACKs with its peer (each finds the
+    // other's numbers unacceptable); the per-connection challenge-ACK limit ends the exchange, as this test checks.
+    let off = Config { cookie_replay_entries: 0, ..config(SERVER_MAC) };
+    let (mut rig, ack, _) = opened_with_data_then_reset(off.clone());
+    rig.now += Duration::from_secs(5);
+    rig.send(&ack);
+    assert_eq!(rig.ep.live_connections(), 1, "without the filter the connection is back");
+    let mut rig = Rig::server_with(off, Recorder::default());
     let syn = rig.seg(SYN, 1000, 0);
     let sa = rig.send(&syn).remove(0);
     let ack = rig.seg(ACK, 1001, sa.seq.wrapping_add(1));

@@ -54,6 +54,9 @@ pub struct Config {
     pub challenge_acks_per_sec: u32,
     /// RSTs for segments that match nothing (including failed cookies), per second for the whole endpoint.
     pub rst_per_sec: u32,
+    /// Entries of the memory of cookie ACKs that opened a connection (rounded down to a power of two, 4 bytes
+    /// each; 0: off). See [`crate::tcp::replay`] for how long a record lasts at a given connection rate.
+    pub cookie_replay_entries: usize,
     /// Secret for the table hashes (SipHash keys): no peer can aim tuples at one bucket.
     pub hash_secret: [u8; 16],
     /// Secret for RFC 6528 ISNs of active opens.
@@ -97,6 +100,7 @@ impl Default for Config {
             challenge_acks_per_conn: 5,
             challenge_acks_per_sec: 1000,
             rst_per_sec: 50_000,
+            cookie_replay_entries: 1 << 20,
             hash_secret: [0x5a; 16],
             isn_secret: [0xa5; 16],
             wall_clock_offset: 0,

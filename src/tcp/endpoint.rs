@@ -46,6 +46,8 @@ pub struct Memory {
     pub timers: usize,
     pub time_wait: usize,
     pub send_queues: usize,
+    /// Reserved for the cookie replay filters (fixed; see [`crate::tcp::replay`]).
+    pub replay_filters: usize,
 }
 
 /// One TCP endpoint: listeners, connections, TIME-WAIT and timers of one worker.
@@ -139,6 +141,7 @@ impl<A: App> Endpoint<A> {
     pub fn memory(&self) -> Memory {
         Memory {
             conn_tables: self.v4.table.memory_bytes() + self.v6.table.memory_bytes(),
+            replay_filters: self.v4.replay.memory_bytes() + self.v6.replay.memory_bytes(),
             timers: self.v4.wheel.memory_bytes() + self.v6.wheel.memory_bytes(),
             time_wait: self.v4.tw.memory_bytes() + self.v6.tw.memory_bytes(),
             send_queues: self.ctx.bufs.memory_bytes(),

@@ -4,6 +4,7 @@ use crate::tcp::api::ConnId;
 use crate::tcp::config::Config;
 use crate::tcp::conn::Tcb;
 use crate::tcp::flow::FlowKey;
+use crate::tcp::replay::ReplayFilter;
 use crate::tcp::table::ConnTable;
 use crate::tcp::time_wait::TimeWaitTable;
 use crate::tcp::timer::TimerWheel;
@@ -13,6 +14,8 @@ pub struct Flows<K: FlowKey> {
     pub table: ConnTable<K, Tcb>,
     pub wheel: TimerWheel,
     pub tw: TimeWaitTable<K>,
+    /// Cookie ACKs that opened a connection already (see [`ReplayFilter`]).
+    pub replay: ReplayFilter,
 }
 
 impl<K: FlowKey> Flows<K> {
@@ -22,10 +25,13 @@ impl<K: FlowKey> Flows<K> {
         let mut k_tw = cfg.hash_secret;
         k_table[0] ^= 0x01 ^ u8::from(K::V6);
         k_tw[0] ^= 0x02 ^ u8::from(K::V6);
+        let mut k_replay = cfg.hash_secret;
+        k_replay[0] ^= 0x04 ^ u8::from(K::V6);
         Flows {
             table: ConnTable::new(cfg.max_conns, k_table),
             wheel: TimerWheel::new(cfg.timer_tick, cfg.timer_slots, start),
             tw: TimeWaitTable::new(cfg.max_time_wait, cfg.time_wait, k_tw),
+            replay: ReplayFilter::new(cfg.cookie_replay_entries, k_replay),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::tcp::flows::Flows;
 use crate::tcp::input;
 use crate::tcp::lifecycle::{finish, open, Next};
 use crate::tcp::output::{our_mss, reply, reset_for};
+use crate::tcp::replay::Mark;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::Drop;
 use crate::wire::{FrameRepr, TcpFlags, TcpOptions, TcpRepr, Timestamps};
@@ -32,12 +33,17 @@ pub fn on_listen<K: FlowKey, A: App, S: FrameSink>(
             ctx.stats.drop(Drop::ListenerJunk);
             reset_for(ctx, frame, sink);
         } else {
-            match check_cookie(ctx, &key, seg) {
-                Some(mss) => open_passive(ctx, flows, key, frame, mss, sink),
-                None => {
+            match check_fresh_cookie(ctx, flows, &key, seg) {
+                Cookie::Valid(mss) => open_passive(ctx, flows, key, frame, mss, sink),
+                Cookie::Invalid => {
                     // Linux answers a failed cookie with RST too; ours is rate-limited against ACK floods.
                     ctx.stats.cookies_rejected += 1;
                     ctx.stats.drop(Drop::BadCookie);
+                    reset_for(ctx, frame, sink);
+                }
+                Cookie::Replayed => {
+                    // The connection this ACK opened has gone: answer as for any segment of a dead connection.
+                    ctx.stats.drop(Drop::CookieReplayed);
                     reset_for(ctx, frame, sink);
                 }
             }
@@ -98,6 +104,31 @@ pub fn check_cookie<K: FlowKey, A: App>(ctx: &Ctx<A>, key: &K, seg: &TcpRepr<'_>
     cookie::check(&ctx.keys, ctx.cookie_slot(), key, seg.seq.wrapping_sub(1), seg.ack.wrapping_sub(1), ts_bits).ok()
 }
 
+/// What a handshake's ACK carries back to a stateless listener.
+pub enum Cookie {
+    /// A cookie we minted, not used before: open with this MSS.
+    Valid(u16),
+    /// Not a cookie of ours (or expired).
+    Invalid,
+    /// A valid cookie whose ACK has opened a connection before.
+    Replayed,
+}
+
+/// [`check_cookie`], then whether this very ACK has opened a connection before. ([`open_passive`] records it
+/// once the connection exists: an ACK refused because the table was full may come again.)
+pub fn check_fresh_cookie<K: FlowKey, A: App>(ctx: &Ctx<A>, flows: &Flows<K>, key: &K, seg: &TcpRepr<'_>) -> Cookie {
+    match check_cookie(ctx, key, seg) {
+        None => Cookie::Invalid,
+        Some(_) if flows.replay.contains(replay_mark(flows, key, seg)) => Cookie::Replayed,
+        Some(mss) => Cookie::Valid(mss),
+    }
+}
+
+#[inline]
+fn replay_mark<K: FlowKey>(flows: &Flows<K>, key: &K, seg: &TcpRepr<'_>) -> Mark {
+    flows.replay.mark(key, seg.seq.wrapping_sub(1), seg.ack.wrapping_sub(1))
+}
+
 /// Creates the connection a valid cookie ACK completes, tells the app, and processes the rest of the segment
 /// (data, FIN) as ESTABLISHED would. ACK, ACK+data and ACK+FIN all complete the handshake.
 pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
@@ -144,11 +175,13 @@ pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
     tcb.max_snd_wnd = tcb.snd_wnd;
     tcb.snd_wl1 = SeqNum(seg.seq);
     tcb.snd_wl2 = SeqNum(seg.ack);
+    let mark = replay_mark(flows, &key, seg);
     let Ok(h) = flows.table.insert(key, tcb) else {
         ctx.stats.conns_refused_full += 1;
         reset_for(ctx, frame, sink);
         return;
     };
+    flows.replay.insert(mark);
     ctx.live += 1;
     ctx.stats.cookies_accepted += 1;
     ctx.stats.conns_opened += 1;

@@ -4,7 +4,7 @@
 //! [`cookie::KeyRing`]. It must never import `io`, `runtime` or anything else that touches the OS.
 //!
 //! Map: [`endpoint`] is the public face and routes each segment to [`input`] (live connections), [`tw_input`]
-//! (TIME-WAIT), [`listen`] (stateless SYN cookies) or a reset; [`lifecycle`] finishes every event (send, arm
+//! (TIME-WAIT), [`listen`] (stateless SYN cookies, with [`replay`] refusing a second use of one) or a reset; [`lifecycle`] finishes every event (send, arm
 //! the timer, retire); [`output`] builds what goes out; [`timers`] handles expiry.
 
 pub mod api;
@@ -22,6 +22,7 @@ mod listen;
 mod output;
 pub mod ports;
 pub mod ratelimit;
+pub mod replay;
 pub mod sendbuf;
 pub mod seq;
 pub mod stats;

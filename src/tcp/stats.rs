@@ -29,6 +29,8 @@ pub enum Drop {
     NoTxBuffer,
     /// A cookie ACK that did not validate.
     BadCookie,
+    /// A cookie ACK that validated but has opened a connection before (see [`crate::tcp::replay`]).
+    CookieReplayed,
     /// A SYN we could not answer (no cookie key for the current slot).
     NoCookieKey,
     /// Segment for a port nobody listens on and no connection (answered with RST when allowed).
@@ -36,7 +38,7 @@ pub enum Drop {
 }
 
 impl Drop {
-    pub const ALL: [Drop; 13] = [
+    pub const ALL: [Drop; 14] = [
         Drop::NotLocal,
         Drop::NotUnicast,
         Drop::OutOfWindow,
@@ -48,6 +50,7 @@ impl Drop {
         Drop::ListenerJunk,
         Drop::NoTxBuffer,
         Drop::BadCookie,
+        Drop::CookieReplayed,
         Drop::NoCookieKey,
         Drop::NoConnection,
     ];
@@ -65,6 +68,7 @@ impl Drop {
             Drop::ListenerJunk => "listener_junk",
             Drop::NoTxBuffer => "no_tx_buffer",
             Drop::BadCookie => "bad_cookie",
+            Drop::CookieReplayed => "cookie_replayed",
             Drop::NoCookieKey => "no_cookie_key",
             Drop::NoConnection => "no_connection",
         }

@@ -10,7 +10,7 @@ use crate::sink::FrameSink;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
-use crate::tcp::listen::{answer_syn, check_cookie, open_passive};
+use crate::tcp::listen::{answer_syn, check_fresh_cookie, open_passive, Cookie};
 use crate::tcp::output::{reply, reply_header};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::Drop;
@@ -52,7 +52,7 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         // Possibly the ACK completing a reopening handshake: its SYN (at SEG.SEQ − 1) must have passed the same
         // test, by sequence number or by timestamp (the ACK's TSval is at least the SYN's).
         if newer(seg.seq.wrapping_sub(1)) {
-            if let Some(mss) = check_cookie(ctx, &key, seg) {
+            if let Cookie::Valid(mss) = check_fresh_cookie(ctx, flows, &key, seg) {
                 flows.tw.remove(&key);
                 ctx.stats.time_wait_reopened += 1;
                 open_passive(ctx, flows, key, frame, mss, sink);
