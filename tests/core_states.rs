@@ -317,12 +317,19 @@ fn rfc9293_3_10_7_4_out_of_order_data_is_dropped_with_a_duplicate_ack_and_never_
 
 // --- Negotiation outcomes -------------------------------------------------------------------------------------
 
-/// A server whose app sends `n` bytes on open; returns what it sent at once (the peer window permitting).
+/// A server whose app sends `n` bytes on open; returns what it sent at once (the peer window and the initial
+/// congestion window permitting).
 fn server_burst(opts: SynOpts, peer_window: u16, n: usize) -> (Vec<Seg>, PeerConn) {
+    let (_, burst, p) = server_burst_rig(opts, peer_window, n);
+    (burst, p)
+}
+
+fn server_burst_rig(opts: SynOpts, peer_window: u16, n: usize) -> (Rig, Vec<Seg>, PeerConn) {
     let app = Recorder::new(Script { on_open_send: vec![3; n], ..Script::default() });
     let mut rig = Rig::server_with(support::net::config(support::frames::SERVER_MAC), app);
     let p = PeerConn::open_to_server_with(&mut rig, opts, peer_window);
-    (p.log[1..].to_vec(), p)
+    let burst = p.log[1..].to_vec();
+    (rig, burst, p)
 }
 
 #[test]
@@ -339,15 +346,31 @@ fn rfc7323_a_client_without_timestamps_gets_no_window_scaling_and_no_sack() {
 #[test]
 fn rfc7323_2_with_timestamps_window_scale_and_sack_survive_the_cookie() {
     let opts = SynOpts { mss: Some(1460), wscale: Some(14), sack: true, ts: true };
-    let (burst, p) = server_burst(opts, 2, 60_000);
+    let (mut rig, burst, mut p) = server_burst_rig(opts, 2, 60_000);
     let sa = &p.log[0];
     assert_eq!((sa.wscale, sa.sack_perm), (Some(7), true));
-    // The peer's field 2 << 14 = 32768 bytes; our field is 65535 >> 7 = 511. The 912 bytes of window left after
-    // 22 full segments wait: sender-side silly window avoidance (RFC 9293 §3.8.6.2.1).
+    // The peer's field 2 << 14 = 32768 bytes; our field is 65535 >> 7 = 511. The first burst is the initial
+    // congestion window, 10 segments (RFC 6928), which an unscaled window of 2 bytes would not have allowed.
     let sent: usize = burst.iter().map(|s| s.payload.len()).sum();
-    assert_eq!(sent, 22 * 1448);
-    assert!(burst.iter().all(|s| s.window == 511 && s.ts.is_some()));
-    assert!(burst.iter().all(|s| s.payload.len() <= 1460 - 12), "MSS less the timestamp option");
+    assert_eq!(sent, 10 * 1448);
+    // Slow start opens the congestion window past the peer's (an ACK per segment, two rounds): then the flight
+    // stays at 22 full segments, and the 912 bytes of window left wait: sender-side silly window avoidance
+    // (RFC 9293 §3.8.6.2.1) — until the app's last, partial segment, which may go.
+    let flat = |r: &[(u32, Vec<Seg>)]| r.iter().flat_map(|(_, o)| o.clone()).collect::<Vec<Seg>>();
+    let flights = |r: &[(u32, Vec<Seg>)]| -> Vec<u32> {
+        r.iter().filter_map(|(a, o)| o.iter().map(|s| s.seq.wrapping_add(s.len()).wrapping_sub(*a)).max()).collect()
+    };
+    let r2 = p.ack_each(&mut rig, &burst);
+    let second = flat(&r2);
+    let r3 = p.ack_each(&mut rig, &second);
+    let third = flat(&r3);
+    assert_eq!(flights(&r2).last(), Some(&(20 * 1448)), "slow start: cwnd 20 segments after 10 ACKs");
+    let f3 = flights(&r3);
+    assert_eq!(f3[2..8], [22 * 1448; 6], "then the peer's window: {f3:?}");
+    assert!(f3.iter().all(|f| *f <= 32_768), "{f3:?}");
+    let all: Vec<&Seg> = burst.iter().chain(&second).chain(&third).collect();
+    assert!(all.iter().all(|s| s.window == 511 && s.ts.is_some()));
+    assert!(all.iter().all(|s| s.payload.len() <= 1460 - 12), "MSS less the timestamp option");
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The transmission control block: what one live connection remembers, and its RFC 6298 RTT estimator.
 //!
 //! A TCB is kept small on purpose (the issue bounds an established IPv4 connection at 128 bytes with its table
-//! entry and timer): sequence state, window, RTT, the peer's MAC, a handle to its send queue and a word for the
-//! app. Anything rarely needed lives elsewhere or is derived.
+//! entry and timer): sequence state, windows (the peer's and our RFC 5681 congestion window), RTT, the peer's MAC,
+//! a handle to its send queue and a word for the app. Anything rarely needed lives elsewhere or is derived.
 
 use crate::tcp::config::Config;
 use crate::tcp::sendbuf;
@@ -123,6 +123,10 @@ pub struct Tcb {
     pub snd_wnd: u32,
     /// The largest window the peer ever offered (RFC 5961 §5.2 MAX.SND.WND).
     pub max_snd_wnd: u32,
+    /// RFC 5681 congestion window and slow start threshold, in bytes. `cwnd` is 0 until the connection is
+    /// synchronized ([`Tcb::start_congestion_control`] sets the initial window once the MSS is known).
+    pub cwnd: u32,
+    pub ssthresh: u32,
     /// RFC 7323 TS.Recent.
     pub ts_recent: u32,
     /// RFC 6298 smoothed RTT and variance, in microseconds; `srtt_us == 0` before the first sample.
@@ -165,6 +169,8 @@ impl Tcb {
             rcv_adv: SeqNum(0),
             snd_wnd: 0,
             max_snd_wnd: 0,
+            cwnd: 0,
+            ssthresh: u32::MAX,
             ts_recent: 0,
             srtt_us: 0,
             rttvar_us: 0,
@@ -233,6 +239,47 @@ impl Tcb {
         self.snd_nxt - self.snd_una
     }
 
+    /// RFC 6928 §2: the initial window, IW = min(10·SMSS, max(2·SMSS, 14600)).
+    #[inline]
+    pub fn initial_window(&self) -> u32 {
+        let smss = self.send_mss();
+        (10 * smss).min((2 * smss).max(14_600))
+    }
+
+    /// The connection is synchronized and its MSS known: open the congestion window. ssthresh starts "arbitrarily
+    /// high" (RFC 5681 §3.1). `syn_lost`: our SYN had to be retransmitted, and then the initial window "MUST be
+    /// one segment" (RFC 5681 §3.1, RFC 6928 §2). A stateless listener cannot know whether its SYN-ACK was lost.
+    pub fn start_congestion_control(&mut self, syn_lost: bool) {
+        self.cwnd = if syn_lost { self.send_mss() } else { self.initial_window() };
+        self.ssthresh = u32::MAX;
+    }
+
+    /// How far past SND.UNA we may send: the smaller of the peer's window and the congestion window. The
+    /// congestion window always lets one full segment out, so a connection with nothing in flight is never held
+    /// back by it (only the peer's window can close, and that is the persist timer's business).
+    #[inline]
+    pub fn send_window(&self) -> u32 {
+        self.snd_wnd.min(self.cwnd.max(self.send_mss()))
+    }
+
+    /// RFC 5681 §3.1: `acked` bytes of new data were acknowledged. Slow start while cwnd < ssthresh, by at most
+    /// one SMSS per ACK (equation 2; the standard, not RFC 3465's L = 2·SMSS); congestion avoidance above it, by
+    /// SMSS·SMSS/cwnd per ACK (equation 3), at least one byte. Never wraps.
+    pub fn on_new_ack(&mut self, acked: u32) {
+        let smss = self.send_mss();
+        let grow = if self.cwnd < self.ssthresh {
+            acked.min(smss)
+        } else {
+            ((u64::from(smss) * u64::from(smss)) / u64::from(self.cwnd.max(1))).max(1) as u32
+        };
+        self.cwnd = self.cwnd.saturating_add(grow);
+    }
+
+    /// RFC 5681 §3.1 equation 4: on a loss, ssthresh = max(FlightSize / 2, 2·SMSS).
+    pub fn halve_ssthresh(&mut self) {
+        self.ssthresh = (self.in_flight() / 2).max(2 * self.send_mss());
+    }
+
     /// Our SYN has been acknowledged: take the handshake's RTT sample, or, when the SYN (or SYN-ACK) had to be
     /// retransmitted so that Karn's rule leaves no sample, fall back to a 3 s RTO until the first sample
     /// (RFC 6298 §5.7: "the RTO MUST be re-initialized to 3 seconds when data transmission begins").
@@ -280,8 +327,8 @@ mod tests {
 
     #[test]
     fn tcb_stays_compact() {
-        // The per-connection budget (≤ 128 B with key, index and timer) leaves about 80 B for the TCB.
-        assert!(core::mem::size_of::<Tcb>() <= 80, "Tcb is {} bytes", core::mem::size_of::<Tcb>());
+        // The per-connection budget (≤ 128 B with key, index and timer) leaves about 88 B for the TCB.
+        assert!(core::mem::size_of::<Tcb>() <= 88, "Tcb is {} bytes", core::mem::size_of::<Tcb>());
     }
 
     #[test]
@@ -337,5 +384,87 @@ mod tests {
         let mut t = Tcb::new(State::Established, MacAddr::default(), None);
         t.rtt_sample(20);
         assert_eq!(t.rto(&Config::default()), Duration::from_millis(200));
+    }
+
+    fn established(mss: u16) -> Tcb {
+        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        t.mss = mss;
+        t
+    }
+
+    #[test]
+    fn rfc6928_2_initial_window_is_min_of_ten_segments_and_max_of_two_and_14600() {
+        // 10·SMSS up to an SMSS of 1460, then 14600 bytes, then 2·SMSS for jumbo segments.
+        for (mss, iw) in [(536, 5_360), (1460, 14_600), (1500, 14_600), (4000, 14_600), (8960, 17_920)] {
+            let mut t = established(mss);
+            t.start_congestion_control(false);
+            assert_eq!((t.cwnd, t.ssthresh), (iw, u32::MAX), "mss {mss}");
+        }
+        // Timestamps take 12 bytes of every segment: SMSS 1448, IW 14 480 (what Linux sends).
+        let mut t = established(1460);
+        t.set(flags::TS);
+        t.start_congestion_control(false);
+        assert_eq!(t.cwnd, 14_480);
+    }
+
+    #[test]
+    fn rfc5681_3_1_initial_window_is_one_segment_after_a_lost_syn() {
+        let mut t = established(1460);
+        t.start_congestion_control(true);
+        assert_eq!(t.cwnd, 1460);
+    }
+
+    #[test]
+    fn rfc5681_3_1_slow_start_grows_by_at_most_one_smss_per_ack() {
+        let mut t = established(1460);
+        t.start_congestion_control(false);
+        t.on_new_ack(1460);
+        assert_eq!(t.cwnd, 14_600 + 1460);
+        t.on_new_ack(3 * 1460); // a stretch ACK still counts one SMSS (equation 2)
+        assert_eq!(t.cwnd, 14_600 + 2 * 1460);
+        t.on_new_ack(100);
+        assert_eq!(t.cwnd, 14_600 + 2 * 1460 + 100);
+    }
+
+    #[test]
+    fn rfc5681_3_1_congestion_avoidance_grows_by_smss_squared_over_cwnd() {
+        let mut t = established(1460);
+        t.cwnd = 14_600;
+        t.ssthresh = 14_600;
+        t.on_new_ack(1460);
+        assert_eq!(t.cwnd, 14_600 + 146);
+        // Never less than a byte, never wraps.
+        t.cwnd = u32::MAX - 1;
+        t.on_new_ack(1460);
+        assert_eq!(t.cwnd, u32::MAX);
+        t.on_new_ack(1460);
+        assert_eq!(t.cwnd, u32::MAX);
+    }
+
+    #[test]
+    fn rfc5681_3_1_eq4_ssthresh_is_half_the_flight_and_at_least_two_segments() {
+        let mut t = established(1460);
+        t.snd_una = SeqNum(1000);
+        t.snd_nxt = SeqNum(1000) + 20_000;
+        t.halve_ssthresh();
+        assert_eq!(t.ssthresh, 10_000);
+        t.snd_nxt = SeqNum(1000) + 2000;
+        t.halve_ssthresh();
+        assert_eq!(t.ssthresh, 2 * 1460);
+    }
+
+    #[test]
+    fn rfc5681_3_1_send_window_is_the_smaller_window_and_at_least_one_segment_of_cwnd() {
+        let mut t = established(1460);
+        t.snd_wnd = 65_535;
+        t.cwnd = 14_600;
+        assert_eq!(t.send_window(), 14_600);
+        t.snd_wnd = 8192;
+        assert_eq!(t.send_window(), 8192);
+        t.snd_wnd = 65_535;
+        t.cwnd = 100;
+        assert_eq!(t.send_window(), 1460);
+        t.snd_wnd = 0;
+        assert_eq!(t.send_window(), 0);
     }
 }

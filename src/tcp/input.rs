@@ -157,6 +157,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         let queued = ctx.bufs.len(tcb.tx) as u32;
         ctx.bufs.consume(&mut tcb.tx, acked.min(queued) as usize);
         tcb.snd_una = ack;
+        tcb.on_new_ack(acked);
         if tcb.has(flags::RTT_TIMING) && ack >= tcb.rtt_seq {
             tcb.clear(flags::RTT_TIMING);
             tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
@@ -180,9 +181,16 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && window != 0
         && tcb.in_flight() > 0
     {
-        // RFC 5681 §3.2 fast retransmit on the third duplicate ACK.
+        // RFC 5681 §3.2 fast retransmit on the third duplicate ACK: ssthresh = max(FlightSize / 2, 2·SMSS)
+        // (step 2) and the lost segment goes again (step 3). Of fast recovery we keep only the outcome, cwnd =
+        // ssthresh, at once: no 3·SMSS inflation nor per-duplicate growth (steps 3-4), so no new data leaves until
+        // ACKs bring the flight under the halved window. That is more conservative than §3.2 allows, which §3
+        // permits ("MUST NOT be more aggressive"); holes after the first are repaired one per partial ACK
+        // (RECOVERY), not by RFC 6582's NewReno window arithmetic.
         tcb.dup_acks = tcb.dup_acks.saturating_add(1);
         if tcb.dup_acks == 3 {
+            tcb.halve_ssthresh();
+            tcb.cwnd = tcb.ssthresh;
             tcb.set(flags::RECOVERY);
             retransmit_first(ctx, key, tcb, sink);
         }
@@ -336,6 +344,7 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
         tcb.snd_una = ack;
         tcb.snd_wl2 = ack;
         tcb.handshake_rtt(ctx.now_us());
+        tcb.start_congestion_control(tcb.retries > 0);
         tcb.retries = 0;
         tcb.state = State::Established;
         tcb.set(flags::ACK_NOW);
@@ -404,6 +413,7 @@ fn synchronize<K: FlowKey, A: App>(
     let ack = SeqNum(seg.ack);
     tcb.snd_una = ack;
     tcb.handshake_rtt(ctx.now_us());
+    tcb.start_congestion_control(tcb.retries > 0);
     tcb.retries = 0;
     wheel.cancel(h);
     tcb.state = State::Established;

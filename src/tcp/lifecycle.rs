@@ -167,10 +167,13 @@ pub fn enter_time_wait<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K
     ctx.app.on_closed(id, tcb.user, CloseReason::Normal);
 }
 
-/// Tells the app the connection at `h` has opened.
+/// A passive open is complete: starts the connection's congestion window (its MSS is known now) and tells the
+/// app the connection at `h` has opened.
 pub fn open<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32) {
     let id = flows.id(h);
     let (key, tcb) = flows.table.entry_mut(h);
+    // Stateless SYN-ACKs: a lost one cannot be told from a slow one, so the initial window is always RFC 6928's.
+    tcb.start_congestion_control(false);
     let mut c = app_conn!(ctx, id, key, tcb);
     ctx.app.on_open(&mut c);
 }

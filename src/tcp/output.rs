@@ -193,9 +193,9 @@ fn unsent(bufs: &SendBufs, tcb: &Tcb) -> u32 {
     }
 }
 
-/// Sends what may go out now: new data within the peer's window (split at the MSS, avoiding silly windows),
-/// our FIN once the app has closed and the queue is drained, or a bare ACK when one is owed. `probe` lets one
-/// byte out into a zero window (RFC 9293 §3.8.6.1). Returns whether anything was sent.
+/// Sends what may go out now: new data within the peer's window and the congestion window (split at the MSS,
+/// avoiding silly windows), our FIN once the app has closed and the queue is drained, or a bare ACK when one is
+/// owed. `probe` lets one byte out into a zero window (RFC 9293 §3.8.6.1). Returns whether anything was sent.
 pub fn output<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     key: &K,
@@ -211,7 +211,9 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
                 break;
             }
             let in_flight = tcb.in_flight();
-            let mut room = tcb.snd_wnd.saturating_sub(in_flight);
+            // RFC 5681 §3.1: never more than min(cwnd, rwnd) in flight. With nothing in flight the congestion
+            // window always allows a full segment (see `send_window`), so only a closed peer window makes a probe.
+            let mut room = tcb.send_window().saturating_sub(in_flight);
             if room == 0 && probe && !sent {
                 room = 1;
                 ctx.stats.zero_window_probes += 1;

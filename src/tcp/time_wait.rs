@@ -48,7 +48,7 @@ impl TimeWait {
     /// (at most 14, RFC 7323 §2.3).
     #[inline]
     pub fn flags_for(timestamps: bool, rcv_wscale: u8) -> u8 {
-        u8::from(timestamps) * Self::TIMESTAMPS | (rcv_wscale.min(14) << Self::WSCALE_SHIFT)
+        (u8::from(timestamps) * Self::TIMESTAMPS) | (rcv_wscale.min(14) << Self::WSCALE_SHIFT)
     }
 
     /// The shift of our receive window field.

@@ -1,5 +1,6 @@
-//! What happens when a connection's timer fires: SYN and data retransmission with backoff (RFC 6298 §5),
-//! zero-window probes (RFC 9293 §3.8.6.1), the FIN-WAIT-2 timeout, and TIME-WAIT expiry.
+//! What happens when a connection's timer fires: SYN and data retransmission with backoff (RFC 6298 §5) and the
+//! congestion response to a timeout (RFC 5681 §3.1), zero-window probes (RFC 9293 §3.8.6.1), the FIN-WAIT-2
+//! timeout, and TIME-WAIT expiry.
 
 use crate::app::App;
 use crate::sink::FrameSink;
@@ -66,6 +67,13 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             Next::Keep
         }
         _ if tcb.in_flight() > 0 => {
+            // RFC 5681 §3.1: ssthresh = max(FlightSize / 2, 2·SMSS) when the timer first resends this data — not
+            // again on the backed-off timeouts that follow (`retries` counts them; an ACK of new data resets it) —
+            // and cwnd = the loss window, one segment, on every timeout. Slow start then repairs from SND.UNA.
+            if tcb.retries == 0 {
+                tcb.halve_ssthresh();
+            }
+            tcb.cwnd = tcb.send_mss();
             tcb.retries = tcb.retries.saturating_add(1);
             if tcb.retries > ctx.cfg.data_retries {
                 send_rst(ctx, key, tcb, sink);

@@ -189,6 +189,20 @@ impl PeerConn {
         fresh
     }
 
+    /// Acknowledges each of `segs` (ours, already taken in) by its own ACK, as a receiver without delayed ACKs
+    /// does; returns, for each ACK, the number it acknowledged and what we sent in reply.
+    pub fn ack_each<A: App>(&mut self, rig: &mut Rig<A>, segs: &[Seg]) -> Vec<(u32, Vec<Seg>)> {
+        let mut all = Vec::new();
+        for s in segs.iter().filter(|s| s.len() > 0) {
+            let mut a = self.seg(rig, ACK);
+            a.ack = s.seq.wrapping_add(s.len());
+            let out = rig.send(&a);
+            self.take(&out);
+            all.push((a.ack, out));
+        }
+        all
+    }
+
     /// Sends `data` and keeps acknowledging what comes back until we are quiet; returns every reply.
     pub fn talk<A: App>(&mut self, rig: &mut Rig<A>, data: &[u8]) -> Vec<Seg> {
         let mut s = self.seg(rig, ACK | PSH);
