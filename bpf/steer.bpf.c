@@ -14,12 +14,15 @@
 //     ports        local TCP ports we listen on (server role)
 //     targets      remote address:port pairs we connect to (client role): a segment FROM one of them is ours
 //     local_addrs  local addresses that may receive our segments (only read when restrict_local is 1)
+//     vlans        802.1Q VLAN IDs whose tagged frames we may take; empty (the default): none. VID 0 (a priority
+//                  tag, no VLAN) needs no entry: it is read as untagged, as Linux reads it
 //     xsks         the AF_XDP socket of each receive queue
 //     counters     per-CPU packet counters, one slot per `enum steer_counter`
 //
 // Byte order of every map key: network byte order, exactly as the bytes appear on the wire. Ports are the two
 // bytes of the TCP header; addresses are 16 bytes, IPv4 written as an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
-// Nothing is converted on the hot path; user space does the conversion once when it writes a key.
+// Nothing is converted on the hot path; user space does the conversion once when it writes a key. A VLAN ID is the
+// two bytes of the tag control information with the priority and DEI bits cleared.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -44,11 +47,13 @@ enum steer_counter {
 	C_NOT_OURS = 8,   // TCP, but neither a listened port nor from a target
 	C_NOT_LOCAL = 9,  // ours by port, but to an address outside local_addrs (restrict_local only)
 	C_NO_XSK = 10,    // ours, but no AF_XDP socket is bound to this queue
-	C_MAX = 11,
+	C_VLAN_NOT_ALLOWED = 11, // one tag with a VID not in `vlans`: the kernel drops it unless it has that VLAN
+	C_MAX = 12,
 };
 
 #define IPPROTO_FRAGMENT_HDR 44
 #define IP_FRAG_MASK 0x3fff // MF flag and fragment offset
+#define VLAN_VID_MASK 0x0fff
 
 struct vlan_tag {
 	__be16 tci;
@@ -88,6 +93,13 @@ struct {
 	__type(key, struct addr_key);
 	__type(value, __u8);
 } local_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4094); // VIDs 1..=4094
+	__type(key, __be16);
+	__type(value, __u8);
+} vlans SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -142,6 +154,13 @@ int steer(struct xdp_md *ctx)
 			return pass(C_TRUNCATED);
 		proto = tag->encap_proto;
 		l3 = tag + 1;
+		// Stacked tags are never ours, whatever the outer VID.
+		if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+			return pass(C_NOT_IP);
+		// A VLAN is a separate network: answering on one this host does not serve would break its isolation.
+		__be16 vid = tag->tci & bpf_htons(VLAN_VID_MASK);
+		if (vid && !bpf_map_lookup_elem(&vlans, &vid))
+			return pass(C_VLAN_NOT_ALLOWED);
 	}
 
 	struct addr_key src = {};

@@ -148,6 +148,7 @@ fn truncated_frames_of_every_length_are_passed() {
         return;
     }
     let p = server_program();
+    p.allow_vlan(7).unwrap();
     for (family, full) in [
         ("ipv4", common::tcp_syn(client4(), server4())),
         ("ipv6", common::tcp_syn(client6(), server6())),
@@ -189,11 +190,12 @@ fn ipv6_segments_are_steered_and_extension_headers_passed() {
 }
 
 #[test]
-fn one_vlan_tag_is_parsed_two_are_not() {
-    if !common::require_root("one_vlan_tag_is_parsed_two_are_not") {
+fn one_allowed_vlan_tag_is_parsed_two_are_not() {
+    if !common::require_root("one_allowed_vlan_tag_is_parsed_two_are_not") {
         return;
     }
     let p = server_program();
+    p.allow_vlan(100).unwrap();
     assert_ours(&p, &common::tcp_segment(client4(), server4(), Some(100)));
     assert_ours(&p, &common::tcp_segment(client6(), server6(), Some(100)));
     let mut qinq = common::tcp_segment(client4(), server4(), Some(100));
@@ -201,6 +203,69 @@ fn one_vlan_tag_is_parsed_two_are_not() {
     qinq.splice(16..16, [0x81, 0x00, 0x00, 0x64]);
     common::put16(&mut qinq, 12, 0x88a8);
     assert_passed_for(&p, &qinq, "not_ip");
+    // Stacked tags are refused before the outer VID is looked at, allowed or not.
+    let mut other_outer = qinq;
+    common::put16(&mut other_outer, 14, 200);
+    assert_passed_for(&p, &other_outer, "not_ip");
+}
+
+#[test]
+fn tagged_segments_are_passed_as_vlan_not_allowed_until_their_vid_is_allowed() {
+    if !common::require_root("tagged_segments_are_passed_as_vlan_not_allowed_until_their_vid_is_allowed") {
+        return;
+    }
+    let p = server_program();
+    let v4 = common::tcp_segment(client4(), server4(), Some(10));
+    let v6 = common::tcp_segment(client6(), server6(), Some(10));
+    // By default no VLAN is ours, even to a listened port: the kernel gets the frame and, without a VLAN 10
+    // device, drops it as it would without xdptcp.
+    assert_passed_for(&p, &v4, "vlan_not_allowed");
+    assert_passed_for(&p, &v6, "vlan_not_allowed");
+    // Whatever the frame carries behind the tag.
+    let mut arp = v4.clone();
+    common::put16(&mut arp, 16, 0x0806);
+    assert_passed_for(&p, &arp, "vlan_not_allowed");
+
+    p.allow_vlan(10).unwrap();
+    assert_ours(&p, &v4);
+    assert_ours(&p, &v6);
+    assert_passed_for(&p, &arp, "not_ip");
+    // Only the VID counts: priority and DEI bits are not part of it.
+    let mut prio = v4.clone();
+    common::put16(&mut prio, 14, 0xb000 | 10); // PCP 5, DEI 1, VID 10
+    assert_ours(&p, &prio);
+    // An 802.1ad (service) tag alone is one tag, judged the same way.
+    let mut ad = v4.clone();
+    common::put16(&mut ad, 12, 0x88a8);
+    assert_ours(&p, &ad);
+    // Other VIDs stay out, the neighbours of 10 included.
+    for vid in [9, 11, 10 | 0x100, 4094, 4095] {
+        let mut other = v4.clone();
+        common::put16(&mut other, 14, vid);
+        assert_passed_for(&p, &other, "vlan_not_allowed");
+    }
+
+    p.disallow_vlan(10).unwrap();
+    assert_passed_for(&p, &v4, "vlan_not_allowed");
+    assert_passed_for(&p, &v6, "vlan_not_allowed");
+    // 0 is the priority tag (always allowed) and 4095 is reserved: neither goes in the map.
+    assert!(matches!(p.allow_vlan(0), Err(IoError::Invalid(_))));
+    assert!(matches!(p.allow_vlan(4095), Err(IoError::Invalid(_))));
+}
+
+#[test]
+fn priority_tagged_vid_0_is_steered_as_untagged() {
+    if !common::require_root("priority_tagged_vid_0_is_steered_as_untagged") {
+        return;
+    }
+    // No VLAN allowed: VID 0 means "no VLAN, this priority" (802.1Q), and Linux answers it on the interface itself.
+    let p = server_program();
+    assert_ours(&p, &common::tcp_segment(client4(), server4(), Some(0)));
+    assert_ours(&p, &common::tcp_segment(client6(), server6(), Some(0)));
+    let mut prio = common::tcp_segment(client4(), server4(), Some(0));
+    common::put16(&mut prio, 14, 0xe000); // PCP 7
+    assert_ours(&p, &prio);
+    assert_passed_for(&p, &common::tcp_segment(client4(), addr("10.77.0.1:8081"), Some(0)), "not_ours");
 }
 
 #[test]

@@ -24,7 +24,9 @@ use serve_support::clients::{self, Exchange};
 use serve_support::{run_in, scapy, Server, PORT};
 
 fn serve(topo: &common::VethPair) -> Server {
-    Server::start(&topo.ns_a, &topo.if_a, &["--ports", &PORT.to_string(), "--app", "echo", "--time-wait", "2"])
+    // VLAN 5 is served (harden_malformed.py's tagged cases); any other VLAN must be left to the kernel.
+    let args = ["--ports", &PORT.to_string(), "--app", "echo", "--time-wait", "2", "--vlan", "5"];
+    Server::start(&topo.ns_a, &topo.if_a, &args)
 }
 
 /// A kernel client still gets its echo, over IPv4 and IPv6.

@@ -78,6 +78,11 @@ pub struct Args {
     /// MAC of the next hop (default: the kernel's neighbour table, probed if needed).
     #[arg(long, value_parser = parse_mac)]
     dst_mac: Option<MacAddr>,
+    /// Also take the target's replies that carry one 802.1Q tag of these VLAN IDs (1-4094; repeatable or
+    /// comma-separated). The generator sends untagged frames; by default tagged replies (but for VID 0, a priority
+    /// tag) go to the kernel.
+    #[arg(long = "vlan", value_name = "ID", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=4094))]
+    vlans: Vec<u16>,
     /// Send a stateless flood from spoofed sources: alone (sources: --src), or beside a --rate/--concurrency load
     /// (sources: --flood-src).
     #[arg(long, value_enum)]
@@ -197,6 +202,7 @@ impl Args {
             time_wait: Duration::from_secs_f64(self.time_wait),
             timeout: Duration::from_secs_f64(self.timeout),
             dst_mac: self.dst_mac,
+            vlans: self.vlans.clone(),
             flood: self.flood.map(|f| match f {
                 Flood::Syn => FloodKind::Syn,
                 Flood::Ack => FloodKind::Ack,

@@ -20,6 +20,10 @@ pub struct Args {
     /// namespace) at start.
     #[arg(long = "addr")]
     addrs: Vec<IpAddr>,
+    /// Also serve frames with one 802.1Q tag of these VLAN IDs (1-4094; repeatable or comma-separated), replying
+    /// on the same VLAN. Default: untagged frames only (and priority tags, VID 0); other tags go to the kernel.
+    #[arg(long = "vlan", value_name = "ID", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=4094))]
+    vlans: Vec<u16>,
     /// Queues to serve: `all` or a count (one pinned worker each).
     #[arg(long, default_value = "all", value_parser = parse_queues)]
     queues: Queues,
@@ -138,6 +142,7 @@ pub fn run(a: &Args) -> Result<()> {
         iface: a.iface.clone(),
         ports: a.ports.clone(),
         addrs: a.addrs.clone(),
+        vlans: a.vlans.clone(),
         queues: a.queues,
         app: match a.app {
             App::Close => AppKind::Close,
@@ -175,4 +180,35 @@ pub fn run(a: &Args) -> Result<()> {
     eprintln!("{}", snap.summary_line(0.0));
     eprintln!("xdptcp: stopped cleanly");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
+        let base = ["serve", "--iface", "eth0", "--ports", "80"];
+        Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args)
+    }
+
+    #[test]
+    fn vlan_ids_are_repeatable_or_comma_separated_and_none_by_default() {
+        assert!(parse(&[]).unwrap().vlans.is_empty());
+        assert_eq!(parse(&["--vlan", "5,6", "--vlan", "4094"]).unwrap().vlans, [5, 6, 4094]);
+    }
+
+    #[test]
+    fn vlan_ids_outside_1_to_4094_are_refused() {
+        for bad in ["0", "4095", "65536", "x"] {
+            let err = parse(&["--vlan", bad]).err().unwrap_or_else(|| panic!("--vlan {bad} accepted"));
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}: {err}");
+        }
+    }
 }

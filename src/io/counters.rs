@@ -7,7 +7,7 @@
 use core::ops::Sub;
 
 /// Number of counter slots in the BPF map.
-pub const SLOTS: usize = 11;
+pub const SLOTS: usize = 12;
 
 /// Totals of the steering program's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,12 +34,14 @@ pub struct SteerCounters {
     pub not_local: u64,
     /// Reason: ours, but no AF_XDP socket is bound to the queue it arrived on.
     pub no_xsk: u64,
+    /// Reason: one VLAN tag whose ID was not allowed (VID 0, a priority tag, always is).
+    pub vlan_not_allowed: u64,
 }
 
 impl SteerCounters {
     /// Builds the totals from the slots in map order.
     pub fn from_slots(s: [u64; SLOTS]) -> Self {
-        let [redirected, passed, dropped, truncated, fragment, bad_header, not_ip, not_tcp, not_ours, not_local, no_xsk] =
+        let [redirected, passed, dropped, truncated, fragment, bad_header, not_ip, not_tcp, not_ours, not_local, no_xsk, vlan_not_allowed] =
             s;
         SteerCounters {
             redirected,
@@ -53,6 +55,7 @@ impl SteerCounters {
             not_ours,
             not_local,
             no_xsk,
+            vlan_not_allowed,
         }
     }
 
@@ -70,6 +73,7 @@ impl SteerCounters {
             ("not_ours", self.not_ours),
             ("not_local", self.not_local),
             ("no_xsk", self.no_xsk),
+            ("vlan_not_allowed", self.vlan_not_allowed),
         ]
     }
 
@@ -83,6 +87,7 @@ impl SteerCounters {
             + self.not_ours
             + self.not_local
             + self.no_xsk
+            + self.vlan_not_allowed
     }
 
     /// Frames the program has seen.
@@ -118,7 +123,7 @@ mod tests {
             assert_eq!(*v, slots[i]);
         }
         assert_eq!(named[0].0, "redirected");
-        assert_eq!(named[SLOTS - 1].0, "no_xsk");
+        assert_eq!(named[SLOTS - 1].0, "vlan_not_allowed");
     }
 
     #[test]

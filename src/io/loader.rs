@@ -280,6 +280,18 @@ impl SteerProgram {
             .map_err(|e| IoError::bpf("local_addrs map", e))
     }
 
+    /// Frames carrying one 802.1Q (or 802.1ad) tag with VLAN ID `vid` (1..=4094) may become ours. Without any,
+    /// tagged frames go to the kernel, which drops them unless it has that VLAN; VID 0 (a priority tag) is read as
+    /// untagged and needs no entry.
+    pub fn allow_vlan(&self, vid: u16) -> Result<(), IoError> {
+        self.skel.maps.vlans.update(&vlan_key(vid)?, &[1], MapFlags::ANY).map_err(|e| IoError::bpf("vlans map", e))
+    }
+
+    /// Undoes [`SteerProgram::allow_vlan`].
+    pub fn disallow_vlan(&self, vid: u16) -> Result<(), IoError> {
+        self.skel.maps.vlans.delete(&vlan_key(vid)?).map_err(|e| IoError::bpf("vlans map", e))
+    }
+
     /// Puts an AF_XDP socket in the slot of receive queue `queue`.
     pub fn insert_xsk(&self, queue: u32, xsk: BorrowedFd<'_>) -> Result<(), IoError> {
         let fd = u32::try_from(xsk.as_raw_fd()).map_err(|_| IoError::Invalid("negative socket fd".into()))?;
@@ -349,6 +361,17 @@ fn addr_key(addr: IpAddr) -> [u8; 16] {
     }
 }
 
+/// The VLAN IDs `allow_vlan` takes: 0 is the priority tag (always allowed), 4095 is reserved.
+pub const VLAN_IDS: core::ops::RangeInclusive<u16> = 1..=4094;
+
+/// `vlans` key: the VID in network order, as the tag control information carries it with PCP and DEI cleared.
+fn vlan_key(vid: u16) -> Result<[u8; 2], IoError> {
+    if !VLAN_IDS.contains(&vid) {
+        return Err(IoError::Invalid(format!("VLAN ID {vid} is not in 1..=4094")));
+    }
+    Ok(vid.to_be_bytes())
+}
+
 /// `struct target_key`: address, port (network order), two zero bytes.
 fn target_key(remote: SocketAddr) -> [u8; 20] {
     let mut key = [0u8; 20];
@@ -371,6 +394,15 @@ mod tests {
         assert_eq!(t6[0], 0xfd);
         assert_eq!(t6[15], 2);
         assert_eq!(&t6[16..], &[0, 80, 0, 0]);
+    }
+
+    #[test]
+    fn vlan_keys_are_the_vid_bits_of_the_tci_in_network_order() {
+        assert_eq!(vlan_key(10).unwrap(), [0x00, 0x0a]);
+        assert_eq!(vlan_key(4094).unwrap(), [0x0f, 0xfe]);
+        for vid in [0, 4095, 0xffff] {
+            assert!(matches!(vlan_key(vid), Err(IoError::Invalid(_))), "{vid}");
+        }
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct LoadOptions {
     pub time_wait: Duration,
     pub timeout: Duration,
     pub dst_mac: Option<MacAddr>,
+    /// 802.1Q VLAN IDs (1..=4094) whose tagged segments from the target are steered to the generator as well as
+    /// untagged ones (the generator itself sends untagged frames).
+    pub vlans: Vec<u16>,
     pub flood: Option<FloodKind>,
     /// Sources of a flood that runs beside a load (a pure flood uses `src`).
     pub flood_src: Option<SrcRange>,
@@ -96,6 +99,7 @@ impl Default for LoadOptions {
             time_wait: Duration::from_secs(60),
             timeout: Duration::from_secs(5),
             dst_mac: None,
+            vlans: Vec::new(),
             flood: None,
             flood_src: None,
             flood_pps: None,
@@ -320,6 +324,9 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     let mut prog = if opts.pace.is_some() || opts.count_replies {
         let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, restrict_local: false })?;
         p.add_target(opts.target)?;
+        for v in &opts.vlans {
+            p.allow_vlan(*v)?;
+        }
         Some(p)
     } else {
         None

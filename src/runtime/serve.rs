@@ -42,6 +42,9 @@ pub struct ServeOptions {
     pub iface: String,
     pub ports: Vec<u16>,
     pub addrs: Vec<IpAddr>,
+    /// 802.1Q VLAN IDs (1..=4094) served as well as untagged frames; replies carry the tag the peer used. Frames
+    /// tagged with any other VID go to the kernel (VID 0, a priority tag, counts as untagged).
+    pub vlans: Vec<u16>,
     pub queues: Queues,
     pub app: AppKind,
     pub http_body: Vec<u8>,
@@ -82,6 +85,7 @@ impl Default for ServeOptions {
             iface: String::new(),
             ports: Vec::new(),
             addrs: Vec::new(),
+            vlans: Vec::new(),
             queues: Queues::All,
             app: AppKind::Http,
             http_body: b"Hello from xdptcp\n".to_vec(),
@@ -172,6 +176,9 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     for a in &addrs {
         prog.restrict_local_addr(*a)?;
     }
+    for v in &opts.vlans {
+        prog.allow_vlan(*v)?;
+    }
     // Sockets first, then attach: from the first redirected frame on, a socket is there to take it.
     let xsk_cfg = XskConfig::default();
     let mut sockets = Vec::new();
@@ -246,9 +253,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         eprintln!("xdptcp: metrics on http://{bound}/metrics");
     }
     eprintln!(
-        "xdptcp: serving {} ports {:?} with {} worker(s), app {:?}, {} XDP, for {}",
+        "xdptcp: serving {} ports {:?}{} with {} worker(s), app {:?}, {} XDP, for {}",
         opts.iface,
         opts.ports,
+        if opts.vlans.is_empty() { String::new() } else { format!(" untagged and on VLAN(s) {:?}", opts.vlans) },
         queues,
         opts.app,
         if opts.mode == AttachMode::Skb { "skb" } else { "native" },

@@ -25,7 +25,8 @@ from xtlib import setup, tcp_of, Flow
 env, report = setup(__doc__)
 watchdog(150)
 exact = {"xdp_truncated": 0, "xdp_bad_header": 0, "xdp_fragment": 0, "malformed_bad_tcp_checksum": 0,
-         "malformed_bad_ip_checksum": 0, "malformed_source_route": 0, "malformed_bad_ip_options": 0, "malformed_bad_flags": 0, "dropped_listener_junk": 0, "dropped_bad_ack": 0}
+         "malformed_bad_ip_checksum": 0, "malformed_source_route": 0, "malformed_bad_ip_options": 0, "malformed_bad_flags": 0, "dropped_listener_junk": 0, "dropped_bad_ack": 0,
+         "xdp_vlan_not_allowed": 0}
 at_least = {"xdp_not_tcp": 0, "xdp_not_ip": 0}
 SYN_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (12345, 0)), ("NOP", None), ("WScale", 7)]
 
@@ -267,6 +268,9 @@ for kind in ("hop_by_hop", "destination_options", "atomic_fragment"):
 
 
 # --- VLAN tags ----------------------------------------------------------------------------------------------------
+ALLOWED_VLANS = {5}  # the server runs with --vlan 5 (tests/netns_harden_malformed.rs)
+
+
 def tagged(vid, qinq=False):
     def run(port):
         f = Flow(env, port)
@@ -277,6 +281,8 @@ def tagged(vid, qinq=False):
             count("xdp_not_ip")
         else:
             fr = Ether(src=env.client_mac, dst=env.server_mac) / Dot1Q(vlan=vid) / inner
+            if vid != 0 and vid not in ALLOWED_VLANS:
+                count("xdp_vlan_not_allowed")
         sniff = TagSniffer(env.args.iface)
         env.wire.send(fr)
         replies = describe(collect(port))
@@ -290,8 +296,12 @@ def tagged(vid, qinq=False):
 
 report.compare("syn_tagged_with_vlan_5_is_answered_on_vlan_5", tagged(5), {"replies": ["SA@vlan5"]},
                linux_expected={"replies": []},
-               why="by design the XDP program and the parser take one 802.1Q tag and the reply carries the same tag "
-                   "(a front end on a trunk port); the kernel has no VLAN 5 device here and drops it")
+               why="VLAN 5 is served (--vlan 5): the XDP program and the parser take one 802.1Q tag and the reply "
+                   "carries the same tag (a front end on a trunk port); the kernel has no VLAN 5 device here and "
+                   "drops it")
+report.compare("syn_tagged_with_a_vlan_not_served_is_dropped_unanswered", tagged(6), {"replies": []},
+               why="VLAN 6 is not among --vlan: the XDP program passes the frame (xdp_vlan_not_allowed) and the "
+                   "kernel, with no VLAN 6 device, drops it: no reply leaks into a VLAN the host is not on")
 report.compare("syn_tagged_with_priority_vlan_0_is_answered_tagged_0", tagged(0), {"replies": ["SA@vlan0"]},
                linux_expected={"replies": ["SA"]},
                why="802.1p priority tag: Linux strips it and answers untagged; xdptcp answers with the tag it got")
