@@ -34,7 +34,7 @@ pub fn on_listen<K: FlowKey, A: App, S: FrameSink>(
             reset_for(ctx, frame, sink);
         } else {
             match check_fresh_cookie(ctx, flows, &key, seg) {
-                Cookie::Valid(mss) => open_passive(ctx, flows, key, frame, mss, sink),
+                Cookie::Valid(mss, mark) => open_passive(ctx, flows, key, frame, (mss, mark), sink),
                 Cookie::Invalid => {
                     // Linux answers a failed cookie with RST too; ours is rate-limited against ACK floods.
                     ctx.stats.cookies_rejected += 1;
@@ -106,8 +106,8 @@ pub fn check_cookie<K: FlowKey, A: App>(ctx: &Ctx<A>, key: &K, seg: &TcpRepr<'_>
 
 /// What a handshake's ACK carries back to a stateless listener.
 pub enum Cookie {
-    /// A cookie we minted, not used before: open with this MSS.
-    Valid(u16),
+    /// A cookie we minted, not used before: open with this MSS, and record this mark once open.
+    Valid(u16, Mark),
     /// Not a cookie of ours (or expired).
     Invalid,
     /// A valid cookie whose ACK has opened a connection before.
@@ -119,24 +119,26 @@ pub enum Cookie {
 pub fn check_fresh_cookie<K: FlowKey, A: App>(ctx: &Ctx<A>, flows: &Flows<K>, key: &K, seg: &TcpRepr<'_>) -> Cookie {
     match check_cookie(ctx, key, seg) {
         None => Cookie::Invalid,
-        Some(_) if flows.replay.contains(replay_mark(flows, key, seg)) => Cookie::Replayed,
-        Some(mss) => Cookie::Valid(mss),
+        Some(mss) => {
+            let mark = flows.replay.mark(key, seg.seq.wrapping_sub(1), seg.ack.wrapping_sub(1));
+            if flows.replay.contains(mark) {
+                Cookie::Replayed
+            } else {
+                Cookie::Valid(mss, mark)
+            }
+        }
     }
 }
 
-#[inline]
-fn replay_mark<K: FlowKey>(flows: &Flows<K>, key: &K, seg: &TcpRepr<'_>) -> Mark {
-    flows.replay.mark(key, seg.seq.wrapping_sub(1), seg.ack.wrapping_sub(1))
-}
-
 /// Creates the connection a valid cookie ACK completes, tells the app, and processes the rest of the segment
-/// (data, FIN) as ESTABLISHED would. ACK, ACK+data and ACK+FIN all complete the handshake.
+/// (data, FIN) as ESTABLISHED would. ACK, ACK+data and ACK+FIN all complete the handshake. `mark` goes into the
+/// replay filter once the connection exists.
 pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     flows: &mut Flows<K>,
     key: K,
     frame: &FrameRepr<'_>,
-    mss: u16,
+    (mss, mark): (u16, Mark),
     sink: &mut S,
 ) {
     let seg = &frame.tcp;
@@ -175,7 +177,6 @@ pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
     tcb.max_snd_wnd = tcb.snd_wnd;
     tcb.snd_wl1 = SeqNum(seg.seq);
     tcb.snd_wl2 = SeqNum(seg.ack);
-    let mark = replay_mark(flows, &key, seg);
     let Ok(h) = flows.table.insert(key, tcb) else {
         ctx.stats.conns_refused_full += 1;
         reset_for(ctx, frame, sink);

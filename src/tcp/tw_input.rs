@@ -52,10 +52,10 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
         // Possibly the ACK completing a reopening handshake: its SYN (at SEG.SEQ − 1) must have passed the same
         // test, by sequence number or by timestamp (the ACK's TSval is at least the SYN's).
         if newer(seg.seq.wrapping_sub(1)) {
-            if let Cookie::Valid(mss) = check_fresh_cookie(ctx, flows, &key, seg) {
+            if let Cookie::Valid(mss, mark) = check_fresh_cookie(ctx, flows, &key, seg) {
                 flows.tw.remove(&key);
                 ctx.stats.time_wait_reopened += 1;
-                open_passive(ctx, flows, key, frame, mss, sink);
+                open_passive(ctx, flows, key, frame, (mss, mark), sink);
                 return;
             }
         }
