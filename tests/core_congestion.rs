@@ -12,7 +12,7 @@ use support::peer::{PeerConn, SynOpts};
 use support::recorder::{Recorder, Script};
 use support::rig::Rig;
 use xdptcp::app::CloseReason;
-use xdptcp::tcp::State;
+use xdptcp::tcp::{Config, State};
 
 /// The 60 KB response of the black-box report.
 const RESPONSE: usize = 60_000;
@@ -25,7 +25,10 @@ const SMSS: u32 = 1448;
 /// window; returns the rig, the peer and the burst sent in answer to the handshake's ACK.
 fn server_sending(opts: SynOpts) -> (Rig, PeerConn, Vec<Seg>) {
     let app = Recorder::new(Script { on_open_send: vec![7; RESPONSE], ..Script::default() });
-    let mut rig = Rig::server_with(config(SERVER_MAC), app);
+    // These tests watch the windows through full-sized segments; the MSS fallback after a second timeout
+    // (black-hole detection) has its own test below.
+    let cfg = Config { black_hole_detection: false, ..config(SERVER_MAC) };
+    let mut rig = Rig::server_with(cfg, app);
     let p = PeerConn::open_to_server_with(&mut rig, opts, BIG_WINDOW);
     let burst = p.log[1..].to_vec();
     (rig, p, burst)
@@ -208,4 +211,25 @@ fn rfc5681_a_long_transfer_completes_through_a_lossy_wire() {
             .sum();
         assert!(first_flight <= 10 * SMSS as usize, "{dir:?}: {first_flight} bytes at once ({} segs)", segs.len());
     }
+}
+
+#[test]
+fn rfc4821_full_stop_timeouts_of_full_sized_segments_fall_back_to_smaller_ones() {
+    // ICMP "fragmentation needed" goes to the kernel, so a path MTU below our segments shows only as timeouts.
+    // After the second timeout of the same data the MSS drops to 1024 (IPv4), after the fourth to 536, and the
+    // data goes on in segments of that size once the peer answers.
+    let app = Recorder::new(Script { on_open_send: vec![7; RESPONSE], ..Script::default() });
+    let mut rig = Rig::server_with(config(SERVER_MAC), app);
+    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, BIG_WINDOW);
+    let first = p.iss.wrapping_add(1);
+    let rtx = rig.advance(Duration::from_secs(8));
+    let sizes: Vec<usize> = rtx.iter().map(|(_, s)| s.payload.len()).collect();
+    assert!(rtx.iter().all(|(_, s)| s.seq == first), "always the first unacknowledged byte");
+    // 200, 400, 800, 1600, 3200 ms of backoff: five timeouts in 8 s (12 bytes of every MSS are timestamps).
+    assert_eq!(sizes[..5], [1448, 1012, 1012, 524, 524], "{sizes:?}");
+    assert_eq!(rig.ep.stats().mss_black_hole_fallbacks, 2);
+    // The small segment gets through: what follows is cut at the new MSS.
+    p.ack = first.wrapping_add(524);
+    let out = p.ack_now(&mut rig);
+    assert!(!out.is_empty() && out.iter().all(|s| s.payload.len() <= 524), "{out:?}");
 }

@@ -54,6 +54,10 @@ pub struct Config {
     pub challenge_acks_per_sec: u32,
     /// RSTs for segments that match nothing (including failed cookies), per second for the whole endpoint.
     pub rst_per_sec: u32,
+    /// Fall back to a smaller MSS when the same data times out twice (RFC 4821 black-hole detection, like Linux's
+    /// `tcp_mtu_probing=1`; see `timers.rs`). ICMP never reaches the stack, so this is its only defence against a
+    /// path MTU below its segments.
+    pub black_hole_detection: bool,
     /// Entries of the memory of cookie ACKs that opened a connection (rounded down to a power of two, 4 bytes
     /// each; 0: off). See [`crate::tcp::replay`] for how long a record lasts at a given connection rate.
     pub cookie_replay_entries: usize,
@@ -100,6 +104,7 @@ impl Default for Config {
             challenge_acks_per_conn: 5,
             challenge_acks_per_sec: 1000,
             rst_per_sec: 50_000,
+            black_hole_detection: true,
             cookie_replay_entries: 1 << 20,
             hash_secret: [0x5a; 16],
             isn_secret: [0xa5; 16],

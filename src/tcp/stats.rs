@@ -112,6 +112,9 @@ pub struct Stats {
     pub challenge_acks: u64,
     pub challenge_acks_rate_limited: u64,
     pub retransmits: u64,
+    /// Times a connection whose full-sized segments kept timing out fell back to a smaller MSS (RFC 4821
+    /// black-hole detection; ICMP "fragmentation needed" goes to the kernel, not to us).
+    pub mss_black_hole_fallbacks: u64,
     pub zero_window_probes: u64,
     pub time_wait_entered: u64,
     pub time_wait_overflow: u64,
@@ -163,6 +166,7 @@ impl Stats {
         self.challenge_acks += o.challenge_acks;
         self.challenge_acks_rate_limited += o.challenge_acks_rate_limited;
         self.retransmits += o.retransmits;
+        self.mss_black_hole_fallbacks += o.mss_black_hole_fallbacks;
         self.zero_window_probes += o.zero_window_probes;
         self.time_wait_entered += o.time_wait_entered;
         self.time_wait_overflow += o.time_wait_overflow;
@@ -196,6 +200,7 @@ impl Stats {
             ("challenge_acks".into(), self.challenge_acks),
             ("challenge_acks_rate_limited".into(), self.challenge_acks_rate_limited),
             ("retransmits".into(), self.retransmits),
+            ("mss_black_hole_fallbacks".into(), self.mss_black_hole_fallbacks),
             ("zero_window_probes".into(), self.zero_window_probes),
             ("time_wait_entered".into(), self.time_wait_entered),
             ("time_wait_overflow".into(), self.time_wait_overflow),

@@ -79,6 +79,13 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
                 send_rst(ctx, key, tcb, sink);
                 return Next::Close(CloseReason::TimedOut);
             }
+            let black_hole =
+                ctx.cfg.black_hole_detection.then(|| black_hole_mss::<K>(tcb.retries, tcb.mss, tcb.in_flight()));
+            if let Some(mss) = black_hole.flatten() {
+                tcb.mss = mss;
+                tcb.cwnd = tcb.send_mss();
+                ctx.stats.mss_black_hole_fallbacks += 1;
+            }
             tcb.dup_acks = 0;
             tcb.set(flags::RECOVERY);
             retransmit_first(ctx, key, tcb, sink);
@@ -102,5 +109,40 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             Next::Close(CloseReason::TimedOut)
         }
         _ => Next::Keep,
+    }
+}
+
+/// RFC 4821 black-hole detection (its full-stop timeout), as Linux does it with `tcp_mtu_probing=1`: ICMP "fragmentation needed"
+/// and "packet too big" go to the kernel, never to us, so on a path whose MTU is below our segments every
+/// full-sized segment (DF set) is lost until the connection gives up. When the same data has timed out twice,
+/// and what is in flight is larger than a segment of the base MSS, we send smaller segments from then on: 1024
+/// bytes for IPv4 (Linux's `tcp_base_mss`) and 1220 for IPv6 (its 1280-byte minimum MTU); IPv4 falls to 536
+/// (RFC 9293's default, a 576-byte MTU) after four. Returns the new MSS, if it drops.
+#[inline]
+fn black_hole_mss<K: FlowKey>(retries: u8, mss: u16, in_flight: u32) -> Option<u16> {
+    let floor = match (K::V6, retries) {
+        (true, 2) => 1220,
+        (false, 2) => 1024,
+        (false, 4) => 536,
+        _ => return None,
+    };
+    (mss > floor && in_flight > u32::from(floor).saturating_sub(40)).then_some(floor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::flow::{V4Flow, V6Flow};
+
+    #[test]
+    fn rfc4821_full_stop_timeout_the_mss_falls_after_the_second_timeout_and_for_ipv4_again_after_the_fourth() {
+        assert_eq!(black_hole_mss::<V4Flow>(1, 1460, 1448), None, "one timeout is ordinary loss");
+        assert_eq!(black_hole_mss::<V4Flow>(2, 1460, 1448), Some(1024));
+        assert_eq!(black_hole_mss::<V6Flow>(2, 1440, 1428), Some(1220));
+        assert_eq!(black_hole_mss::<V4Flow>(3, 1024, 1012), None);
+        assert_eq!(black_hole_mss::<V4Flow>(4, 1024, 1012), Some(536));
+        assert_eq!(black_hole_mss::<V6Flow>(4, 1220, 1208), None, "IPv6 never goes below its minimum MTU");
+        assert_eq!(black_hole_mss::<V4Flow>(2, 1460, 100), None, "small segments are not the problem");
+        assert_eq!(black_hole_mss::<V4Flow>(2, 536, 5000), None, "never raised");
     }
 }
