@@ -98,6 +98,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             // to an ACK, so answering each cannot start an ACK war (Linux exempts them likewise).
             ctx.stats.drop(Drop::OutOfWindow);
             tcb.set(flags::ACK_NOW);
+        } else if seg.flags.syn() {
+            // RFC 5961 §4.2: a SYN gets a challenge ACK whatever its sequence number (the fourth check below
+            // answers one inside the window): counted as one.
+            limited_ack(ctx, key, tcb, sink, true);
         } else {
             ctx.stats.drop(Drop::OutOfWindow);
             limited_ack(ctx, key, tcb, sink, false);

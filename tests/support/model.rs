@@ -596,10 +596,17 @@ fn synchronized(fx: &Fx, case: &Case, s: &Seg, e: Expected) -> Expected {
                 ..e
             };
         }
+        if s.has(SYN) {
+            return Expected {
+                reply: Reply::ChallengeAck { seq: fx.snd_nxt, ack: fx.rcv_nxt },
+                why: "RFC 5961 §4.2: a SYN gets a challenge ACK whatever its sequence number (outside the window \
+                      too; the same bytes as the first check's ACK, counted as a challenge ACK)",
+                ..e
+            };
+        }
         return Expected {
             reply: dup_ack,
-            why: "RFC 9293 §3.10.7.4 first check: unacceptable → <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (a SYN too: \
-                  same bytes as RFC 5961's challenge ACK, counted as an out-of-window ACK)",
+            why: "RFC 9293 §3.10.7.4 first check: unacceptable → <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>",
             ..e
         };
     }
