@@ -194,6 +194,25 @@ fn rfc6191_time_wait_of_a_client_endpoint_is_never_reopened_by_a_syn() {
     assert_eq!(e, Err(ConnectError::InTimeWait));
 }
 
+/// `connect_fresh` skips the TIME-WAIT lookup on the caller's word; debug builds still check that word, so a
+/// caller that breaks it (and would reopen a tuple its 2MSL still guards) is caught in tests.
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "is in TIME-WAIT")]
+fn rfc9293_time_wait_connect_fresh_on_a_held_tuple_is_a_caller_bug_caught_in_debug() {
+    let mut fx = tw(Role::Client, Flavour::TS);
+    assert!(fx.rig.in_time_wait());
+    let mut sink = xdptcp::sink::VecSink::new();
+    let _ = fx.rig.ep.connect_fresh(
+        fx.rig.now,
+        fx.rig.ends.local,
+        fx.rig.ends.peer,
+        xdptcp::wire::MacAddr(fx.rig.ends.peer_mac),
+        0,
+        &mut sink,
+    );
+}
+
 #[test]
 fn rfc6191_a_client_reconnecting_soon_reopens_the_servers_time_wait() {
     // The server closes first and holds TIME-WAIT; the client connects again from the same port one second later.

@@ -184,7 +184,8 @@ impl Driver {
         for _ in 0..4 {
             let ep = &self.ep;
             let Some(local) = self.tuples.next(|t| ep.in_time_wait(t, target)) else { break };
-            match self.ep.connect(now, local, target, self.peer_mac, slot, sink) {
+            // `next` vouches: a first-round tuple was never used, a later one was checked by `in_time_wait`.
+            match self.ep.connect_fresh(now, local, target, self.peer_mac, slot, sink) {
                 Ok(id) => {
                     self.ep.app_mut().launched(slot, id);
                     return;

@@ -20,11 +20,13 @@ pub struct Flows<K: FlowKey> {
 
 impl<K: FlowKey> Flows<K> {
     pub fn new(cfg: &Config, start: Instant) -> Self {
-        // Distinct hash keys per table and family, derived from the one secret.
+        // Keys derived from the one secret, distinct per family and structure. The connection table and
+        // TIME-WAIT share theirs, so that a segment's tuple is hashed once for both lookups (and once for a
+        // connect's check and insert); keeping them apart would buy nothing against hash flooding, which needs
+        // the key either way.
         let mut k_table = cfg.hash_secret;
-        let mut k_tw = cfg.hash_secret;
         k_table[0] ^= 0x01 ^ u8::from(K::V6);
-        k_tw[0] ^= 0x02 ^ u8::from(K::V6);
+        let k_tw = k_table;
         let mut k_replay = cfg.hash_secret;
         k_replay[0] ^= 0x04 ^ u8::from(K::V6);
         Flows {
