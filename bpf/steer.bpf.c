@@ -11,7 +11,8 @@
 //     no_xsk_action   what to do with our segment when no socket sits in xsks[queue]: XDP_PASS (default) or XDP_DROP
 //     restrict_local  1: our segments must also be addressed to an address in `local_addrs`
 //   run time (maps, written by user space while the program runs):
-//     ports        local TCP ports we listen on (server role)
+//     ports        local TCP ports we listen on (server role): an array with one byte per port (nonzero: ours),
+//                  so the check is a bounds-free load the JIT inlines, not a hash and a call per frame
 //     targets      remote address:port pairs we connect to (client role): a segment FROM one of them is ours
 //     local_addrs  local addresses that may receive our segments (only read when restrict_local is 1)
 //     vlans        802.1Q VLAN IDs whose tagged frames we may take; empty (the default): none. VID 0 (a priority
@@ -20,7 +21,7 @@
 //     counters     per-CPU packet counters, one slot per `enum steer_counter`
 //
 // Byte order of every map key: network byte order, exactly as the bytes appear on the wire. Ports are the two
-// bytes of the TCP header; addresses are 16 bytes, IPv4 written as an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
+// bytes of the TCP header (as the index of `ports`: those two bytes read as a native u16, zero-extended); addresses are 16 bytes, IPv4 written as an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
 // Nothing is converted on the hot path; user space does the conversion once when it writes a key. A VLAN ID is the
 // two bytes of the tag control information with the priority and DEI bits cleared.
 
@@ -74,9 +75,9 @@ const volatile __u32 no_xsk_action = XDP_PASS;
 const volatile __u8 restrict_local = 0;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __be16);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
 	__type(value, __u8);
 } ports SEC(".maps");
 
@@ -218,8 +219,9 @@ int steer(struct xdp_md *ctx)
 		return pass(C_TRUNCATED);
 
 	// Server role first: one lookup answers most segments of a busy server.
-	__be16 dport = tcp->dest;
-	if (!bpf_map_lookup_elem(&ports, &dport)) {
+	__u32 dport = tcp->dest; // the wire bytes as a native u16: the index user space wrote
+	__u8 *listening = bpf_map_lookup_elem(&ports, &dport);
+	if (!listening || !*listening) {
 		struct target_key tk = {};
 		__builtin_memcpy(tk.addr, src.addr, 16);
 		tk.port = tcp->source;

@@ -244,12 +244,22 @@ impl SteerProgram {
 
     /// Segments to local TCP port `port` become ours (server role).
     pub fn add_listen_port(&self, port: u16) -> Result<(), IoError> {
-        self.skel.maps.ports.update(&port.to_be_bytes(), &[1], MapFlags::ANY).map_err(|e| IoError::bpf("ports map", e))
+        self.set_listen_port(port, 1)
     }
 
     /// Undoes [`SteerProgram::add_listen_port`].
     pub fn remove_listen_port(&self, port: u16) -> Result<(), IoError> {
-        self.skel.maps.ports.delete(&port.to_be_bytes()).map_err(|e| IoError::bpf("ports map", e))
+        self.set_listen_port(port, 0)
+    }
+
+    /// `ports` is an array with a byte per port (an entry cannot be deleted, only zeroed), indexed by the port's
+    /// two wire bytes read as a native u16, as the program reads them.
+    fn set_listen_port(&self, port: u16, on: u8) -> Result<(), IoError> {
+        self.skel
+            .maps
+            .ports
+            .update(&port_index(port).to_ne_bytes(), &[on], MapFlags::ANY)
+            .map_err(|e| IoError::bpf("ports map", e))
     }
 
     /// Segments coming from `remote` become ours (client role: replies to the connections we open).
@@ -380,9 +390,25 @@ fn target_key(remote: SocketAddr) -> [u8; 20] {
     key
 }
 
+/// The index of `port` in the program's `ports` array: its two wire bytes read as a native u16.
+fn port_index(port: u16) -> u32 {
+    u32::from(u16::from_ne_bytes(port.to_be_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_index_is_the_wire_bytes_read_natively() {
+        assert_eq!((port_index(8080) as u16).to_ne_bytes(), [0x1f, 0x90]);
+        // Every port has its own slot inside the 65 536-entry array.
+        let mut seen = vec![false; 1 << 16];
+        for port in 0..=u16::MAX {
+            let i = port_index(port) as usize;
+            assert!(!std::mem::replace(&mut seen[i], true), "port {port} shares slot {i}");
+        }
+    }
 
     #[test]
     fn ipv4_keys_are_ipv4_mapped_in_network_order() {
