@@ -12,7 +12,7 @@
 //     restrict_local  1: our segments must also be addressed to an address in `local_addrs`
 //   run time (maps, written by user space while the program runs):
 //     ports        local TCP ports we listen on (server role): an array with one byte per port (nonzero: ours),
-//                  so the check is a bounds-free load the JIT inlines, not a hash and a call per frame
+//                  so the check is an index test and a load the JIT inlines, not a hash and a call per frame
 //     targets      remote address:port pairs we connect to (client role): a segment FROM one of them is ours
 //     local_addrs  local addresses that may receive our segments (only read when restrict_local is 1)
 //     vlans        802.1Q VLAN IDs whose tagged frames we may take; empty (the default): none. VID 0 (a priority
@@ -21,7 +21,8 @@
 //     counters     per-CPU packet counters, one slot per `enum steer_counter`
 //
 // Byte order of every map key: network byte order, exactly as the bytes appear on the wire. Ports are the two
-// bytes of the TCP header (as the index of `ports`: those two bytes read as a native u16, zero-extended); addresses are 16 bytes, IPv4 written as an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
+// bytes of the TCP header (the index into `ports` is those two bytes read as a native u16, zero-extended);
+// addresses are 16 bytes, IPv4 written as an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
 // Nothing is converted on the hot path; user space does the conversion once when it writes a key. A VLAN ID is the
 // two bytes of the tag control information with the priority and DEI bits cleared.
 

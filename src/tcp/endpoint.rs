@@ -405,12 +405,11 @@ fn connect_in<K: FlowKey, A: App, S: FrameSink>(
     if flows.table.find_hashed(hash, &key).is_some() {
         return Err(ConnectError::InUse);
     }
+    let held = |flows: &Flows<K>| flows.tw.get_hashed(hash, &key).is_some();
     match tw {
-        TimeWaitCheck::Look if flows.tw.get_hashed(hash, &key).is_some() => return Err(ConnectError::InTimeWait),
+        TimeWaitCheck::Look if held(flows) => return Err(ConnectError::InTimeWait),
         TimeWaitCheck::Look => {}
-        TimeWaitCheck::CallerVouches => {
-            debug_assert!(flows.tw.get_hashed(hash, &key).is_none(), "connect_fresh: {key:?} is in TIME-WAIT")
-        }
+        TimeWaitCheck::CallerVouches => debug_assert!(!held(flows), "connect_fresh: {key:?} is in TIME-WAIT"),
     }
     if ctx.live >= ctx.cfg.max_conns {
         return Err(ConnectError::TableFull);

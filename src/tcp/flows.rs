@@ -26,13 +26,12 @@ impl<K: FlowKey> Flows<K> {
         // the key either way.
         let mut k_table = cfg.hash_secret;
         k_table[0] ^= 0x01 ^ u8::from(K::V6);
-        let k_tw = k_table;
         let mut k_replay = cfg.hash_secret;
         k_replay[0] ^= 0x04 ^ u8::from(K::V6);
         Flows {
             table: ConnTable::new(cfg.max_conns, k_table),
             wheel: TimerWheel::new(cfg.timer_tick, cfg.timer_slots, start),
-            tw: TimeWaitTable::new(cfg.max_time_wait, cfg.time_wait, k_tw),
+            tw: TimeWaitTable::new(cfg.max_time_wait, cfg.time_wait, k_table),
             replay: ReplayFilter::new(cfg.cookie_replay_entries, k_replay),
         }
     }
