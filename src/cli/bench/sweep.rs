@@ -149,18 +149,34 @@ pub fn log_run(tag: &str, rate: f64, r: &LoadResult) {
 }
 
 /// Finds the highest passing rate: halves from `start` until a rate passes (down to `min`), steps up by 1.5×
-/// until one fails (or `max`), then bisects between the last pass and the first failure `refine` times; then
-/// measures latency at half the best rate.
+/// until one fails (or `max`), then bisects between the last pass and the first failure `refine` times, and as
+/// many times again around the strict bar's knee; then measures latency at half the best rate.
 pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag: &str) -> Result<Sweep> {
-    const MIN: f64 = 1_000.0;
-    let mut s = Sweep::default();
-    let probe = |rate: f64, s: &mut Sweep| -> Result<bool> {
+    let mut s = search(start, max, refine, |rate| {
         let r = run_load(spec, rate, dir, &format!("{tag}-{rate:.0}"))?;
         log_run(tag, rate, &r);
+        Ok(r)
+    })?;
+    if let Some((best, _)) = &s.best {
+        let half = best / 2.0;
+        let r = run_load(spec, half, dir, &format!("{tag}-half"))?;
+        log_run(&format!("{tag} @50%"), half, &r);
+        s.half = Some((half, r));
+    }
+    Ok(s)
+}
+
+/// The search of [`sweep`], with `run` measuring one offered rate.
+fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<LoadResult>) -> Result<Sweep> {
+    const MIN: f64 = 1_000.0;
+    let mut s = Sweep::default();
+    let mut probe = |rate: f64, s: &mut Sweep| -> Result<bool> {
+        let r = run(rate)?;
         let ok = passes(&r);
         s.runs.push((rate, r));
         Ok(ok)
     };
+    let strict_at = |s: &Sweep, rate: f64| s.runs.iter().any(|(r, x)| *r == rate && passes_strict(x));
     let mut good: Option<f64> = None;
     let mut bad: Option<f64> = None;
     let mut rate = start;
@@ -199,13 +215,68 @@ pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag
         }
         good = Some(lo);
     }
+    // The brief's bar has its own knee, usually below the one climbed above: bisect between the highest rate
+    // that cleared it and the lowest rate above that which did not, as finely as the main knee.
+    let strict_lo = s.runs.iter().filter(|(_, x)| passes_strict(x)).map(|(r, _)| *r).reduce(f64::max);
+    if let Some(mut lo) = strict_lo {
+        let above = s.runs.iter().map(|(r, _)| *r).filter(|r| *r > lo && !strict_at(&s, *r)).reduce(f64::min);
+        if let Some(mut hi) = above {
+            for _ in 0..refine {
+                let mid = (lo + hi) / 2.0;
+                probe(mid, &mut s)?;
+                if strict_at(&s, mid) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+        }
+    }
     s.best = good.and_then(|g| s.runs.iter().find(|(r, _)| *r == g).cloned());
     s.best_strict = s.runs.iter().filter(|(_, r)| passes_strict(r)).map(|(_, r)| r.achieved_cps).reduce(f64::max);
-    if let Some((best, _)) = &s.best {
-        let half = best / 2.0;
-        let r = run_load(spec, half, dir, &format!("{tag}-half"))?;
-        log_run(&format!("{tag} @50%"), half, &r);
-        s.half = Some((half, r));
-    }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server whose p90 stays under 1 ms up to 200 k/s and whose p99 does up to 150 k/s.
+    fn model(rate: f64) -> LoadResult {
+        let lat = |knee: f64| if rate <= knee { 100.0 } else { 5_000.0 };
+        let n = (rate * 5.0) as u64;
+        LoadResult {
+            offered_cps: rate,
+            achieved_cps: rate,
+            completed: n,
+            failed: 0,
+            connect_us: Percentiles { p90: lat(200_000.0), p99: lat(150_000.0), ..Percentiles::default() },
+            ..LoadResult::default()
+        }
+    }
+
+    #[test]
+    fn the_sweep_finds_both_knees_to_the_refinement_asked_for() {
+        let s = search(40_000.0, 3_000_000.0, 3, |r| Ok(model(r))).unwrap();
+        let best = s.best.as_ref().unwrap().0;
+        // Steps 40, 60, 90, 135, 202.5 k: the main knee lies between 135 and 202.5 k, bisected three times.
+        assert!((191_000.0..=200_000.0).contains(&best), "best {best}");
+        let strict = s.best_strict.unwrap();
+        assert!((141_000.0..=150_000.0).contains(&strict), "strict knee {strict}: 135 k without its own bisection");
+        assert!(s.runs.iter().all(|(r, x)| passes_strict(x) == (*r <= 150_000.0)));
+    }
+
+    #[test]
+    fn a_server_that_never_clears_the_strict_bar_has_no_strict_rate_and_costs_no_extra_runs() {
+        let mut runs = 0;
+        let s = search(40_000.0, 3_000_000.0, 3, |r| {
+            runs += 1;
+            let mut x = model(r);
+            x.connect_us.p99 = 5_000.0;
+            Ok(x)
+        })
+        .unwrap();
+        assert_eq!(s.best_strict, None);
+        assert_eq!(runs, 5 + 3, "five steps up and three bisections of the main knee");
+    }
 }
