@@ -187,7 +187,12 @@ struct Worker {
     buf: Box<[u8]>,
     out: Vec<u8>,
     stats: ServerStats,
+    /// The last accept failed for want of a resource (descriptors, memory): retry it every [`ACCEPT_RETRY`].
+    accept_stalled: bool,
 }
+
+/// How soon a held-up accept is retried.
+const ACCEPT_RETRY: Duration = Duration::from_millis(1);
 
 impl Worker {
     fn new(l: std::net::TcpListener, app: ServerApp, responses: Responses) -> std::io::Result<Self> {
@@ -204,13 +209,16 @@ impl Worker {
             buf: vec![0u8; 64 * 1024].into_boxed_slice(),
             out: Vec::with_capacity(64 * 1024),
             stats: ServerStats::default(),
+            accept_stalled: false,
         })
     }
 
     fn run(mut self, stop: &AtomicBool, deadline: Option<Instant>) -> std::io::Result<ServerStats> {
         let mut events = Events::with_capacity(1024);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_millis(100))) {
+            // While accept is held up, come back soon: the listener may never signal again (see `accept_all`).
+            let wait = if self.accept_stalled { ACCEPT_RETRY } else { Duration::from_millis(100) };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != ErrorKind::Interrupted {
                     return Err(e);
                 }
@@ -220,6 +228,9 @@ impl Worker {
                     LISTENER => self.accept_all(),
                     Token(i) => self.ready(i),
                 }
+            }
+            if self.accept_stalled {
+                self.accept_all();
             }
             if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
@@ -241,12 +252,19 @@ impl Worker {
                     }
                     self.start(stream);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.accept_stalled = false;
+                    return;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // ECONNABORTED and friends: that one connection is gone; EMFILE: try again at the next event.
+                // ECONNABORTED: that one connection is gone, go on. EMFILE, ENFILE, ENOBUFS, ENOMEM: the queued
+                // connections stay queued, and waiting for the listener's next edge is not enough: with the
+                // accept queue full, new SYNs are dropped and that edge never comes. Retry shortly instead
+                // (`run`), once connections have closed and given their descriptors back.
                 Err(e) => {
                     self.stats.accept_errors += 1;
                     if e.raw_os_error() != Some(libc::ECONNABORTED) {
+                        self.accept_stalled = true;
                         return;
                     }
                 }
