@@ -100,8 +100,9 @@ pub fn run(a: &Args) -> Result<()> {
     println!("\n[1/4] ring ceiling");
     let mut ceilings = Vec::new();
     for i in 0..if a.quick { 1 } else { 2 } {
-        ceilings.push(ceiling(&exe, &raw, a.quick, &format!("before-{i}"))?);
-        println!("  ceiling: {:.3} Mpps of 64-byte frames reflected", ceilings[i]);
+        let c = ceiling(&exe, &raw, a.quick, &format!("before-{i}"))?;
+        println!("  ceiling: {c:.3} Mpps of 64-byte frames reflected");
+        ceilings.push(c);
     }
 
     // The pair every other step shares.
