@@ -46,9 +46,11 @@ fn lifecycles(test: &str, prefix: &str, ex: Exchange) {
     drop(load);
     // A figure for the report, not an assertion (speed is measured by benches).
     eprintln!(
-        "{test}: {ex:?}: sequential {:.0} conn/s, {IN_FLIGHT} in flight {:.0} conn/s (copy-mode veth, test build)",
+        "{test}: {ex:?}: sequential {:.0} conn/s, {IN_FLIGHT} in flight {:.0} conn/s (copy-mode veth, test build); \
+         veth drops and errors: {}",
         CONNS as f64 / seq_secs,
-        CONNS as f64 / conc_secs
+        CONNS as f64 / conc_secs,
+        serve_support::veth_losses(&topo)
     );
 
     for (what, t) in [("sequential", &seq), ("concurrent", &conc)] {
@@ -79,9 +81,10 @@ fn lifecycles(test: &str, prefix: &str, ex: Exchange) {
     }
     assert!(
         bad.is_empty(),
-        "{ex:?}: client kernel counters moved:\n  {}\nall counters that moved: {}\nserver: {}",
+        "{ex:?}: client kernel counters moved:\n  {}\nall counters that moved: {}\nveth drops and errors: {}\nserver: {}",
         bad.join("\n  "),
         moved.join(" "),
+        serve_support::veth_losses(&topo),
         server.stats().map(|s| s.to_string()).unwrap_or_default()
     );
     assert_eq!(d["TcpActiveOpens"], 2 * CONNS, "every client connect() was one active open");

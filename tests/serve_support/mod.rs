@@ -105,6 +105,41 @@ pub fn socket_states(ns: &str) -> std::collections::BTreeMap<String, usize> {
     states
 }
 
+/// Every drop and error counter of both ends of the veth pair that is not zero (`ethtool -S`, and the
+/// interface's own rx/tx dropped and errors), or "none". A segment lost between a kernel client and the server's
+/// XDP program shows up here: veth drops a frame when its peer's receive ring is full (on Linux 6.16+ it pushes
+/// back instead only when a qdisc is attached, and veth has none by default).
+pub fn veth_losses(topo: &crate::common::VethPair) -> String {
+    let mut found = Vec::new();
+    for (ns, dev) in [(&topo.ns_a, &topo.if_a), (&topo.ns_b, &topo.if_b)] {
+        let (_, ethtool, _) = run_in(ns, "ethtool", &["-S", dev]);
+        let (_, link, _) = run_in(
+            ns,
+            "cat",
+            &[
+                &format!("/sys/class/net/{dev}/statistics/rx_dropped"),
+                &format!("/sys/class/net/{dev}/statistics/tx_dropped"),
+                &format!("/sys/class/net/{dev}/statistics/rx_errors"),
+                &format!("/sys/class/net/{dev}/statistics/tx_errors"),
+            ],
+        );
+        let names = ["rx_dropped", "tx_dropped", "rx_errors", "tx_errors"];
+        let link = names.iter().zip(link.lines()).map(|(k, v)| format!("{k}: {v}"));
+        for line in ethtool.lines().map(str::to_string).chain(link) {
+            let Some((k, v)) = line.split_once(':') else { continue };
+            let (k, v) = (k.trim(), v.trim());
+            if (k.contains("drop") || k.contains("err")) && v != "0" {
+                found.push(format!("{dev} {k}={v}"));
+            }
+        }
+    }
+    if found.is_empty() {
+        "none".to_string()
+    } else {
+        found.join(" ")
+    }
+}
+
 /// States that mean a connection is stuck half-way (after all clients have finished): everything but TIME-WAIT,
 /// which the closing side holds on purpose, and LISTEN.
 pub const STUCK_STATES: [&str; 8] =
