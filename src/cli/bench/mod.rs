@@ -179,15 +179,21 @@ pub fn run(a: &Args) -> Result<()> {
     report(a, &name, &raw, &ceilings, &gaps, &results, legit_rate, &flood_ours, &flood_linux, started)
 }
 
+/// The headline rate: the highest that met the issue's bar (p99 connect under 1 ms), as achieved.
 fn best_rate(s: &Sweep) -> f64 {
     s.best.as_ref().map_or(0.0, |(_, r)| r.achieved_cps)
 }
 
-/// xdptcp ÷ Linux and xdptcp's fraction of the ceiling at the brief's own bar (p99 connect under 1 ms), when
-/// both servers cleared it somewhere.
-fn strict_ratios(ours: &Sweep, linux: &Sweep, frames_c2s: f64, ceiling_mpps: f64) -> Option<(f64, f64)> {
-    let (o, l) = (ours.best_strict?, linux.best_strict?);
-    (l > 0.0 && ceiling_mpps > 0.0).then(|| (o / l, o * frames_c2s / (ceiling_mpps * 1e6)))
+/// The highest rate that met the looser p90 bar, as achieved.
+fn p90_rate(s: &Sweep) -> f64 {
+    s.best_p90.as_ref().map_or(0.0, |(_, r)| r.achieved_cps)
+}
+
+/// xdptcp ÷ Linux, and xdptcp's fraction of the ceiling, for rates `ours` and `linux` (0 where undefined).
+fn ratios(ours: f64, linux: f64, frames_c2s: f64, ceiling_mpps: f64) -> (f64, f64) {
+    let ratio = if linux > 0.0 { ours / linux } else { 0.0 };
+    let frac = if ceiling_mpps > 0.0 { ours * frames_c2s / (ceiling_mpps * 1e6) } else { 0.0 };
+    (ratio, frac)
 }
 
 fn machine() -> String {
@@ -346,16 +352,17 @@ fn report(
          so does xdptcp's worker for 50 µs after each frame) they take a slice of one of them. The Linux server's \
          CPU idles between its softirqs, so at moderate rates it sees the \"alone\" gaps and xdptcp the \
          \"together\" ones. \
-         Every connection in flight during such a gap waits it out, whatever the server; so the sweep climbs on \
-         ≥ 99.9 % success, the offered rate achieved and **p90** connect latency under 1 ms, and the \
-         \"p99 < 1 ms\" columns give the highest rate that also met the brief's p99 bar (— when none did; the \
-         sweep bisects that knee too; beside xdptcp's: the ratio to Linux and the fraction of the ceiling there). \
-         Latency at 50 % is taken at each server's own half rate, where the one generator core is far busier \
-         for xdptcp (and its catching up after a gap longer); the last column also runs xdptcp at Linux's half \
-         rate, which compares the servers at equal load.\n\n",
+         Every connection in flight during such a gap waits it out, whatever the server. The headline columns \
+         use the issue's bar: the highest rate with ≥ 99.9 % success, the offered rate achieved and **p99** \
+         connect latency under 1 ms. The \"p90 bar\" columns give the same with p90 under 1 ms (beside \
+         xdptcp's: the ratio to Linux and the fraction of the ceiling there), which shows what the servers do \
+         between the machine's gaps. Both knees are bisected equally finely. \
+         Latency at 50 % is taken at half of each server's headline rate, where the one generator core is far \
+         busier for xdptcp (and its catching up after a gap longer); the last column also runs xdptcp at Linux's \
+         half rate, which compares the servers at equal load.\n\n",
         gaps.describe().iter().map(|l| format!("- {l}")).collect::<Vec<_>>().join("\n")
     ));
-    md.push_str("| scenario | xdptcp conn/s | Linux conn/s | xdptcp ÷ Linux | fraction of ceiling | xdptcp p99 < 1 ms | Linux p99 < 1 ms | xdptcp p99 connect at 50% (µs) | Linux p99 connect at 50% (µs) | xdptcp p50 / p99 at Linux's 50% rate (µs) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| scenario | xdptcp conn/s | Linux conn/s | xdptcp ÷ Linux | fraction of ceiling | xdptcp at the p90 bar | Linux at the p90 bar | xdptcp p99 connect at 50% (µs) | Linux p99 connect at 50% (µs) | xdptcp p50 / p99 at Linux's 50% rate (µs) |\n|---|---|---|---|---|---|---|---|---|---|\n");
     println!(
         "\n{:<15} {:>13} {:>13} {:>8} {:>9} {:>12} {:>12}",
         "scenario", "xdptcp c/s", "Linux c/s", "ratio", "ceiling", "p99 ours", "p99 Linux"
@@ -366,8 +373,7 @@ fn report(
     for (sc, ours, linux) in results {
         let o = best_rate(ours);
         let l = best_rate(linux);
-        let ratio = if l > 0.0 { o / l } else { 0.0 };
-        let frac = o * sc.frames_c2s / (ceiling_mpps * 1e6);
+        let (ratio, frac) = ratios(o, l, sc.frames_c2s, ceiling_mpps);
         let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
         println!(
             "{:<15} {:>13.0} {:>13.0} {:>7.2}x {:>8.1}% {:>12.1} {:>12.1}",
@@ -379,11 +385,8 @@ fn report(
             p99(ours),
             p99(linux)
         );
-        let strict = |s: &Sweep| s.best_strict.map_or("—".to_string(), |r| format!("{r:.0}"));
-        let strict_ours = match strict_ratios(ours, linux, sc.frames_c2s, ceiling_mpps) {
-            Some((ratio, frac)) => format!("{} ({ratio:.2}×, {:.1}%)", strict(ours), 100.0 * frac),
-            None => strict(ours),
-        };
+        let (ratio90, frac90) = ratios(p90_rate(ours), p90_rate(linux), sc.frames_c2s, ceiling_mpps);
+        let p90_ours = format!("{:.0} ({ratio90:.2}×, {:.1}%)", p90_rate(ours), 100.0 * frac90);
         let same = ours.same_rate.as_ref().map_or("—".to_string(), |(rate, r)| {
             format!(
                 "{:.0} / {:.0} (at {rate:.0}/s; Linux {:.0} / {:.0})",
@@ -394,14 +397,14 @@ fn report(
             )
         });
         md.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {:.2}× | {:.1}% | {} | {} | {:.1} | {:.1} | {} |\n",
+            "| {} | {:.0} | {:.0} | {:.2}× | {:.1}% | {} | {:.0} | {:.1} | {:.1} | {} |\n",
             sc.name,
             o,
             l,
             ratio,
             100.0 * frac,
-            strict_ours,
-            strict(linux),
+            p90_ours,
+            p90_rate(linux),
             p99(ours),
             p99(linux),
             same
@@ -409,7 +412,9 @@ fn report(
         scen.insert(
             sc.name.into(),
             json!({ "xdptcp": ours, "linux": linux, "xdptcp_cps": o, "linux_cps": l, "ratio_vs_linux": ratio,
-                    "fraction_of_ceiling": frac, "frames_c2s_per_conn": sc.frames_c2s }),
+                    "fraction_of_ceiling": frac, "xdptcp_cps_p90_under_1ms": p90_rate(ours),
+                    "linux_cps_p90_under_1ms": p90_rate(linux), "ratio_vs_linux_p90_under_1ms": ratio90,
+                    "fraction_of_ceiling_p90_under_1ms": frac90, "frames_c2s_per_conn": sc.frames_c2s }),
         );
         // Plots.
         let svg_lat = a.out.join(format!("{name}-{}-latency.svg", sc.name));
@@ -442,7 +447,8 @@ fn report(
     md.push_str(&resilience_table(legit_rate, flood_ours, flood_linux));
     md.push_str(&format!("\nTook {:.0} s. Raw runs: `{}`.\n", started.elapsed().as_secs_f64(), raw.display()));
     let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
-    let strict0 = strict_ratios(ours0, linux0, sc0.frames_c2s, ceiling_mpps);
+    let (ratio0, frac0) = ratios(xdptcp_cps, linux_cps, sc0.frames_c2s, ceiling_mpps);
+    let (ratio90, frac90) = ratios(p90_rate(ours0), p90_rate(linux0), sc0.frames_c2s, ceiling_mpps);
     let last = json!({
         "bench": "xdptcp",
         "name": name,
@@ -451,15 +457,15 @@ fn report(
         "ceiling_samples_mpps": ceilings,
         "xdptcp_cps": xdptcp_cps,
         "linux_cps": linux_cps,
-        "ratio_vs_linux": if linux_cps > 0.0 { xdptcp_cps / linux_cps } else { 0.0 },
-        "fraction_of_ceiling": xdptcp_cps * sc0.frames_c2s / (ceiling_mpps * 1e6),
+        "ratio_vs_linux": ratio0,
+        "fraction_of_ceiling": frac0,
         "xdptcp_connect_p99_us": p99(ours0),
         "linux_connect_p99_us": p99(linux0),
         "xdptcp_connect_p99_us_at_linux_half_rate": ours0.same_rate.as_ref().map(|(_, r)| r.connect_us.p99),
-        "xdptcp_cps_p99_under_1ms": ours0.best_strict,
-        "linux_cps_p99_under_1ms": linux0.best_strict,
-        "ratio_vs_linux_p99_under_1ms": strict0.map(|r| r.0),
-        "fraction_of_ceiling_p99_under_1ms": strict0.map(|r| r.1),
+        "xdptcp_cps_p90_under_1ms": p90_rate(ours0),
+        "linux_cps_p90_under_1ms": p90_rate(linux0),
+        "ratio_vs_linux_p90_under_1ms": ratio90,
+        "fraction_of_ceiling_p90_under_1ms": frac90,
         "machine_gaps_over_1ms_per_s": gaps.together.over_1ms_per_s(),
         "machine_gaps_over_1ms_per_s_alone": gaps.alone.over_1ms_per_s(),
         "flood_legit_success": flood_legit,

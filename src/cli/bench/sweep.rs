@@ -64,18 +64,18 @@ pub struct LoadSpec {
     pub extra: Vec<String>,
 }
 
-/// The bar the sweep climbs with: at least 99.9 % success, p90 connect under 1 ms, and the offered rate actually
-/// achieved (an open-loop generator that falls behind is not measuring the server). The brief's bar asks for p99
-/// under 1 ms ([`passes_strict`]); on a VM whose vCPUs vanish for milliseconds a few times a second (see
-/// `stalls.rs`: 1–2 % of connections are in flight during such a gap, whatever the server) no rate clears it, so
-/// the sweep climbs on p90 and reports the strict bar beside it.
+/// The bar, which the headline figures use: at least 99.9 % success, p99 connect latency under 1 ms, and
+/// the offered rate actually achieved (an open-loop generator that falls behind is not measuring the server).
 pub fn passes(r: &LoadResult) -> bool {
-    r.success() >= 0.999 && r.connect_us.p90 < 1000.0 && r.achieved_cps >= 0.97 * r.offered_cps
+    passes_p90(r) && r.connect_us.p99 < 1000.0
 }
 
-/// The brief's bar: at least 99.9 % success and p99 connect under 1 ms, at the offered rate.
-pub fn passes_strict(r: &LoadResult) -> bool {
-    passes(r) && r.connect_us.p99 < 1000.0
+/// A looser bar, reported beside the headline: the same with p90 under 1 ms. On a VM whose vCPUs vanish for
+/// milliseconds a few times a second (see `stalls.rs`), every connection in flight during such a gap waits it
+/// out whatever the server, and at high rates those are more than 1 % of them: the p99 knee then measures the
+/// machine as much as the server, and the p90 knee shows what the server does between the gaps.
+pub fn passes_p90(r: &LoadResult) -> bool {
+    r.success() >= 0.999 && r.connect_us.p90 < 1000.0 && r.achieved_cps >= 0.97 * r.offered_cps
 }
 
 /// One load run at `rate`.
@@ -125,12 +125,12 @@ pub fn run_load(spec: &LoadSpec, rate: f64, dir: &Path, tag: &str) -> Result<Loa
 pub struct Sweep {
     /// Every run: (offered rate, result).
     pub runs: Vec<(f64, LoadResult)>,
-    /// The highest rate that passed.
+    /// The highest rate that met the bar ([`passes`]): the headline.
     pub best: Option<(f64, LoadResult)>,
-    /// The run at half the best rate (latency at moderate load).
+    /// The highest rate that met the looser p90 bar ([`passes_p90`]).
+    pub best_p90: Option<(f64, LoadResult)>,
+    /// The run at half the headline rate (latency at moderate load).
     pub half: Option<(f64, LoadResult)>,
-    /// The highest rate among the runs that cleared the strict bar (p99 under 1 ms), if any did.
-    pub best_strict: Option<f64>,
     /// A run at the other server's half-load rate (latency at equal load).
     pub same_rate: Option<(f64, LoadResult)>,
 }
@@ -144,13 +144,14 @@ pub fn log_run(tag: &str, rate: f64, r: &LoadResult) {
         r.connect_us.p50,
         r.connect_us.p90,
         r.connect_us.p99,
-        if passes_strict(r) { "ok (p99 too)" } else if passes(r) { "ok" } else { "FAIL" }
+        if passes(r) { "ok" } else if passes_p90(r) { "ok at p90 only" } else { "FAIL" }
     );
 }
 
-/// Finds the highest passing rate: halves from `start` until a rate passes (down to `min`), steps up by 1.5×
-/// until one fails (or `max`), then bisects between the last pass and the first failure `refine` times, and as
-/// many times again around the strict bar's knee; then measures latency at half the best rate.
+/// Finds the highest rate that meets each bar: halves from `start` until a rate meets the p90 bar (down to
+/// `min`), steps up by 1.5× until one fails it (or `max`), and bisects between the last pass and the first failure
+/// `refine` times; then the same for the p99 bar, whose knee lies at or below that one (halving further
+/// down first if no rate so far met it); then measures latency at half the headline rate.
 pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag: &str) -> Result<Sweep> {
     let mut s = search(start, max, refine, |rate| {
         let r = run_load(spec, rate, dir, &format!("{tag}-{rate:.0}"))?;
@@ -170,31 +171,32 @@ pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag
 fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<LoadResult>) -> Result<Sweep> {
     const MIN: f64 = 1_000.0;
     let mut s = Sweep::default();
-    let mut probe = |rate: f64, s: &mut Sweep| -> Result<bool> {
+    let mut probe = |rate: f64, s: &mut Sweep| -> Result<()> {
         let r = run(rate)?;
-        let ok = passes(&r);
         s.runs.push((rate, r));
-        Ok(ok)
+        Ok(())
     };
-    let strict_at = |s: &Sweep, rate: f64| s.runs.iter().any(|(r, x)| *r == rate && passes_strict(x));
+    let met = |s: &Sweep, rate: f64, bar: fn(&LoadResult) -> bool| s.runs.iter().any(|(r, x)| *r == rate && bar(x));
     let mut good: Option<f64> = None;
     let mut bad: Option<f64> = None;
     let mut rate = start;
-    // Down until something passes.
+    // Down until something meets the p90 bar.
     while rate >= MIN {
-        if probe(rate, &mut s)? {
+        probe(rate, &mut s)?;
+        if met(&s, rate, passes_p90) {
             good = Some(rate);
             break;
         }
         bad = Some(rate);
         rate /= 2.0;
     }
-    // Up until something fails.
+    // Up until something fails it.
     if let Some(g) = good {
         if bad.is_none() {
             let mut rate = g * 1.5;
             while rate <= max {
-                if probe(rate, &mut s)? {
+                probe(rate, &mut s)?;
+                if met(&s, rate, passes_p90) {
                     good = Some(rate);
                     rate *= 1.5;
                 } else {
@@ -207,24 +209,36 @@ fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<
     if let (Some(mut lo), Some(mut hi)) = (good, bad) {
         for _ in 0..refine {
             let mid = (lo + hi) / 2.0;
-            if probe(mid, &mut s)? {
+            probe(mid, &mut s)?;
+            if met(&s, mid, passes_p90) {
                 lo = mid;
             } else {
                 hi = mid;
             }
         }
-        good = Some(lo);
     }
-    // The brief's bar has its own knee, usually below the one climbed above: bisect between the highest rate
-    // that cleared it and the lowest rate above that which did not, as finely as the main knee.
-    let strict_lo = s.runs.iter().filter(|(_, x)| passes_strict(x)).map(|(r, _)| *r).reduce(f64::max);
-    if let Some(mut lo) = strict_lo {
-        let above = s.runs.iter().map(|(r, _)| *r).filter(|r| *r > lo && !strict_at(&s, *r)).reduce(f64::min);
+    // The bar: from the highest rate that met it so far, or, if none did, from halving below the lowest
+    // rate tried until one does; then bisect up to the lowest rate above that which did not, as finely.
+    let highest_met = |s: &Sweep, bar: fn(&LoadResult) -> bool| {
+        s.runs.iter().filter(|(_, x)| bar(x)).map(|(r, _)| *r).reduce(f64::max)
+    };
+    if highest_met(&s, passes).is_none() {
+        let mut rate = s.runs.iter().map(|(r, _)| *r).reduce(f64::min).unwrap_or(start) / 2.0;
+        while rate >= MIN {
+            probe(rate, &mut s)?;
+            if met(&s, rate, passes) {
+                break;
+            }
+            rate /= 2.0;
+        }
+    }
+    if let Some(mut lo) = highest_met(&s, passes) {
+        let above = s.runs.iter().map(|(r, _)| *r).filter(|r| *r > lo && !met(&s, *r, passes)).reduce(f64::min);
         if let Some(mut hi) = above {
             for _ in 0..refine {
                 let mid = (lo + hi) / 2.0;
                 probe(mid, &mut s)?;
-                if strict_at(&s, mid) {
+                if met(&s, mid, passes) {
                     lo = mid;
                 } else {
                     hi = mid;
@@ -232,8 +246,12 @@ fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<
             }
         }
     }
-    s.best = good.and_then(|g| s.runs.iter().find(|(r, _)| *r == g).cloned());
-    s.best_strict = s.runs.iter().filter(|(_, r)| passes_strict(r)).map(|(_, r)| r.achieved_cps).reduce(f64::max);
+    // Each knee is the highest rate that met its bar. The runs near a knee are noisy, so a rate the p99
+    // bisection tried may meet the p90 bar above where that bisection ended: taking the highest keeps the headline
+    // at or below the p90 figure, as a stricter bar must be.
+    let run_at = |s: &Sweep, rate: Option<f64>| rate.and_then(|g| s.runs.iter().find(|(r, _)| *r == g).cloned());
+    s.best_p90 = run_at(&s, highest_met(&s, passes_p90));
+    s.best = run_at(&s, highest_met(&s, passes));
     Ok(s)
 }
 
@@ -258,16 +276,46 @@ mod tests {
     #[test]
     fn the_sweep_finds_both_knees_to_the_refinement_asked_for() {
         let s = search(40_000.0, 3_000_000.0, 3, |r| Ok(model(r))).unwrap();
+        // Steps 40, 60, 90, 135, 202.5 k: the p90 knee lies between 135 and 202.5 k, bisected three times.
+        let p90 = s.best_p90.as_ref().unwrap().0;
+        assert!((191_000.0..=200_000.0).contains(&p90), "p90 knee {p90}");
         let best = s.best.as_ref().unwrap().0;
-        // Steps 40, 60, 90, 135, 202.5 k: the main knee lies between 135 and 202.5 k, bisected three times.
-        assert!((191_000.0..=200_000.0).contains(&best), "best {best}");
-        let strict = s.best_strict.unwrap();
-        assert!((141_000.0..=150_000.0).contains(&strict), "strict knee {strict}: 135 k without its own bisection");
-        assert!(s.runs.iter().all(|(r, x)| passes_strict(x) == (*r <= 150_000.0)));
+        assert!((141_000.0..=150_000.0).contains(&best), "headline {best}: 135 k without its own bisection");
+        assert!(s.runs.iter().all(|(r, x)| passes(x) == (*r <= 150_000.0)));
     }
 
     #[test]
-    fn a_server_that_never_clears_the_strict_bar_has_no_strict_rate_and_costs_no_extra_runs() {
+    fn the_headline_never_exceeds_the_p90_figure_when_the_p99_bisection_lands_above_the_p90_one() {
+        // Both bars met up to 190 k. Steps 40 ... 135 k, 202.5 k fails; one bisection of the p90 knee ends at
+        // 168.75 k; the p99 bisection then starts there and tries 185.6 k, which meets both bars.
+        let s = search(40_000.0, 3_000_000.0, 1, |r| {
+            let mut m = model(r);
+            m.connect_us.p99 = m.connect_us.p90.min(if r <= 190_000.0 { 100.0 } else { 5_000.0 });
+            m.connect_us.p90 = m.connect_us.p99;
+            Ok(m)
+        })
+        .unwrap();
+        let (best, p90) = (s.best.unwrap().0, s.best_p90.unwrap().0);
+        assert_eq!(best, 185_625.0);
+        assert_eq!(p90, best, "a run that met the p99 bar met the p90 bar too");
+    }
+
+    #[test]
+    fn a_p99_knee_below_every_rate_climbed_is_found_by_halving_further_down() {
+        let s = search(40_000.0, 3_000_000.0, 3, |r| {
+            let mut x = model(r);
+            x.connect_us.p99 = if r <= 15_000.0 { 100.0 } else { 5_000.0 };
+            Ok(x)
+        })
+        .unwrap();
+        // 20 k fails, 10 k meets it; bisected three times between them.
+        let best = s.best.as_ref().unwrap().0;
+        assert!((13_750.0..=15_000.0).contains(&best), "headline {best}");
+        assert!(s.best_p90.as_ref().unwrap().0 > 190_000.0);
+    }
+
+    #[test]
+    fn a_server_that_never_meets_the_p99_bar_has_no_headline_rate() {
         let mut runs = 0;
         let s = search(40_000.0, 3_000_000.0, 3, |r| {
             runs += 1;
@@ -276,7 +324,8 @@ mod tests {
             Ok(x)
         })
         .unwrap();
-        assert_eq!(s.best_strict, None);
-        assert_eq!(runs, 5 + 3, "five steps up and three bisections of the main knee");
+        assert!(s.best.is_none());
+        assert!(s.best_p90.is_some());
+        assert_eq!(runs, 5 + 3 + 5, "five steps up, three bisections, and halving from 20 k down to 1.25 k");
     }
 }
