@@ -154,7 +154,8 @@ fn kernel_clients_over_two_queues_are_served_by_two_workers() {
     let server = Server::start_realtime(
         &topo.ns_a,
         &topo.if_a,
-        &["--ports", &PORT.to_string(), "--app", "echo", "--time-wait", "2", "--queues", "all"],
+        // Deeper rings than the default, as the bench gives its server: each queue's socket and UMEM sized apart.
+        &["--ports", &PORT.to_string(), "--app", "echo", "--time-wait", "2", "--queues", "all", "--ring", "8192"],
     );
     assert!(server.stderr_text().contains("with 2 worker(s)"), "{}", server.stderr_text());
     let v4 = SocketAddr::new(topo.ip4_a.into(), PORT);

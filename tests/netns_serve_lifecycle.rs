@@ -259,6 +259,8 @@ fn bad_input_gets_one_clear_error_line_and_a_failing_exit() {
         &["--iface", ifc, "--ports", "8080", "--queues", "5"],
         "--queues 5: xtbad0 has only 1 queue",
     );
+    assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "1000"], "ring size 1000");
+    assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "32"], "32");
     // Without privileges: an unprivileged user with no capabilities at all.
     let nobody =
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"];

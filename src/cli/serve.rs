@@ -48,6 +48,10 @@ pub struct Args {
     /// Microseconds to keep polling the rings after the last frame before sleeping (0: sleep at once).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     spin_us: u64,
+    /// Entries per AF_XDP ring of each queue, and receive frames in its UMEM (a power of two from 64 to 65536).
+    /// How long a worker may be kept off its CPU before frames are dropped: at 300 k frames/s, 2048 last 7 ms.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..=65536))]
+    ring: u32,
     /// Rewrite this file with all counters as JSON every second and at exit.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -158,6 +162,7 @@ pub fn run(a: &Args) -> Result<()> {
         },
         busy_poll: a.busy_poll,
         spin: Duration::from_micros(a.spin_us),
+        ring_size: a.ring,
         stats_json: a.stats_json.clone(),
         metrics: a.metrics,
         cookie_key_file: a.cookie_key_file.clone(),
@@ -202,6 +207,16 @@ mod tests {
     fn vlan_ids_are_repeatable_or_comma_separated_and_none_by_default() {
         assert!(parse(&[]).unwrap().vlans.is_empty());
         assert_eq!(parse(&["--vlan", "5,6", "--vlan", "4094"]).unwrap().vlans, [5, 6, 4094]);
+    }
+
+    #[test]
+    fn ring_sizes_outside_64_to_65536_are_refused_by_the_parser() {
+        assert_eq!(parse(&[]).unwrap().ring, 2048);
+        assert_eq!(parse(&["--ring", "16384"]).unwrap().ring, 16384);
+        for bad in ["0", "32", "131072", "x"] {
+            let err = parse(&["--ring", bad]).err().unwrap_or_else(|| panic!("--ring {bad} accepted"));
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct ServeOptions {
     pub busy_poll: bool,
     /// Keep polling this long after the last frame before sleeping (see `WorkerOptions::spin`).
     pub spin: Duration,
+    /// Entries per AF_XDP ring of each queue, and receive frames in its UMEM (see `XskConfig::ring_size`).
+    pub ring_size: u32,
     pub stats_json: Option<PathBuf>,
     pub metrics: Option<SocketAddr>,
     pub cookie_key_file: Option<PathBuf>,
@@ -94,6 +96,7 @@ impl Default for ServeOptions {
             mode: AttachMode::Native,
             busy_poll: false,
             spin: Duration::from_micros(50),
+            ring_size: XskConfig::default().ring_size,
             stats_json: None,
             metrics: None,
             cookie_key_file: None,
@@ -148,6 +151,8 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         }
         Queues::Count(n) => n,
     };
+    let xsk_cfg = XskConfig { ring_size: opts.ring_size, ..XskConfig::default() };
+    xsk_cfg.validate()?;
     // Sockets are bound before the program is attached, so a busy interface would otherwise be reported as a
     // busy queue (the other program's AF_XDP socket holds it) instead of what it is: check for a program first.
     if let Some(a) = netdev::xdp_attachment(&opts.iface)? {
@@ -180,7 +185,6 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         prog.allow_vlan(*v)?;
     }
     // Sockets first, then attach: from the first redirected frame on, a socket is there to take it.
-    let xsk_cfg = XskConfig::default();
     let mut sockets = Vec::new();
     for q in 0..queues {
         // A server restarted at once may find its predecessor's socket not yet released: wait a moment for it.
