@@ -129,8 +129,9 @@ fn five_percent_loss_each_way_10_000_connections_all_complete_and_no_state_leaks
         "{test}:\n  {} of {CONNS} connections ok, {} failed, in {secs:.1} s ({:.0}/s) with {IN_FLIGHT} in flight; slowest \
          {slowest:?}; failures: {:?}\n  loss: the client's egress ({loss:?}) lost {client_lost} of {client_sent} \
          segments ({:.2} %); the server lost {} received and {} sent frames on purpose (of {} and {}); client \
-         retransmitted {} segments and gave up on {} connections\n  server: opened {}, closed {}, reset {}, timed out {}, retransmits {}, \
-         challenge ACKs {}, TIME-WAIT entered {}; all state gone {:?} after the last connection was counted",
+         retransmitted {} segments and gave up on {} connections\n  server: opened {}, closed {}, reset {}, timed \
+         out {}, retransmits {}, challenge ACKs {}, TIME-WAIT entered {}; all state gone {:?} after the last \
+         connection was counted",
         tally.ok,
         tally.failed,
         CONNS as f64 / secs,

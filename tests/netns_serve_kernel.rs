@@ -81,7 +81,8 @@ fn lifecycles(test: &str, prefix: &str, ex: Exchange) {
     }
     assert!(
         bad.is_empty(),
-        "{ex:?}: client kernel counters moved:\n  {}\nall counters that moved: {}\nveth drops and errors: {}\nserver: {}",
+        "{ex:?}: client kernel counters moved:\n  {}\nall counters that moved: {}\nveth drops and errors: {}\n\
+         server: {}",
         bad.join("\n  "),
         moved.join(" "),
         serve_support::veth_losses(&topo),
