@@ -176,7 +176,6 @@ fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<
         s.runs.push((rate, r));
         Ok(())
     };
-    let met = |s: &Sweep, rate: f64, bar: fn(&LoadResult) -> bool| s.runs.iter().any(|(r, x)| *r == rate && bar(x));
     let mut good: Option<f64> = None;
     let mut bad: Option<f64> = None;
     let mut rate = start;
@@ -206,16 +205,8 @@ fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<
             }
         }
     }
-    if let (Some(mut lo), Some(mut hi)) = (good, bad) {
-        for _ in 0..refine {
-            let mid = (lo + hi) / 2.0;
-            probe(mid, &mut s)?;
-            if met(&s, mid, passes_p90) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
+    if let (Some(lo), Some(hi)) = (good, bad) {
+        bisect(&mut s, lo, hi, refine, passes_p90, &mut probe)?;
     }
     // The bar: from the highest rate that met it so far, or, if none did, from halving below the lowest
     // rate tried until one does; then bisect up to the lowest rate above that which did not, as finely.
@@ -232,18 +223,10 @@ fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<
             rate /= 2.0;
         }
     }
-    if let Some(mut lo) = highest_met(&s, passes) {
+    if let Some(lo) = highest_met(&s, passes) {
         let above = s.runs.iter().map(|(r, _)| *r).filter(|r| *r > lo && !met(&s, *r, passes)).reduce(f64::min);
-        if let Some(mut hi) = above {
-            for _ in 0..refine {
-                let mid = (lo + hi) / 2.0;
-                probe(mid, &mut s)?;
-                if met(&s, mid, passes) {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
+        if let Some(hi) = above {
+            bisect(&mut s, lo, hi, refine, passes, &mut probe)?;
         }
     }
     // Each knee is the highest rate that met its bar. The runs near a knee are noisy, so a rate the p99
@@ -253,6 +236,32 @@ fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<
     s.best_p90 = run_at(&s, highest_met(&s, passes_p90));
     s.best = run_at(&s, highest_met(&s, passes));
     Ok(s)
+}
+
+/// Whether any run at `rate` met `bar`.
+fn met(s: &Sweep, rate: f64, bar: fn(&LoadResult) -> bool) -> bool {
+    s.runs.iter().any(|(r, x)| *r == rate && bar(x))
+}
+
+/// Bisects `refine` times between `lo`, which met `bar`, and `hi`, which did not, measuring each midpoint.
+fn bisect(
+    s: &mut Sweep,
+    mut lo: f64,
+    mut hi: f64,
+    refine: u32,
+    bar: fn(&LoadResult) -> bool,
+    probe: &mut impl FnMut(f64, &mut Sweep) -> Result<()>,
+) -> Result<()> {
+    for _ in 0..refine {
+        let mid = (lo + hi) / 2.0;
+        probe(mid, s)?;
+        if met(s, mid, bar) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
