@@ -70,14 +70,7 @@ pub struct Driver {
     drain_deadline: Option<Instant>,
     /// Frames addressed outside our source range (another process's flood): dropped unread.
     pub foreign: u64,
-    /// The endpoint's next timer deadline, asked for at most every [`TIMER_RECHECK`] (the ask scans the wheel).
-    timer_due: Option<Instant>,
-    timer_recheck: Instant,
 }
-
-/// How often the endpoint's next deadline is asked for: timers fire at most this late, nothing next to a 200 ms
-/// minimum RTO or a TIME-WAIT, and a turn at a few hundred thousand frames a second does not pay for the scan.
-const TIMER_RECHECK: Duration = Duration::from_micros(200);
 
 /// Receive batches one turn takes at most while they come full.
 const RX_BATCHES_PER_TURN: usize = 8;
@@ -104,8 +97,6 @@ impl Driver {
             last_measured_start: None,
             drain_deadline: None,
             foreign: 0,
-            timer_due: None,
-            timer_recheck: Instant::ZERO,
         }
     }
 
@@ -141,14 +132,9 @@ impl Driver {
                 break;
             }
         }
-        if now >= self.timer_recheck {
-            self.timer_due = self.ep.poll_timeout();
-            self.timer_recheck = now + TIMER_RECHECK;
-        }
-        if self.timer_due.is_some_and(|t| t <= now) {
+        // Asked every turn: the wheel keeps its answer until timers fire, so this costs no scan.
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now, io.sink());
-            self.timer_due = self.ep.poll_timeout();
-            self.timer_recheck = now + TIMER_RECHECK;
         }
         self.expire(now, io.sink());
         let mut started = 0;

@@ -19,10 +19,17 @@
 //! `next_deadline` answer without walking any list. A bitmap of non-empty slots lets both skip empty slots a
 //! word at a time.
 //!
+//! `next_deadline` is asked on every turn of a worker's loop, far more often than timers fire, and answering it
+//! means scanning the bitmap from the cursor on (a few hundred words when the wheel holds few timers). So its
+//! answer is kept: `arm` lowers the kept answer to a new deadline when that is earlier, `cancel` leaves it (an
+//! early answer only costs one `expire` that finds nothing), and `expire` drops it, to be found again on the
+//! next ask. The answer stays never later than the earliest armed deadline.
+//!
 //! Ticks: deadline `d` belongs to tick `floor((d - start) / tick)`, or to the cursor's tick (that of the latest
 //! `expire`) when that tick is already past; such an overdue timer sits in the cursor's slot.
 
 use crate::time::Instant;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// No link: the node is not armed.
@@ -54,6 +61,8 @@ pub struct TimerWheel {
     /// The tick of the latest `expire`: every timer due before it has been expired.
     cursor: u64,
     len: usize,
+    /// `next_deadline`'s kept answer (ns): at most every armed deadline; `None` when it must be found again.
+    kept: Cell<Option<u64>>,
 }
 
 impl TimerWheel {
@@ -75,6 +84,7 @@ impl TimerWheel {
             start_ns: start.as_nanos(),
             cursor: 0,
             len: 0,
+            kept: Cell::new(None),
         }
     }
 
@@ -119,6 +129,12 @@ impl TimerWheel {
             self.unlink(id as u32);
         }
         let d = deadline.as_nanos();
+        // With no other timer armed, `d` is the exact answer; otherwise an earlier `d` lowers the kept one.
+        match self.kept.get() {
+            _ if self.len == 1 => self.kept.set(Some(d)),
+            Some(k) => self.kept.set(Some(k.min(d))),
+            None => {}
+        }
         let tick = self.tick_of(d).max(self.cursor);
         self.file(id as u32, tick, d);
     }
@@ -190,6 +206,7 @@ impl TimerWheel {
     pub fn expire(&mut self, now: Instant, out: &mut Vec<u32>) {
         let now_ns = now.as_nanos();
         let now_tick = self.tick_of(now_ns);
+        self.kept.set(None);
         if self.len > 0 {
             if now_tick <= self.cursor {
                 // Same tick (or time running backwards, to be total): only the cursor slot can hold due timers.
@@ -295,12 +312,27 @@ impl TimerWheel {
     }
 
     /// When `expire` should next be called: never later than the earliest armed deadline (it is that deadline
-    /// when the first slots in time order hold no stale bound), possibly earlier (a slot whose earliest timer was
-    /// cancelled, or a level-1 slot holding later rounds); `None` when nothing is armed.
+    /// when the first slots in time order hold no stale bound), possibly earlier (a timer cancelled since the
+    /// answer was found, a slot whose earliest timer was cancelled, or a level-1 slot holding later rounds);
+    /// `None` when nothing is armed. Cheap when asked again before the next `expire` (the answer is kept).
     pub fn next_deadline(&self) -> Option<Instant> {
         if self.len == 0 {
             return None;
         }
+        let ns = match self.kept.get() {
+            Some(k) => k,
+            None => {
+                let found = self.find_next_deadline();
+                self.kept.set(Some(found));
+                found
+            }
+        };
+        Some(Instant::from_nanos(ns))
+    }
+
+    /// `next_deadline` the long way (the wheel holds at least one timer): the earliest bound of the first
+    /// non-empty slots in time order.
+    fn find_next_deadline(&self) -> u64 {
         let slots = self.slots as usize;
         let mut lowest = u64::MAX;
         let mut visited = 0;
@@ -320,17 +352,17 @@ impl TimerWheel {
                     self.tick_start((block + 1 + o as u64) << shift)
                 };
                 if lowest <= start {
-                    return Some(Instant::from_nanos(lowest));
+                    return lowest;
                 }
                 if visited == NEXT_DEADLINE_SCAN {
-                    return Some(Instant::from_nanos(lowest.min(start)));
+                    return lowest.min(start);
                 }
                 lowest = lowest.min(self.nodes[base + ((first + o) & self.mask as usize)].deadline);
                 visited += 1;
                 off = o + 1;
             }
         }
-        Some(Instant::from_nanos(lowest))
+        lowest
     }
 
     #[inline]
@@ -373,6 +405,30 @@ mod tests {
         let mut out = Vec::new();
         w.expire(now, &mut out);
         out
+    }
+
+    #[test]
+    fn kept_answer_follows_an_earlier_arm_and_is_found_again_after_expire() {
+        let mut w = wheel();
+        w.arm(1, at_ms(500));
+        w.arm(2, at_ms(900));
+        assert_eq!(w.next_deadline(), Some(at_ms(500)));
+        // Kept, then lowered by an earlier arm without a scan.
+        w.arm(3, at_ms(40));
+        assert_eq!(w.next_deadline(), Some(at_ms(40)));
+        // A cancel leaves the answer early (never late); the expire it calls for finds nothing and the answer is
+        // found again.
+        w.cancel(3);
+        let early = w.next_deadline().unwrap();
+        assert!(early <= at_ms(500));
+        assert!(expire(&mut w, early).is_empty());
+        assert_eq!(w.next_deadline(), Some(at_ms(500)));
+        // Re-arming the only timer left answers exactly, whatever was kept.
+        w.cancel(2);
+        w.arm(1, at_ms(700));
+        assert_eq!(w.next_deadline(), Some(at_ms(700)));
+        assert_eq!(expire(&mut w, at_ms(700)), vec![1]);
+        assert_eq!(w.next_deadline(), None);
     }
 
     #[test]
