@@ -12,6 +12,7 @@
 //! Ratios are taken inside this one run. Results go to `bench/results/<name>.{json,md}` with SVG plots; the last
 //! line printed is one JSON object.
 
+mod cpu_takers;
 mod plots;
 mod procs;
 mod resilience;

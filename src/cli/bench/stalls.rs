@@ -9,6 +9,7 @@
 //! there; with none idle they preempt a spinner for a slice. The count of those preemptions (the spinner's
 //! involuntary context switches) is recorded beside the gaps, to tell them from time the hypervisor took.
 
+use super::cpu_takers::{self, CpuTaker};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,8 @@ pub struct Gaps {
     /// Seconds each CPU was probed.
     pub secs: f64,
     pub cpus: Vec<CpuStalls>,
+    /// The threads outside the bench that ran longest meanwhile (on any CPU; empty where /proc does not say).
+    pub others: Vec<CpuTaker>,
 }
 
 /// Both probes of the bench CPUs.
@@ -48,13 +51,15 @@ impl MachineGaps {
     /// Probes each of `cpus` alone for `secs`, then all of them together for `secs`.
     pub fn probe(cpus: &[usize], secs: f64) -> MachineGaps {
         let alone = cpus.iter().flat_map(|&c| probe(&[c], secs).cpus).collect();
-        MachineGaps { alone: Gaps { secs, cpus: alone }, together: probe(cpus, secs) }
+        MachineGaps { alone: Gaps { secs, cpus: alone, others: Vec::new() }, together: probe(cpus, secs) }
     }
 
     /// Lines for the console and the report: each CPU alone, then together.
     pub fn describe(&self) -> Vec<String> {
         let alone = self.alone.describe().into_iter().map(|l| format!("alone, {l}"));
-        alone.chain(self.together.describe().into_iter().map(|l| format!("together, {l}"))).collect()
+        let together = self.together.describe().into_iter().map(|l| format!("together, {l}"));
+        let others = format!("together, other threads ran: {}", cpu_takers::describe(&self.together.others));
+        alone.chain(together).chain(std::iter::once(others)).collect()
     }
 }
 
@@ -88,6 +93,7 @@ impl Gaps {
 
 /// Spins on each of `cpus` for `secs` seconds, all at once.
 pub fn probe(cpus: &[usize], secs: f64) -> Gaps {
+    let before = cpu_takers::snapshot();
     let handles: Vec<_> = cpus
         .iter()
         .map(|&cpu| {
@@ -97,7 +103,8 @@ pub fn probe(cpus: &[usize], secs: f64) -> Gaps {
             })
         })
         .collect();
-    Gaps { secs, cpus: handles.into_iter().filter_map(|h| h.join().ok()).collect() }
+    let cpus = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    Gaps { secs, cpus, others: cpu_takers::top(&before, &cpu_takers::snapshot(), 4) }
 }
 
 fn spin(cpu: usize, dur: Duration) -> CpuStalls {
