@@ -55,15 +55,18 @@ fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
     Some((run, slices))
 }
 
-/// The `top` names that ran longest between `before` and `after` (threads born in between count from zero),
-/// longest first; names under 0.1 ms are left out.
+/// The `top` names (as `after` has them) that ran longest between `before` and `after` (threads born in between
+/// count from zero), longest first; names under 0.1 ms are left out.
 pub fn top(before: &Snapshot, after: &Snapshot, top: usize) -> Vec<CpuTaker> {
     let mut by_name: HashMap<&str, (u64, u64)> = HashMap::new();
     for (tid, (name, ns, slices)) in after {
-        let (ns0, sl0) = before.get(tid).filter(|(n, _, _)| n == name).map_or((0, 0), |&(_, ns, sl)| (ns, sl));
+        // Matched by tid alone: a kworker's name follows its current work ("kworker/0:2-events"). A count that
+        // went backwards is a tid reused by a new thread, which counts from zero.
+        let (ns0, sl0) = before.get(tid).map_or((0, 0), |&(_, ns, sl)| (ns, sl));
+        let (dns, dsl) = if *ns >= ns0 { (ns - ns0, slices.saturating_sub(sl0)) } else { (*ns, *slices) };
         let e = by_name.entry(name).or_default();
-        e.0 += ns.saturating_sub(ns0);
-        e.1 += slices.saturating_sub(sl0);
+        e.0 += dns;
+        e.1 += dsl;
     }
     let mut v: Vec<CpuTaker> = by_name
         .into_iter()
@@ -106,6 +109,7 @@ mod tests {
             (2, "kdamond.0", 5_000_000, 3),
             (3, "idle", 7, 1),
             (5, "old", 9_000_000, 5),
+            (6, "kworker/1:0", 3_000_000, 40),
         ]);
         let after = snap(&[
             (1, "kworker/0:1", 1_300_000, 12),
@@ -113,8 +117,10 @@ mod tests {
             (3, "idle", 50_007, 2),
             // Born during the probe: counts from zero.
             (4, "kworker/0:1", 250_000, 1),
-            // A tid reused by another name counts from zero too.
+            // A tid reused by a new thread (its count went backwards) counts from zero too.
             (5, "new", 200_000, 1),
+            // Renamed by its current work: still the same thread, only its delta counts.
+            (6, "kworker/1:0-events", 3_150_000, 41),
         ]);
         let t = top(&before, &after, 5);
         assert_eq!(
@@ -123,6 +129,7 @@ mod tests {
                 CpuTaker { name: "kdamond.0".into(), ms: 9.7, slices: 9 },
                 CpuTaker { name: "kworker/0:1".into(), ms: 0.55, slices: 3 },
                 CpuTaker { name: "new".into(), ms: 0.2, slices: 1 },
+                CpuTaker { name: "kworker/1:0-events".into(), ms: 0.15, slices: 1 },
             ]
         );
         assert_eq!(top(&before, &after, 1).len(), 1);
