@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
     /// CPUs to pin the threads to, comma-separated (thread i on the i-th, round robin).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = super::cpu_arg::parse_cpu)]
     cpus: Vec<usize>,
     /// What every connection runs.
     #[arg(long, value_enum, default_value_t = App::Http)]

@@ -105,7 +105,7 @@ pub struct Args {
     #[arg(long, requires = "flood")]
     count_replies: bool,
     /// CPUs to pin the workers to, in queue order, comma-separated (default: from the last CPU down).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = super::cpu_arg::parse_cpu)]
     cpus: Vec<usize>,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = Mode::Native)]

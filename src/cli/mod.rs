@@ -6,6 +6,7 @@
 
 mod bench;
 mod ceiling;
+mod cpu_arg;
 mod frame;
 mod linux_server;
 mod load;

@@ -35,7 +35,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub skb_mode: bool,
     /// CPU to pin the role to.
-    #[arg(long)]
+    #[arg(long, value_parser = super::cpu_arg::parse_cpu)]
     pub core: Option<usize>,
     /// Frames per ring operation.
     #[arg(long, default_value_t = 64)]

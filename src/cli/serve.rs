@@ -62,7 +62,7 @@ pub struct Args {
     #[arg(long)]
     cookie_key_file: Option<PathBuf>,
     /// CPUs to pin the workers to, in queue order, comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = super::cpu_arg::parse_cpu)]
     cpus: Vec<usize>,
     /// Seconds live connections may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]

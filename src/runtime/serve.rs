@@ -196,7 +196,8 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
 
     let clock = Clock::with_wall_skew(opts.cookie_clock_skew_ns);
     let mut keys = KeyManager::new(slot_now(clock.wall_nanos(clock.now())), opts.cookie_key_file.as_deref())?;
-    let ncpus = core_affinity::get_core_ids().map_or(1, |c| c.len().max(1));
+    // The CPUs this process may run on (its affinity mask): workers without a --cpus entry take them in turn.
+    let allowed = core_affinity::get_core_ids().unwrap_or_default();
     let (report_tx, report_rx) = bounded::<Report>(1024);
     let mut commands: Vec<Sender<Command>> = Vec::new();
     let mut handles = Vec::new();
@@ -218,7 +219,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         };
         let (ctx, crx) = bounded::<Command>(16);
         commands.push(ctx);
-        let cpu = opts.cpus.get(q).copied().unwrap_or(q % ncpus);
+        let cpu = opts.cpus.get(q).copied().or_else(|| allowed.get(q % allowed.len().max(1)).map(|c| c.id));
         let wopts = WorkerOptions {
             id: q,
             busy_poll: opts.busy_poll,
@@ -234,8 +235,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         let h = std::thread::Builder::new()
             .name(format!("xdptcp-w{q}"))
             .spawn(move || -> Result<(), String> {
-                if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == cpu)) {
-                    core_affinity::set_for_current(id);
+                if let Some(id) = cpu {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                        eprintln!("xdptcp: could not pin worker {q} to CPU {id}; it runs unpinned");
+                    }
                 }
                 let start = clock.now();
                 match app {

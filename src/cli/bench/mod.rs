@@ -40,10 +40,10 @@ pub struct Args {
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
     /// CPU of the server (xdptcp serve, or the Linux server and its receive processing).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::cli::cpu_arg::parse_cpu)]
     server_cpu: usize,
     /// CPU of the load generator.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::cli::cpu_arg::parse_cpu)]
     client_cpu: usize,
     /// Seconds per load run (default 1.5 quick, 4 full).
     #[arg(long)]
