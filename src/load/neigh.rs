@@ -30,7 +30,9 @@ pub enum NeighError {
          link? (or pass --dst-mac)"
     )]
     Unresolved { hop: IpAddr, iface: String, waited: Duration },
-    #[error("{iface} has no {family} address to use as the source: pass --src")]
+    #[error(
+        "{iface} has no {family} address to use as the source (host- and link-scope ones do not count): pass --src"
+    )]
     NoAddress { iface: String, family: &'static str },
 }
 
