@@ -50,7 +50,7 @@ pub struct MachineGaps {
 impl MachineGaps {
     /// Probes each of `cpus` alone for `secs`, then all of them together for `secs`.
     pub fn probe(cpus: &[usize], secs: f64) -> MachineGaps {
-        let alone = cpus.iter().flat_map(|&c| probe(&[c], secs).cpus).collect();
+        let alone = cpus.iter().flat_map(|&c| spin_all(&[c], secs)).collect();
         MachineGaps { alone: Gaps { secs, cpus: alone, others: Vec::new() }, together: probe(cpus, secs) }
     }
 
@@ -91,9 +91,15 @@ impl Gaps {
     }
 }
 
-/// Spins on each of `cpus` for `secs` seconds, all at once.
-pub fn probe(cpus: &[usize], secs: f64) -> Gaps {
+/// Spins on each of `cpus` for `secs` seconds, all at once, and names the other threads that ran meanwhile.
+fn probe(cpus: &[usize], secs: f64) -> Gaps {
     let before = cpu_takers::snapshot();
+    let cpus = spin_all(cpus, secs);
+    Gaps { secs, cpus, others: cpu_takers::top(&before, &cpu_takers::snapshot(), 4) }
+}
+
+/// One pinned spinner per CPU of `cpus`, all at once.
+fn spin_all(cpus: &[usize], secs: f64) -> Vec<CpuStalls> {
     let handles: Vec<_> = cpus
         .iter()
         .map(|&cpu| {
@@ -103,8 +109,7 @@ pub fn probe(cpus: &[usize], secs: f64) -> Gaps {
             })
         })
         .collect();
-    let cpus = handles.into_iter().filter_map(|h| h.join().ok()).collect();
-    Gaps { secs, cpus, others: cpu_takers::top(&before, &cpu_takers::snapshot(), 4) }
+    handles.into_iter().filter_map(|h| h.join().ok()).collect()
 }
 
 fn spin(cpu: usize, dur: Duration) -> CpuStalls {
