@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
 use xdptcp::io::{netdev, signal, AttachMode, PacketIo, SteerOptions, SteerProgram, XskConfig, XskSocket, XskStats};
+use xdptcp::runtime::pin::pin_current_thread;
 use xdptcp::sink::FrameSink;
 
 use super::frame::{swap_macs, tcp_frame, FlowSpec, MAX_FRAME, MIN_FRAME};
@@ -139,9 +140,7 @@ pub fn setup(args: &CommonArgs) -> Result<Endpoint> {
         netdev::enter_netns(ns).with_context(|| format!("entering network namespace {ns}"))?;
     }
     if let Some(core) = args.core {
-        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-            tracing::warn!(core, "could not pin the thread; running unpinned");
-        }
+        pin_current_thread(core, "the thread");
     }
     let mode = if args.skb_mode { AttachMode::Skb } else { AttachMode::Native };
     let mut program = SteerProgram::load(SteerOptions::default())?;

@@ -9,6 +9,7 @@
 //! `run_for`, then reports its counters.
 
 use super::http::{HttpConn, Responses};
+use crate::runtime::pin::pin_current_thread;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use serde::Serialize;
@@ -135,7 +136,7 @@ pub fn serve(
             .name(format!("linux-srv{i}"))
             .spawn(move || {
                 if let Some(cpu) = cpu {
-                    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                    pin_current_thread(cpu, &format!("Linux server thread {i}"));
                 }
                 Worker::new(l, app, responses)?.run(stop, deadline)
             })

@@ -20,6 +20,7 @@ use crate::io::{
 };
 use crate::runtime::clock::Clock;
 use crate::runtime::keys::random_secret;
+use crate::runtime::pin::pin_current_thread;
 use crate::tcp::stats::Drop;
 use crate::tcp::{Config, Endpoint, Stats};
 use crate::time::Instant;
@@ -562,9 +563,7 @@ struct Job {
 impl Job {
     fn run(self, progress: &Progress, stop: &AtomicBool) -> Result<WorkerOutcome, String> {
         if let Some(cpu) = self.cpu {
-            if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
-                eprintln!("xdptcp load: could not pin worker {} to CPU {cpu}; running unpinned", self.worker);
-            }
+            pin_current_thread(cpu, &format!("load worker {}", self.worker));
         }
         match self.pace {
             Some(pace) => self.run_load(pace, progress, stop),

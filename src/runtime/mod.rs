@@ -5,6 +5,7 @@ pub mod clock;
 pub mod fault;
 pub mod keys;
 pub mod metrics;
+pub mod pin;
 pub mod report;
 pub mod serve;
 pub mod worker;

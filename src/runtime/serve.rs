@@ -10,6 +10,7 @@ use crate::runtime::clock::Clock;
 use crate::runtime::fault::Loss;
 use crate::runtime::keys::{random_secret, slot_now, KeyError, KeyManager};
 use crate::runtime::metrics;
+use crate::runtime::pin::pin_current_thread;
 use crate::runtime::report::{write_atomically, Snapshot};
 use crate::runtime::worker::{self, Command, Report, WorkerOptions};
 use crate::tcp::{Config, Endpoint};
@@ -236,9 +237,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             .name(format!("xdptcp-w{q}"))
             .spawn(move || -> Result<(), String> {
                 if let Some(id) = cpu {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                        eprintln!("xdptcp: could not pin worker {q} to CPU {id}; it runs unpinned");
-                    }
+                    pin_current_thread(id, &format!("worker {q}"));
                 }
                 let start = clock.now();
                 match app {

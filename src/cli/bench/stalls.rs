@@ -12,6 +12,7 @@
 use super::cpu_takers::{self, CpuTaker};
 use serde::Serialize;
 use std::time::{Duration, Instant};
+use xdptcp::runtime::pin::pin_current_thread;
 
 /// Gaps seen by one spinning thread.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -104,7 +105,7 @@ fn spin_all(cpus: &[usize], secs: f64) -> Vec<CpuStalls> {
         .iter()
         .map(|&cpu| {
             std::thread::spawn(move || {
-                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                pin_current_thread(cpu, "the gap probe");
                 spin(cpu, Duration::from_secs_f64(secs))
             })
         })
