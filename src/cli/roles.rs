@@ -140,7 +140,7 @@ pub fn setup(args: &CommonArgs) -> Result<Endpoint> {
         netdev::enter_netns(ns).with_context(|| format!("entering network namespace {ns}"))?;
     }
     if let Some(core) = args.core {
-        pin_current_thread(core, "the thread");
+        pin_current_thread(core, &format!("the thread on {}", args.iface));
     }
     let mode = if args.skb_mode { AttachMode::Skb } else { AttachMode::Native };
     let mut program = SteerProgram::load(SteerOptions::default())?;
