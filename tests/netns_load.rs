@@ -158,6 +158,29 @@ fn load_against_xdptcp_serve_close_echo_and_http_v4_and_v6() {
     }
 }
 
+/// The bench's stateless responder completes the connect + close storm with no TCP state, over IPv4 and IPv6,
+/// and leaves a data-carrying request unanswered (so such a load fails by timeout, never by a wrong success).
+#[test]
+fn load_against_the_stateless_responder_completes_connect_and_close_only() {
+    if !common::require_root("load_against_the_stateless_responder_completes_connect_and_close_only") {
+        return;
+    }
+    let topo = common::topology("xlresp", 1);
+    let target = format!("{}:{PORT}", topo.ip4_a);
+    let target6 = format!("[{}]:{PORT}", topo.ip6_a);
+    let _responder = server_in(&topo.ns_a, &["respond", "--iface", &topo.if_a, "--port", PORT], "ready");
+    let v = load(&topo, &["--target", &target, "--src", "10.78.5.0/24", "--rate", "5000", "--connections", "3000"]);
+    assert_all_completed(&v, 3000, false);
+    assert_eq!(v["generator"]["time_wait"], 3000, "the client closed first and holds TIME-WAIT: {v}");
+    assert_eq!(v["generator"]["retransmits"], 0, "every SYN and FIN was answered at once: {v}");
+    let v = load(&topo, &["--target", &target6, "--rate", "2000", "--connections", "500"]);
+    assert_all_completed(&v, 500, false);
+    let v =
+        load(&topo, &["--target", &target, "--src", "10.78.6.0/24", "--http", "--connections", "20", "--rate", "100"]);
+    assert_eq!(v["completed"], 0, "a request gets no response from the responder: {v}");
+    assert_eq!(v["failed"], 20, "{v}");
+}
+
 #[test]
 fn load_against_the_linux_server_close_echo_and_http() {
     if !common::require_root("load_against_the_linux_server_close_echo_and_http") {

@@ -14,7 +14,7 @@ use clap::Args as ClapArgs;
 use xdptcp::io::topology::VethPair;
 use xdptcp::io::{signal, SteerCounters, XskStats};
 
-use super::frame::{tcp_frame, FlowSpec, MAX_FRAME, MIN_FRAME};
+use super::frame::{swap_macs, tcp_frame, FlowSpec, MAX_FRAME, MIN_FRAME};
 use super::roles::{self, CommonArgs, Live};
 
 #[derive(ClapArgs, Debug)]
@@ -93,7 +93,7 @@ pub fn run(args: &Args) -> Result<()> {
             let mut ep = roles::setup(&args_r)?;
             live.tid.store(roles::current_tid(), Ordering::SeqCst);
             live.ready.store(true, Ordering::SeqCst);
-            let stats = roles::reflect_loop(&mut ep, &args_r, &live, &stop)?;
+            let stats = roles::reflect_loop(&mut ep, &args_r, &live, &stop, swap_macs)?;
             Ok((stats, ep.program.counters()?, ep.xsk.is_zero_copy()))
         })?
     };

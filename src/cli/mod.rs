@@ -10,6 +10,7 @@ mod cpu_arg;
 mod frame;
 mod linux_server;
 mod load;
+mod respond;
 mod roles;
 mod serve;
 
@@ -43,6 +44,9 @@ enum Command {
     /// (internal) Run a raw AF_XDP frame generator against a reflector.
     #[command(hide = true)]
     Generate(roles::GenerateArgs),
+    /// (internal) Run the bench's stateless responder: SYN-ACK to a SYN, FIN-ACK to a FIN, no TCP state.
+    #[command(hide = true)]
+    Respond(respond::RespondArgs),
 }
 
 /// Parses the command line, runs the subcommand, and turns its error into a message and exit status 1.
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Reflect(args) => roles::reflect_main(&args),
         Command::Generate(args) => roles::generate_main(&args),
+        Command::Respond(args) => respond::respond_main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

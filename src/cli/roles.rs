@@ -157,13 +157,20 @@ fn should_stop(stop: &AtomicBool, deadline: Option<Instant>) -> bool {
     stop.load(Ordering::Relaxed) || signal::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d)
 }
 
-/// Reflects until told to stop. Returns the socket's final counters.
-pub fn reflect_loop(ep: &mut Endpoint, args: &CommonArgs, live: &Live, stop: &AtomicBool) -> Result<XskStats> {
+/// Sends received frames back, each as `rewrite` leaves it (`None` drops it), until told to stop. Returns the
+/// socket's final counters.
+pub fn reflect_loop(
+    ep: &mut Endpoint,
+    args: &CommonArgs,
+    live: &Live,
+    stop: &AtomicBool,
+    mut rewrite: impl FnMut(&mut [u8]) -> Option<usize>,
+) -> Result<XskStats> {
     let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut rx = 0u64;
     let mut spins = 0u32;
     loop {
-        let n = ep.xsk.reflect(args.batch, swap_macs);
+        let n = ep.xsk.reflect(args.batch, &mut rewrite);
         ep.xsk.flush()?;
         if n > 0 {
             rx += n as u64;
@@ -241,7 +248,7 @@ pub fn reflect_main(args: &ReflectArgs) -> Result<()> {
     use std::io::Write as _;
     std::io::stdout().flush()?;
     let live = Live::default();
-    let stats = reflect_loop(&mut ep, &args.common, &live, &NEVER)?;
+    let stats = reflect_loop(&mut ep, &args.common, &live, &NEVER, swap_macs)?;
     println!("reflected {} of {} frames received", stats.tx.committed, stats.rx_frames);
     Ok(())
 }

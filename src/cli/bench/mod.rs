@@ -3,7 +3,9 @@
 //!
 //! 1. the ring ceiling (`xdptcp ceiling`);
 //! 2. `xdptcp serve` under `xdptcp load`, per scenario: a rate sweep for the highest rate with ≥ 99.9 % success
-//!    and p99 connect latency under 1 ms, then latency at half that rate;
+//!    and p99 connect latency under 1 ms, then latency at half that rate; for connect + close in the full run,
+//!    the same sweep against the stateless responder (`xdptcp respond`: no TCP state, same path and core), which
+//!    tells how much of the limit is the stack's and how much the generator's and the packet path's;
 //! 3. the Linux kernel as the server (`xdptcp linux-server`, an epoll server with SO_REUSEPORT) under the same
 //!    generator, sweep and cores — its receive processing steered to the server core with RPS, so both servers
 //!    spend the same core;
@@ -160,10 +162,21 @@ pub fn run(a: &Args) -> Result<()> {
             srv.stop(Duration::from_secs(10));
             (s, same)
         };
+        // The stack's share of the limit: the same sweep against a server with no TCP stack at all on the same
+        // AF_XDP path and core (connect + close only; full run only, the quick run has no time for a third sweep).
+        let responder = if sc.http || a.quick {
+            None
+        } else {
+            println!("  the same sweep against the stateless responder (no TCP state, same AF_XDP path and core)");
+            let mut srv = start_responder(&exe, &topo, a.server_cpu, &raw, &format!("responder-{}", sc.name))?;
+            let s = sweep::sweep(&spec(false), 40_000.0, 3_000_000.0, refine, &raw, &format!("responder-{}", sc.name));
+            srv.stop(Duration::from_secs(10));
+            Some(s?)
+        };
         if !a.quick {
             ceilings.push(ceiling_between(&exe, &raw, &format!("after-xdptcp-{}", sc.name))?);
         }
-        results.push((sc, Sweep { same_rate, ..ours }, linux));
+        results.push(Measured { sc, ours: Sweep { same_rate, ..ours }, linux, responder });
     }
 
     let after = ceiling(&exe, &raw, a.quick, "after")?;
@@ -173,8 +186,11 @@ pub fn run(a: &Args) -> Result<()> {
     println!(
         "\n[4/4] resilience: a spoofed SYN flood at the ring's rate beside legitimate connections, then an ACK flood"
     );
-    let legit_rate =
-        results.first().map(|(_, o, l)| best_rate(o).min(best_rate(l)) * 0.5).filter(|r| *r > 0.0).unwrap_or(5_000.0);
+    let legit_rate = results
+        .first()
+        .map(|m| best_rate(&m.ours).min(best_rate(&m.linux)) * 0.5)
+        .filter(|r| *r > 0.0)
+        .unwrap_or(5_000.0);
     let legit = spec(false);
     let plan = resilience::Plan {
         legit: &legit,
@@ -203,6 +219,14 @@ fn above_ceiling_note(scenarios: &[&str]) -> Option<String> {
     })
 }
 
+/// One scenario's sweeps: xdptcp, Linux, and (connect + close in the full run) the stateless responder.
+struct Measured<'a> {
+    sc: &'a Scenario,
+    ours: Sweep,
+    linux: Sweep,
+    responder: Option<Sweep>,
+}
+
 /// The headline rate: the highest that met the issue's bar (p99 connect under 1 ms), as achieved.
 fn best_rate(s: &Sweep) -> f64 {
     s.best.as_ref().map_or(0.0, |(_, r)| r.achieved_cps)
@@ -218,6 +242,31 @@ fn ratios(ours: f64, linux: f64, frames_c2s: f64, ceiling_mpps: f64) -> (f64, f6
     let ratio = if linux > 0.0 { ours / linux } else { 0.0 };
     let frac = if ceiling_mpps > 0.0 { ours * frames_c2s / (ceiling_mpps * 1e6) } else { 0.0 };
     (ratio, frac)
+}
+
+/// `a ÷ b`, 0 when `b` is not positive.
+fn ratio_or_zero(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// The report's line on the responder sweep `r` beside xdptcp's `ours`.
+fn responder_line(ours: &Sweep, r: &Sweep, frames_c2s: f64, ceiling_mpps: f64) -> String {
+    let (o, n) = (best_rate(ours), best_rate(r));
+    let (_, frac) = ratios(n, 0.0, frames_c2s, ceiling_mpps);
+    let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, x)| x.connect_us.p99);
+    format!(
+        "stateless responder {n:.0} conn/s at the p99 bar ({:.1}% of the ceiling), {:.0} at the p90 bar, p99 \
+         connect at its 50% {:.1} µs; xdptcp ÷ responder {:.2} (p90 bar {:.2})",
+        100.0 * frac,
+        p90_rate(r),
+        p99(r),
+        ratio_or_zero(o, n),
+        ratio_or_zero(p90_rate(ours), p90_rate(r))
+    )
 }
 
 fn machine() -> String {
@@ -322,6 +371,29 @@ fn start_xdptcp(
     Ok(p)
 }
 
+/// The stateless responder (`xdptcp respond`) on the server side of the pair, pinned to `cpu`, with the same
+/// ring depth as the servers.
+fn start_responder(exe: &Path, topo: &VethPair, cpu: usize, raw: &Path, tag: &str) -> Result<Proc> {
+    let args: Vec<String> = [
+        exe.display().to_string().as_str(),
+        "respond",
+        "--iface",
+        &topo.if_a,
+        "--port",
+        &PORT.to_string(),
+        "--core",
+        &cpu.to_string(),
+        "--ring",
+        &RING.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut p = Proc::spawn(tag, &topo.ns_a, &args, &raw.join(format!("{tag}.log")))?;
+    p.wait_for("ready", Duration::from_secs(20))?;
+    Ok(p)
+}
+
 fn start_linux(exe: &Path, topo: &VethPair, app: &str, cpu: usize, raw: &Path, tag: &str) -> Result<Proc> {
     let args: Vec<String> = [
         exe.display().to_string().as_str(),
@@ -366,7 +438,7 @@ fn report(
     raw: &Path,
     ceilings: &[f64],
     gaps: &stalls::MachineGaps,
-    results: &[(&Scenario, Sweep, Sweep)],
+    results: &[Measured<'_>],
     legit_rate: f64,
     flood_ours: &serde_json::Value,
     flood_linux: &serde_json::Value,
@@ -407,7 +479,8 @@ fn report(
     let mut above_ceiling = Vec::new();
     // The plots go below the table: an image line between rows would end a Markdown table.
     let mut plots_md = String::new();
-    for (sc, ours, linux) in results {
+    let mut responder_md = String::new();
+    for Measured { sc, ours, linux, responder } in results {
         let o = best_rate(ours);
         let l = best_rate(linux);
         let (ratio, frac) = ratios(o, l, sc.frames_c2s, ceiling_mpps);
@@ -454,8 +527,14 @@ fn report(
             json!({ "xdptcp": ours, "linux": linux, "xdptcp_cps": o, "linux_cps": l, "ratio_vs_linux": ratio,
                     "fraction_of_ceiling": frac, "xdptcp_cps_p90_under_1ms": p90_rate(ours),
                     "linux_cps_p90_under_1ms": p90_rate(linux), "ratio_vs_linux_p90_under_1ms": ratio90,
-                    "fraction_of_ceiling_p90_under_1ms": frac90, "frames_c2s_per_conn": sc.frames_c2s }),
+                    "fraction_of_ceiling_p90_under_1ms": frac90, "frames_c2s_per_conn": sc.frames_c2s,
+                    "responder": responder }),
         );
+        if let Some(r) = responder {
+            let line = responder_line(ours, r, sc.frames_c2s, ceiling_mpps);
+            println!("  {line}");
+            responder_md.push_str(&format!("\n{}: {line}\n", sc.name));
+        }
         // Plots.
         let svg_lat = a.out.join(format!("{name}-{}-latency.svg", sc.name));
         let mut series = Vec::new();
@@ -483,8 +562,15 @@ fn report(
         println!("\n{note}");
         md.push_str(&format!("\n**{note}**\n"));
     }
+    if !responder_md.is_empty() {
+        md.push_str(&format!(
+            "\nThe stack's share of the limit: the same sweep against the bench's stateless responder (`xdptcp \
+             respond`: a SYN-ACK for a SYN and a FIN-ACK for a FIN, written over the received frame and sent back, \
+             no TCP state), on the same AF_XDP path, core and rings as `xdptcp serve`.\n{responder_md}"
+        ));
+    }
     md.push_str(&plots_md);
-    let (sc0, ours0, linux0) = &results[0];
+    let Measured { sc: sc0, ours: ours0, linux: linux0, responder: responder0 } = &results[0];
     let xdptcp_cps = best_rate(ours0);
     let linux_cps = best_rate(linux0);
     let flood_legit = flood_ours["legit_success"].as_f64().unwrap_or(0.0);
@@ -512,6 +598,10 @@ fn report(
         "fraction_of_ceiling_p90_under_1ms": frac90,
         "machine_gaps_over_1ms_per_s": gaps.together.over_1ms_per_s(),
         "machine_gaps_over_1ms_per_s_alone": gaps.alone.over_1ms_per_s(),
+        "responder_cps": responder0.as_ref().map(best_rate),
+        "responder_cps_p90_under_1ms": responder0.as_ref().map(p90_rate),
+        "responder_connect_p99_us": responder0.as_ref().map(p99),
+        "ratio_vs_responder": responder0.as_ref().map(|r| ratio_or_zero(xdptcp_cps, best_rate(r))),
         "flood_legit_success": flood_legit,
         "linux_flood_legit_success": flood_linux["legit_success"],
         "seconds": started.elapsed().as_secs_f64(),
