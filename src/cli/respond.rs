@@ -11,10 +11,9 @@
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
-use xdptcp::io::signal;
 use xdptcp::wire::{parse_frame, EthernetRepr, FrameRepr, IpRepr, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
-use super::roles::{reflect_loop, setup, CommonArgs, Live};
+use super::roles::{reflecting_role, CommonArgs};
 
 #[derive(ClapArgs, Debug)]
 pub struct RespondArgs {
@@ -87,16 +86,7 @@ fn echo(ts: Option<Timestamps>) -> Option<Timestamps> {
 
 /// `xdptcp respond`: prints `ready` once attached, answers until SIGINT/SIGTERM or `--duration`.
 pub fn respond_main(args: &RespondArgs) -> Result<()> {
-    signal::install_stop_handler()?;
-    let mut ep = setup(&args.common)?;
-    println!("ready");
-    use std::io::Write as _;
-    std::io::stdout().flush()?;
-    let live = Live::default();
-    let never = std::sync::atomic::AtomicBool::new(false);
-    let stats = reflect_loop(&mut ep, &args.common, &live, &never, answer)?;
-    println!("answered {} of {} frames received", stats.tx.committed, stats.rx_frames);
-    Ok(())
+    reflecting_role(&args.common, answer, "answered")
 }
 
 #[cfg(test)]

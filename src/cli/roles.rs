@@ -242,14 +242,20 @@ static NEVER: AtomicBool = AtomicBool::new(false);
 
 /// `xdptcp reflect`: prints `ready` once attached, reflects until SIGINT/SIGTERM or `--duration`.
 pub fn reflect_main(args: &ReflectArgs) -> Result<()> {
+    reflecting_role(&args.common, swap_macs, "reflected")
+}
+
+/// A role that sends frames back as `rewrite` leaves them: prints `ready` once attached, runs until SIGINT/SIGTERM
+/// or `--duration`, then says how many frames it `verb` (reflected, answered) of those received.
+pub fn reflecting_role(common: &CommonArgs, rewrite: impl FnMut(&mut [u8]) -> Option<usize>, verb: &str) -> Result<()> {
     signal::install_stop_handler()?;
-    let mut ep = setup(&args.common)?;
+    let mut ep = setup(common)?;
     println!("ready");
     use std::io::Write as _;
     std::io::stdout().flush()?;
     let live = Live::default();
-    let stats = reflect_loop(&mut ep, &args.common, &live, &NEVER, swap_macs)?;
-    println!("reflected {} of {} frames received", stats.tx.committed, stats.rx_frames);
+    let stats = reflect_loop(&mut ep, common, &live, &NEVER, rewrite)?;
+    println!("{verb} {} of {} frames received", stats.tx.committed, stats.rx_frames);
     Ok(())
 }
 

@@ -253,19 +253,31 @@ fn ratio_or_zero(a: f64, b: f64) -> f64 {
     }
 }
 
-/// The report's line on the responder sweep `r` beside xdptcp's `ours`.
+/// The most connections completed per second in any run of a sweep: what the server and generator together
+/// manage when overloaded, whatever the latency.
+fn peak_rate(s: &Sweep) -> f64 {
+    s.runs.iter().map(|(_, r)| r.achieved_cps * r.success()).fold(0.0, f64::max)
+}
+
+/// The report's line on the responder sweep `r` beside xdptcp's `ours`. The p99 bar is the issue's, but on this
+/// VM a scheduling gap decides it as often as the server does; the p90 bar and the peak say more about cost.
 fn responder_line(ours: &Sweep, r: &Sweep, frames_c2s: f64, ceiling_mpps: f64) -> String {
-    let (o, n) = (best_rate(ours), best_rate(r));
-    let (_, frac) = ratios(n, 0.0, frames_c2s, ceiling_mpps);
+    let (_, frac) = ratios(peak_rate(r), 0.0, frames_c2s, ceiling_mpps);
     let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, x)| x.connect_us.p99);
     format!(
-        "stateless responder {n:.0} conn/s at the p99 bar ({:.1}% of the ceiling), {:.0} at the p90 bar, p99 \
-         connect at its 50% {:.1} µs; xdptcp ÷ responder {:.2} (p90 bar {:.2})",
-        100.0 * frac,
+        "stateless responder {:.0} conn/s at the p99 bar, {:.0} at the p90 bar, {:.0} at its peak ({:.1}% of the \
+         ceiling), p99 connect at its 50% {:.1} µs; xdptcp ÷ responder: {:.2} at the p99 bar, {:.2} at the p90 \
+         bar, {:.2} at the peak ({:.0} ÷ {:.0})",
+        best_rate(r),
         p90_rate(r),
+        peak_rate(r),
+        100.0 * frac,
         p99(r),
-        ratio_or_zero(o, n),
-        ratio_or_zero(p90_rate(ours), p90_rate(r))
+        ratio_or_zero(best_rate(ours), best_rate(r)),
+        ratio_or_zero(p90_rate(ours), p90_rate(r)),
+        ratio_or_zero(peak_rate(ours), peak_rate(r)),
+        peak_rate(ours),
+        peak_rate(r)
     )
 }
 
@@ -602,6 +614,10 @@ fn report(
         "responder_cps_p90_under_1ms": responder0.as_ref().map(p90_rate),
         "responder_connect_p99_us": responder0.as_ref().map(p99),
         "ratio_vs_responder": responder0.as_ref().map(|r| ratio_or_zero(xdptcp_cps, best_rate(r))),
+        "ratio_vs_responder_p90_under_1ms": responder0.as_ref().map(|r| ratio_or_zero(p90_rate(ours0), p90_rate(r))),
+        "responder_peak_cps": responder0.as_ref().map(peak_rate),
+        "xdptcp_peak_cps": peak_rate(ours0),
+        "ratio_vs_responder_peak": responder0.as_ref().map(|r| ratio_or_zero(peak_rate(ours0), peak_rate(r))),
         "flood_legit_success": flood_legit,
         "linux_flood_legit_success": flood_linux["legit_success"],
         "seconds": started.elapsed().as_secs_f64(),
@@ -683,5 +699,31 @@ mod tests {
         let (ratio, frac) = ratios(139_219.0, 18_984.0, 4.0, 0.531);
         assert!(frac > 1.0 && (ratio - 7.33).abs() < 0.01, "{frac} {ratio}");
         assert_eq!(ratios(1.0, 0.0, 3.0, 0.0), (0.0, 0.0));
+    }
+
+    fn run(offered: f64, achieved: f64, completed: u64, failed: u64) -> (f64, sweep::LoadResult) {
+        let r =
+            sweep::LoadResult { offered_cps: offered, achieved_cps: achieved, completed, failed, ..Default::default() };
+        (offered, r)
+    }
+
+    #[test]
+    fn the_peak_is_the_most_completed_per_second_of_any_run_and_the_responder_line_names_all_three_ratios() {
+        // Run full-2026-12-06-ix at 202 500/s offered: xdptcp 157 588/s, the responder 176 575/s.
+        let ours = Sweep {
+            runs: vec![run(135_000.0, 135_000.0, 1, 0), run(202_500.0, 157_588.0, 1, 0)],
+            ..Default::default()
+        };
+        let resp = Sweep {
+            runs: vec![run(202_500.0, 176_575.0, 1, 0), run(300_000.0, 200_000.0, 1, 1)],
+            ..Default::default()
+        };
+        assert_eq!(peak_rate(&ours), 157_588.0);
+        assert_eq!(peak_rate(&resp), 176_575.0, "a run with failures counts what completed: 100 000 < 176 575");
+        assert_eq!(peak_rate(&Sweep::default()), 0.0);
+        let line = responder_line(&ours, &resp, 3.0, 0.6);
+        assert!(line.contains("0.89 at the peak (157588 ÷ 176575)"), "{line}");
+        assert!(line.contains("88.3% of the"), "176 575 × 3 of 0.6 Mpps: {line}");
+        assert!(line.contains("0.00 at the p99 bar"), "no bar met: no ratio, not a division by zero: {line}");
     }
 }
