@@ -550,7 +550,11 @@ fn report(
         // Plots.
         let svg_lat = a.out.join(format!("{name}-{}-latency.svg", sc.name));
         let mut series = Vec::new();
-        for (label, s, tag) in [("xdptcp", ours, "xdptcp"), ("Linux", linux, "linux")] {
+        let mut curves = vec![("xdptcp", ours, "xdptcp"), ("Linux", linux, "linux")];
+        if let Some(r) = responder {
+            curves.push(("stateless responder", r, "responder"));
+        }
+        for (label, s, tag) in curves {
             if s.half.is_some() {
                 let pts = plots::read_hgrm(&raw.join(format!("{tag}-{}-half.hgrm", sc.name))).unwrap_or_default();
                 series.push((label, pts));
@@ -558,10 +562,11 @@ fn report(
         }
         plots::latency_curves(&svg_lat, &format!("{}: connect latency at 50% of max rate", sc.name), &series)?;
         let svg_rate = a.out.join(format!("{name}-{}-rate.svg", sc.name));
-        let rates = [
-            ("xdptcp", ours.runs.iter().map(|(r, x)| (*r, x.achieved_cps * x.success())).collect::<Vec<_>>()),
-            ("Linux", linux.runs.iter().map(|(r, x)| (*r, x.achieved_cps * x.success())).collect()),
-        ];
+        let completed = |s: &Sweep| s.runs.iter().map(|(r, x)| (*r, x.achieved_cps * x.success())).collect::<Vec<_>>();
+        let mut rates = vec![("xdptcp", completed(ours)), ("Linux", completed(linux))];
+        if let Some(r) = responder {
+            rates.push(("stateless responder", completed(r)));
+        }
         plots::rate_curves(&svg_rate, &format!("{}: completed vs offered", sc.name), &rates)?;
         plots_md.push_str(&format!(
             "\n![{0} latency]({1}) ![{0} rate]({2})\n",
