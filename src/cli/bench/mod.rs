@@ -18,6 +18,7 @@ mod cpu_takers;
 mod plots;
 mod procs;
 mod resilience;
+mod responder;
 mod stalls;
 mod sweep;
 
@@ -162,21 +163,32 @@ pub fn run(a: &Args) -> Result<()> {
             srv.stop(Duration::from_secs(10));
             (s, same)
         };
-        // The stack's share of the limit: the same sweep against a server with no TCP stack at all on the same
-        // AF_XDP path and core (connect + close only; full run only, the quick run has no time for a third sweep).
-        let responder = if sc.http || a.quick {
-            None
+        // The stack's share of the limit (connect + close, full run only: the quick run has no time for it): the
+        // same sweep against a server with no TCP stack on the same AF_XDP path and core, then the two taking
+        // turns at one overload rate.
+        let (responder, head_to_head) = if sc.http || a.quick {
+            (None, None)
         } else {
             println!("  the same sweep against the stateless responder (no TCP state, same AF_XDP path and core)");
-            let mut srv = start_responder(&exe, &topo, a.server_cpu, &raw, &format!("responder-{}", sc.name))?;
-            let s = sweep::sweep(&spec(false), 40_000.0, 3_000_000.0, refine, &raw, &format!("responder-{}", sc.name));
+            let tag = format!("responder-{}", sc.name);
+            let mut srv = responder::start(&exe, &topo, a.server_cpu, &raw, &tag)?;
+            let r = sweep::sweep(&spec(false), 40_000.0, 3_000_000.0, refine, &raw, &tag);
             srv.stop(Duration::from_secs(10));
-            Some(s?)
+            let r = r?;
+            // Past both p90 knees, so that each run measures what the pair of cores manages.
+            let rate = (1.25 * p90_rate(&ours).max(p90_rate(&r))).max(40_000.0).round();
+            println!("  the responder and xdptcp taking turns at {rate:.0}/s offered");
+            let h = responder::head_to_head(
+                &spec(false),
+                rate,
+                2,
+                |tag| responder::start(&exe, &topo, a.server_cpu, &raw, tag),
+                |tag| start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, tag),
+                &raw,
+            )?;
+            (Some(r), Some(h))
         };
-        if !a.quick {
-            ceilings.push(ceiling_between(&exe, &raw, &format!("after-xdptcp-{}", sc.name))?);
-        }
-        results.push(Measured { sc, ours: Sweep { same_rate, ..ours }, linux, responder });
+        results.push(Measured { sc, ours: Sweep { same_rate, ..ours }, linux, responder, head_to_head });
     }
 
     let after = ceiling(&exe, &raw, a.quick, "after")?;
@@ -225,6 +237,7 @@ struct Measured<'a> {
     ours: Sweep,
     linux: Sweep,
     responder: Option<Sweep>,
+    head_to_head: Option<responder::HeadToHead>,
 }
 
 /// The headline rate: the highest that met the issue's bar (p99 connect under 1 ms), as achieved.
@@ -251,34 +264,6 @@ fn ratio_or_zero(a: f64, b: f64) -> f64 {
     } else {
         0.0
     }
-}
-
-/// The most connections completed per second in any run of a sweep: what the server and generator together
-/// manage when overloaded, whatever the latency.
-fn peak_rate(s: &Sweep) -> f64 {
-    s.runs.iter().map(|(_, r)| r.achieved_cps * r.success()).fold(0.0, f64::max)
-}
-
-/// The report's line on the responder sweep `r` beside xdptcp's `ours`. The p99 bar is the issue's, but on this
-/// VM a scheduling gap decides it as often as the server does; the p90 bar and the peak say more about cost.
-fn responder_line(ours: &Sweep, r: &Sweep, frames_c2s: f64, ceiling_mpps: f64) -> String {
-    let (_, frac) = ratios(peak_rate(r), 0.0, frames_c2s, ceiling_mpps);
-    let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, x)| x.connect_us.p99);
-    format!(
-        "stateless responder {:.0} conn/s at the p99 bar, {:.0} at the p90 bar, {:.0} at its peak ({:.1}% of the \
-         ceiling), p99 connect at its 50% {:.1} µs; xdptcp ÷ responder: {:.2} at the p99 bar, {:.2} at the p90 \
-         bar, {:.2} at the peak ({:.0} ÷ {:.0})",
-        best_rate(r),
-        p90_rate(r),
-        peak_rate(r),
-        100.0 * frac,
-        p99(r),
-        ratio_or_zero(best_rate(ours), best_rate(r)),
-        ratio_or_zero(p90_rate(ours), p90_rate(r)),
-        ratio_or_zero(peak_rate(ours), peak_rate(r)),
-        peak_rate(ours),
-        peak_rate(r)
-    )
 }
 
 fn machine() -> String {
@@ -383,29 +368,6 @@ fn start_xdptcp(
     Ok(p)
 }
 
-/// The stateless responder (`xdptcp respond`) on the server side of the pair, pinned to `cpu`, with the same
-/// ring depth as the servers.
-fn start_responder(exe: &Path, topo: &VethPair, cpu: usize, raw: &Path, tag: &str) -> Result<Proc> {
-    let args: Vec<String> = [
-        exe.display().to_string().as_str(),
-        "respond",
-        "--iface",
-        &topo.if_a,
-        "--port",
-        &PORT.to_string(),
-        "--core",
-        &cpu.to_string(),
-        "--ring",
-        &RING.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut p = Proc::spawn(tag, &topo.ns_a, &args, &raw.join(format!("{tag}.log")))?;
-    p.wait_for("ready", Duration::from_secs(20))?;
-    Ok(p)
-}
-
 fn start_linux(exe: &Path, topo: &VethPair, app: &str, cpu: usize, raw: &Path, tag: &str) -> Result<Proc> {
     let args: Vec<String> = [
         exe.display().to_string().as_str(),
@@ -492,7 +454,7 @@ fn report(
     // The plots go below the table: an image line between rows would end a Markdown table.
     let mut plots_md = String::new();
     let mut responder_md = String::new();
-    for Measured { sc, ours, linux, responder } in results {
+    for Measured { sc, ours, linux, responder, head_to_head } in results {
         let o = best_rate(ours);
         let l = best_rate(linux);
         let (ratio, frac) = ratios(o, l, sc.frames_c2s, ceiling_mpps);
@@ -540,12 +502,17 @@ fn report(
                     "fraction_of_ceiling": frac, "xdptcp_cps_p90_under_1ms": p90_rate(ours),
                     "linux_cps_p90_under_1ms": p90_rate(linux), "ratio_vs_linux_p90_under_1ms": ratio90,
                     "fraction_of_ceiling_p90_under_1ms": frac90, "frames_c2s_per_conn": sc.frames_c2s,
-                    "responder": responder }),
+                    "responder": responder, "head_to_head": head_to_head }),
         );
         if let Some(r) = responder {
-            let line = responder_line(ours, r, sc.frames_c2s, ceiling_mpps);
+            let line = responder::sweep_line(ours, r, sc.frames_c2s, ceiling_mpps);
             println!("  {line}");
             responder_md.push_str(&format!("\n{}: {line}\n", sc.name));
+        }
+        if let Some(h) = head_to_head {
+            let line = responder::head_to_head_line(h);
+            println!("  {line}");
+            responder_md.push_str(&format!("\n{}, {line}\n", sc.name));
         }
         // Plots.
         let svg_lat = a.out.join(format!("{name}-{}-latency.svg", sc.name));
@@ -583,11 +550,13 @@ fn report(
         md.push_str(&format!(
             "\nThe stack's share of the limit: the same sweep against the bench's stateless responder (`xdptcp \
              respond`: a SYN-ACK for a SYN and a FIN-ACK for a FIN, written over the received frame and sent back, \
-             no TCP state), on the same AF_XDP path, core and rings as `xdptcp serve`.\n{responder_md}"
+             no TCP state), on the same AF_XDP path, core and rings as `xdptcp serve`; then the two taking turns, two \
+             runs each, at one rate past both p90 knees (within seconds of each other, where the sweeps are minutes \
+             apart and this machine's slow phases can tilt them).\n{responder_md}"
         ));
     }
     md.push_str(&plots_md);
-    let Measured { sc: sc0, ours: ours0, linux: linux0, responder: responder0 } = &results[0];
+    let Measured { sc: sc0, ours: ours0, linux: linux0, responder: responder0, head_to_head: h2h0 } = &results[0];
     let xdptcp_cps = best_rate(ours0);
     let linux_cps = best_rate(linux0);
     let flood_legit = flood_ours["legit_success"].as_f64().unwrap_or(0.0);
@@ -620,9 +589,11 @@ fn report(
         "responder_connect_p99_us": responder0.as_ref().map(p99),
         "ratio_vs_responder": responder0.as_ref().map(|r| ratio_or_zero(xdptcp_cps, best_rate(r))),
         "ratio_vs_responder_p90_under_1ms": responder0.as_ref().map(|r| ratio_or_zero(p90_rate(ours0), p90_rate(r))),
-        "responder_peak_cps": responder0.as_ref().map(peak_rate),
-        "xdptcp_peak_cps": peak_rate(ours0),
-        "ratio_vs_responder_peak": responder0.as_ref().map(|r| ratio_or_zero(peak_rate(ours0), peak_rate(r))),
+        "responder_peak_cps": responder0.as_ref().map(responder::peak_rate),
+        "xdptcp_peak_cps": responder::peak_rate(ours0),
+        "ratio_vs_responder_peak":
+            responder0.as_ref().map(|r| ratio_or_zero(responder::peak_rate(ours0), responder::peak_rate(r))),
+        "ratio_vs_responder_taking_turns": h2h0.as_ref().map(responder::HeadToHead::ratio),
         "flood_legit_success": flood_legit,
         "linux_flood_legit_success": flood_linux["legit_success"],
         "seconds": started.elapsed().as_secs_f64(),
@@ -704,31 +675,5 @@ mod tests {
         let (ratio, frac) = ratios(139_219.0, 18_984.0, 4.0, 0.531);
         assert!(frac > 1.0 && (ratio - 7.33).abs() < 0.01, "{frac} {ratio}");
         assert_eq!(ratios(1.0, 0.0, 3.0, 0.0), (0.0, 0.0));
-    }
-
-    fn run(offered: f64, achieved: f64, completed: u64, failed: u64) -> (f64, sweep::LoadResult) {
-        let r =
-            sweep::LoadResult { offered_cps: offered, achieved_cps: achieved, completed, failed, ..Default::default() };
-        (offered, r)
-    }
-
-    #[test]
-    fn the_peak_is_the_most_completed_per_second_of_any_run_and_the_responder_line_names_all_three_ratios() {
-        // Run full-2026-12-06-ix at 202 500/s offered: xdptcp 157 588/s, the responder 176 575/s.
-        let ours = Sweep {
-            runs: vec![run(135_000.0, 135_000.0, 1, 0), run(202_500.0, 157_588.0, 1, 0)],
-            ..Default::default()
-        };
-        let resp = Sweep {
-            runs: vec![run(202_500.0, 176_575.0, 1, 0), run(300_000.0, 200_000.0, 1, 1)],
-            ..Default::default()
-        };
-        assert_eq!(peak_rate(&ours), 157_588.0);
-        assert_eq!(peak_rate(&resp), 176_575.0, "a run with failures counts what completed: 100 000 < 176 575");
-        assert_eq!(peak_rate(&Sweep::default()), 0.0);
-        let line = responder_line(&ours, &resp, 3.0, 0.6);
-        assert!(line.contains("0.89 at the peak (157588 ÷ 176575)"), "{line}");
-        assert!(line.contains("88.3% of the"), "176 575 × 3 of 0.6 Mpps: {line}");
-        assert!(line.contains("0.00 at the p99 bar"), "no bar met: no ratio, not a division by zero: {line}");
     }
 }
