@@ -188,6 +188,9 @@ pub fn run(a: &Args) -> Result<()> {
             )?;
             (Some(r), Some(h))
         };
+        if !a.quick {
+            ceilings.push(ceiling_between(&exe, &raw, &format!("after-xdptcp-{}", sc.name))?);
+        }
         results.push(Measured { sc, ours: Sweep { same_rate, ..ours }, linux, responder, head_to_head });
     }
 
