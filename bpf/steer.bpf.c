@@ -15,7 +15,7 @@
 //                  so the check is an index test and a load the JIT inlines, not a hash and a call per frame
 //     targets      remote address:port pairs we connect to (client role): a segment FROM one of them is ours
 //     local_addrs  local addresses that may receive our segments (only read when restrict_local is 1)
-//     vlans        802.1Q VLAN IDs whose tagged frames we may take; empty (the default): none. VID 0 (a priority
+//     vlans        802.1Q VLAN IDs whose tagged frames we may take (802.1ad-tagged frames never are); empty (the default): none. VID 0 (a priority
 //                  tag, no VLAN) needs no entry: it is read as untagged, as Linux reads it
 //     xsks         the AF_XDP socket of each receive queue
 //     counters     per-CPU packet counters, one slot per `enum steer_counter`
@@ -44,7 +44,7 @@ enum steer_counter {
 	C_TRUNCATED = 3,  // the frame ends inside a header it announces
 	C_FRAGMENT = 4,   // IPv4 fragment or IPv6 fragment header
 	C_BAD_HEADER = 5, // wrong IP version, IHL < 5, TCP data offset < 5, lengths that contradict each other
-	C_NOT_IP = 6,     // ARP, LLDP, stacked VLAN tags, anything that is neither IPv4 nor IPv6
+	C_NOT_IP = 6,     // ARP, LLDP, stacked VLAN tags, 802.1ad tags, anything that is neither IPv4 nor IPv6
 	C_NOT_TCP = 7,    // UDP, ICMP, IPv6 extension headers other than fragment
 	C_NOT_OURS = 8,   // TCP, but neither a listened port nor from a target
 	C_NOT_LOCAL = 9,  // ours by port, but to an address outside local_addrs (restrict_local only)
@@ -150,7 +150,11 @@ int steer(struct xdp_md *ctx)
 
 	__be16 proto = eth->h_proto;
 	void *l3 = eth + 1;
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+	// An 802.1ad (service) tag, alone or outside another, is never ours: the stack reads 802.1Q tags only and
+	// would answer on the wrong tag protocol, so such frames stay the kernel's, as stacked tags do.
+	if (proto == bpf_htons(ETH_P_8021AD))
+		return pass(C_NOT_IP);
+	if (proto == bpf_htons(ETH_P_8021Q)) {
 		struct vlan_tag *tag = l3;
 		if ((void *)(tag + 1) > end)
 			return pass(C_TRUNCATED);

@@ -290,7 +290,7 @@ impl SteerProgram {
             .map_err(|e| IoError::bpf("local_addrs map", e))
     }
 
-    /// Frames carrying one 802.1Q (or 802.1ad) tag with VLAN ID `vid` (1..=4094) may become ours. Without any,
+    /// Frames carrying one 802.1Q tag with VLAN ID `vid` (1..=4094) may become ours (802.1ad tags never). Without any,
     /// tagged frames go to the kernel, which drops them unless it has that VLAN; VID 0 (a priority tag) is read as
     /// untagged and needs no entry.
     pub fn allow_vlan(&self, vid: u16) -> Result<(), IoError> {
