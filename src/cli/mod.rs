@@ -44,8 +44,8 @@ enum Command {
     /// (internal) Run a raw AF_XDP frame generator against a reflector.
     #[command(hide = true)]
     Generate(roles::GenerateArgs),
-    /// (internal) Run the bench's stateless responder: SYN-ACK to a SYN, FIN-ACK to a FIN, no TCP state.
-    #[command(hide = true)]
+    /// Answer SYNs and FINs with no TCP state (a server that costs nothing), to measure a load generator's own
+    /// ceiling for connect + close storms.
     Respond(respond::RespondArgs),
 }
 

@@ -7,7 +7,8 @@
 //! the bench puts `xdptcp serve` beside it to show how much of the limit is the stack's. It is not a server (no
 //! cookies, no data, an ISN anyone can compute) and serves only that purpose.
 //!
-//! Runs as the hidden `respond` subcommand, one socket on one queue, like the ceiling's reflector.
+//! Runs as the `respond` subcommand, one socket on one queue, like the ceiling's reflector. Users can point
+//! `xdptcp load` at it to learn what their generator manages on a pair before blaming a server.
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
