@@ -347,54 +347,31 @@ fn start_xdptcp(
     tag: &str,
 ) -> Result<Proc> {
     let cpus: Vec<String> = (0..queues).map(|_| cpu.to_string()).collect();
-    let args: Vec<String> = [
-        exe.display().to_string().as_str(),
-        "serve",
-        "--iface",
-        &topo.if_a,
-        "--ports",
-        &PORT.to_string(),
-        "--app",
-        app,
-        "--queues",
-        &queues.to_string(),
-        "--cpus",
-        &cpus.join(","),
-        "--summary-every",
-        "0",
-        "--stats-json",
-        &raw.join(format!("{tag}-stats.json")).display().to_string(),
+    let stats = raw.join(format!("{tag}-stats.json")).display().to_string();
+    let (port, queues, cpus, ring) = (PORT.to_string(), queues.to_string(), cpus.join(","), RING.to_string());
+    #[rustfmt::skip]
+    let args = [
+        "serve", "--iface", &topo.if_a, "--ports", &port, "--app", app, "--queues", &queues, "--cpus", &cpus,
+        "--summary-every", "0", "--stats-json", &stats,
         // As deep as the generator's: a 2048-entry fill ring lasts about 7 ms at 300 k frames/s, and this VM
         // keeps a vCPU away for up to 9 ms (the fill ring ran dry, frames were dropped and SYNs retransmitted).
-        "--ring",
-        &RING.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut p = Proc::spawn(tag, &topo.ns_a, &args, &raw.join(format!("{tag}.log")))?;
-    p.wait_for("xdptcp: serving", Duration::from_secs(20))?;
-    Ok(p)
+        "--ring", &ring,
+    ];
+    spawn_server(exe, topo, &args, raw, tag, "xdptcp: serving")
 }
 
 fn start_linux(exe: &Path, topo: &VethPair, app: &str, cpu: usize, raw: &Path, tag: &str) -> Result<Proc> {
-    let args: Vec<String> = [
-        exe.display().to_string().as_str(),
-        "linux-server",
-        "--listen",
-        &format!("{}:{PORT}", topo.ip4_a),
-        "--threads",
-        "1",
-        "--cpus",
-        &cpu.to_string(),
-        "--app",
-        app,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut p = Proc::spawn(tag, &topo.ns_a, &args, &raw.join(format!("{tag}.log")))?;
-    p.wait_for("listening", Duration::from_secs(20))?;
+    let (listen, cpu) = (format!("{}:{PORT}", topo.ip4_a), cpu.to_string());
+    let args = ["linux-server", "--listen", &listen, "--threads", "1", "--cpus", &cpu, "--app", app];
+    spawn_server(exe, topo, &args, raw, tag, "listening")
+}
+
+/// `exe ARGS` in the server's namespace, its output logged to `raw/tag.log`, once it has printed `ready`.
+fn spawn_server(exe: &Path, topo: &VethPair, args: &[&str], raw: &Path, tag: &str, ready: &str) -> Result<Proc> {
+    let argv: Vec<String> =
+        std::iter::once(exe.display().to_string()).chain(args.iter().map(|s| s.to_string())).collect();
+    let mut p = Proc::spawn(tag, &topo.ns_a, &argv, &raw.join(format!("{tag}.log")))?;
+    p.wait_for(ready, Duration::from_secs(20))?;
     Ok(p)
 }
 

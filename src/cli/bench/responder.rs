@@ -7,7 +7,7 @@
 
 use super::procs::Proc;
 use super::sweep::{self, LoadSpec, Sweep};
-use super::{best_rate, p90_rate, ratio_or_zero, ratios, PORT, RING};
+use super::{best_rate, p90_rate, ratio_or_zero, ratios, spawn_server, PORT, RING};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -16,24 +16,9 @@ use xdptcp::io::topology::VethPair;
 
 /// The stateless responder on the server side of the pair, pinned to `cpu`, with the servers' ring depth.
 pub fn start(exe: &Path, topo: &VethPair, cpu: usize, raw: &Path, tag: &str) -> Result<Proc> {
-    let args: Vec<String> = [
-        exe.display().to_string().as_str(),
-        "respond",
-        "--iface",
-        &topo.if_a,
-        "--port",
-        &PORT.to_string(),
-        "--core",
-        &cpu.to_string(),
-        "--ring",
-        &RING.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut p = Proc::spawn(tag, &topo.ns_a, &args, &raw.join(format!("{tag}.log")))?;
-    p.wait_for("ready", Duration::from_secs(20))?;
-    Ok(p)
+    let (port, cpu, ring) = (PORT.to_string(), cpu.to_string(), RING.to_string());
+    let args = ["respond", "--iface", &topo.if_a, "--port", &port, "--core", &cpu, "--ring", &ring];
+    spawn_server(exe, topo, &args, raw, tag, "ready")
 }
 
 /// Connections completed per second by each side in alternating runs at one offered rate.
