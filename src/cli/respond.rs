@@ -12,7 +12,9 @@
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
-use xdptcp::wire::{parse_frame, EthernetRepr, FrameRepr, IpRepr, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use xdptcp::wire::{
+    parse_frame, EthernetRepr, FrameRepr, IpRepr, Ipv4Repr, Ipv6Repr, TcpFlags, TcpOptions, TcpRepr, Timestamps,
+};
 
 use super::roles::{reflecting_role, CommonArgs};
 
@@ -54,8 +56,8 @@ pub fn answer(frame: &mut [u8]) -> Option<usize> {
             return None;
         };
         let ip = match seg.ip {
-            IpRepr::V4(ip) => IpRepr::V4(xdptcp::wire::Ipv4Repr { src: ip.dst, dst: ip.src, ttl: 64, ..ip }),
-            IpRepr::V6(ip) => IpRepr::V6(xdptcp::wire::Ipv6Repr { src: ip.dst, dst: ip.src, hop_limit: 64, ..ip }),
+            IpRepr::V4(ip) => IpRepr::V4(Ipv4Repr { src: ip.dst, dst: ip.src, ttl: 64, ..ip }),
+            IpRepr::V6(ip) => IpRepr::V6(Ipv6Repr { src: ip.dst, dst: ip.src, hop_limit: 64, ..ip }),
         };
         FrameRepr {
             eth: EthernetRepr { dst: seg.eth.src, src: seg.eth.dst, ..seg.eth },

@@ -261,9 +261,12 @@ fn p90_rate(s: &Sweep) -> f64 {
 
 /// xdptcp ÷ Linux, and xdptcp's fraction of the ceiling, for rates `ours` and `linux` (0 where undefined).
 fn ratios(ours: f64, linux: f64, frames_c2s: f64, ceiling_mpps: f64) -> (f64, f64) {
-    let ratio = if linux > 0.0 { ours / linux } else { 0.0 };
-    let frac = if ceiling_mpps > 0.0 { ours * frames_c2s / (ceiling_mpps * 1e6) } else { 0.0 };
-    (ratio, frac)
+    (ratio_or_zero(ours, linux), fraction_of_ceiling(ours, frames_c2s, ceiling_mpps))
+}
+
+/// The share of the ceiling that `cps` connections of `frames_c2s` client frames each use (0 without a ceiling).
+fn fraction_of_ceiling(cps: f64, frames_c2s: f64, ceiling_mpps: f64) -> f64 {
+    ratio_or_zero(cps * frames_c2s, ceiling_mpps * 1e6)
 }
 
 /// `a ÷ b`, 0 when `b` is not positive.

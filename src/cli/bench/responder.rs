@@ -7,7 +7,7 @@
 
 use super::procs::Proc;
 use super::sweep::{self, LoadSpec, Sweep};
-use super::{best_rate, p90_rate, ratio_or_zero, ratios, spawn_server, PORT, RING};
+use super::{best_rate, fraction_of_ceiling, p90_rate, ratio_or_zero, spawn_server, PORT, RING};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -74,7 +74,7 @@ pub fn peak_rate(s: &Sweep) -> f64 {
 /// The report's line on the responder sweep `r` beside xdptcp's `ours`. The p99 bar is the issue's, but on this
 /// VM a scheduling gap decides it as often as the server does; the p90 bar and the peak say more about cost.
 pub fn sweep_line(ours: &Sweep, r: &Sweep, frames_c2s: f64, ceiling_mpps: f64) -> String {
-    let (_, frac) = ratios(peak_rate(r), 0.0, frames_c2s, ceiling_mpps);
+    let frac = fraction_of_ceiling(peak_rate(r), frames_c2s, ceiling_mpps);
     let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, x)| x.connect_us.p99);
     format!(
         "stateless responder {:.0} conn/s at the p99 bar, {:.0} at the p90 bar, {:.0} at its peak ({:.1}% of the \
