@@ -130,6 +130,16 @@ impl Config {
         u32::from(self.window_field(rcv_wscale)) << rcv_wscale
     }
 
+    /// The MSS option of our SYNs and SYN-ACKs for one address family (IPv6 headers are 20 bytes longer).
+    #[inline]
+    pub fn announced_mss(&self, v6: bool) -> u16 {
+        if v6 {
+            crate::tcp::output::our_mss::<crate::tcp::flow::V6Flow>(self.mss)
+        } else {
+            crate::tcp::output::our_mss::<crate::tcp::flow::V4Flow>(self.mss)
+        }
+    }
+
     /// The window field of a SYN or SYN-ACK (never scaled, RFC 7323 §2.2), rounded down to what the scaled
     /// window fields that follow can say, so that the first of them never appears to shrink the window.
     #[inline]

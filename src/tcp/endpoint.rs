@@ -18,6 +18,7 @@ use crate::tcp::input;
 use crate::tcp::lifecycle::{app_conn, finish, send_rst, Next};
 use crate::tcp::listen::on_listen;
 use crate::tcp::output::{emit_syn, our_mss, reset_for};
+use crate::tcp::presence::Presence;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::{Drop, Stats};
 use crate::tcp::timers;
@@ -94,6 +95,16 @@ impl<A: App> Endpoint<A> {
     }
     pub fn cookie_keys(&self) -> &KeyRing {
         &self.ctx.keys
+    }
+
+    /// Publishes every tuple this endpoint holds (live or in TIME-WAIT) in `presence`, for a steering program
+    /// that answers SYNs itself and must leave those tuples' SYNs to us (see [`crate::tcp::presence`]). Call it
+    /// before the first connection.
+    pub fn set_presence(&mut self, presence: Presence) {
+        self.v4.table.set_presence(Some(presence.clone()));
+        self.v4.tw.set_presence(Some(presence.clone()));
+        self.v6.table.set_presence(Some(presence.clone()));
+        self.v6.tw.set_presence(Some(presence));
     }
 
     pub fn listen(&mut self, port: u16) {

@@ -28,6 +28,9 @@ pub trait FlowKey: Copy + Eq + Hash + core::fmt::Debug + 'static {
     /// The IP header of a segment from us to the peer.
     fn reply_ip(&self) -> IpRepr;
 
+    /// The tuple's cell hash in the table shared with the steering program (see [`crate::tcp::presence`]).
+    fn presence_hash(&self, seed: u64) -> u64;
+
     fn local(&self) -> SocketAddr {
         SocketAddr::new(self.local_addr().into(), self.local_port())
     }
@@ -103,6 +106,10 @@ impl FlowKey for V4Flow {
         })
     }
     #[inline]
+    fn presence_hash(&self, seed: u64) -> u64 {
+        crate::tcp::presence::presence_hash(seed, &self.remote, &self.local, self.remote_port, self.local_port)
+    }
+    #[inline]
     fn new(local: Ipv4Addr, local_port: u16, remote: Ipv4Addr, remote_port: u16) -> Self {
         V4Flow { local: local.octets(), remote: remote.octets(), local_port, remote_port }
     }
@@ -142,6 +149,10 @@ impl FlowKey for V6Flow {
             flow_label: 0,
             payload_len: 0,
         })
+    }
+    #[inline]
+    fn presence_hash(&self, seed: u64) -> u64 {
+        crate::tcp::presence::presence_hash(seed, &self.remote, &self.local, self.remote_port, self.local_port)
     }
     #[inline]
     fn new(local: Ipv6Addr, local_port: u16, remote: Ipv6Addr, remote_port: u16) -> Self {

@@ -21,6 +21,7 @@ mod lifecycle;
 mod listen;
 mod output;
 pub mod ports;
+pub mod presence;
 pub mod ratelimit;
 pub mod replay;
 pub mod sendbuf;

@@ -14,6 +14,7 @@
 //! behaviour, never another connection's data); `try_get`/`try_get_mut`/`contains` are the non-panicking forms.
 
 use crate::tcp::flow::FlowKey;
+use crate::tcp::presence::Presence;
 use hashbrown::HashTable;
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
@@ -153,6 +154,8 @@ pub struct ConnTable<K: FlowKey, V> {
     free_head: u32,
     len: usize,
     max_len: usize,
+    /// Tuples published to the steering program, if it answers SYNs (see [`crate::tcp::presence`]).
+    presence: Option<Presence>,
 }
 
 #[cold]
@@ -174,7 +177,14 @@ impl<K: FlowKey, V> ConnTable<K, V> {
             free_head: NONE,
             len: 0,
             max_len: max_len.min(NONE as usize),
+            presence: None,
         }
+    }
+
+    /// Counts every key of this table, from now on, in `presence` (set it while the table is empty).
+    pub fn set_presence(&mut self, presence: Option<Presence>) {
+        debug_assert!(self.is_empty(), "ConnTable::set_presence on a table holding entries");
+        self.presence = presence;
     }
 
     /// Pre-sizes the slab and the index for `n` entries (clamped to `max_len`), so that filling the table up
@@ -262,6 +272,9 @@ impl<K: FlowKey, V> ConnTable<K, V> {
             }
         };
         self.len += 1;
+        if let Some(p) = &self.presence {
+            p.add(&key);
+        }
         let (slab, sip) = (&self.slab, &self.sip);
         let live = slab.iter().enumerate().filter(|(_, s)| matches!(s, Slot::Live { .. })).map(|(i, _)| i as u32);
         self.index.insert(hash, handle, |&i| rehash_slot(slab, sip, i), live);
@@ -290,7 +303,12 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         self.free_head = handle;
         self.len -= 1;
         match old {
-            Slot::Live { key, value } => (key, value),
+            Slot::Live { key, value } => {
+                if let Some(p) = &self.presence {
+                    p.remove(&key);
+                }
+                (key, value)
+            }
             Slot::Free { .. } => unreachable!(),
         }
     }

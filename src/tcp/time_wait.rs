@@ -21,6 +21,7 @@
 //! An entry whose 2MSL has ended stays visible to `get` until the next call that takes `now` drops it.
 
 use crate::tcp::flow::FlowKey;
+use crate::tcp::presence::Presence;
 use crate::tcp::table::{flow_hash, KeyedIndex, TableFull};
 use crate::time::Instant;
 use siphasher::sip::SipHasher13;
@@ -124,6 +125,8 @@ pub struct TimeWaitTable<K: FlowKey> {
     /// slots precede each word.
     live_bits: Vec<u64>,
     ranks: Vec<u32>,
+    /// Tuples published to the steering program, if it answers SYNs (see [`crate::tcp::presence`]).
+    presence: Option<Presence>,
 }
 
 impl<K: FlowKey> TimeWaitTable<K> {
@@ -145,7 +148,14 @@ impl<K: FlowKey> TimeWaitTable<K> {
             pending_expired: 0,
             live_bits: Vec::new(),
             ranks: Vec::new(),
+            presence: None,
         }
+    }
+
+    /// Counts every key of this table, from now on, in `presence` (set it while the table is empty).
+    pub fn set_presence(&mut self, presence: Option<Presence>) {
+        debug_assert!(self.is_empty(), "TimeWaitTable::set_presence on a table holding entries");
+        self.presence = presence;
     }
 
     /// Pre-sizes ring and index for `n` entries (clamped to the bound plus tombstone slack), so that reaching
@@ -191,6 +201,9 @@ impl<K: FlowKey> TimeWaitTable<K> {
         }
         let pos = self.append(Slot::new(key, tw, self.expiry()));
         self.live += 1;
+        if let Some(p) = &self.presence {
+            p.add(&key);
+        }
         let Self { ring, index, sip, head, used, cap, .. } = self;
         let (ring, sip) = (&*ring, &*sip);
         let live = positions(*head, *used, *cap).filter(|&p| ring.get(p as usize).is_some_and(|s| s.live));
@@ -237,6 +250,9 @@ impl<K: FlowKey> TimeWaitTable<K> {
         slot.live = false;
         let tw = slot.tw();
         self.live -= 1;
+        if let Some(p) = &self.presence {
+            p.remove(key);
+        }
         self.skip_tombstones();
         Some(tw)
     }
@@ -329,6 +345,9 @@ impl<K: FlowKey> TimeWaitTable<K> {
             debug_assert!(found, "TIME-WAIT entry missing from the index");
             self.ring[self.head].live = false;
             self.live -= 1;
+            if let Some(p) = &self.presence {
+                p.remove(&slot.key);
+            }
             self.pending_expired += 1;
             self.pop_head();
             self.skip_tombstones();
