@@ -1,13 +1,14 @@
 //! The steering program's per-CPU counters, summed over CPUs.
 //!
 //! Slot numbers mirror `enum steer_counter` in bpf/steer.bpf.c; the two lists must change together. Every frame
-//! the program sees ends in exactly one outcome (redirected, passed, dropped), and every frame not redirected also
-//! counts exactly one reason, so `passed + dropped == sum of reasons` holds for any traffic.
+//! the program sees ends in exactly one outcome (redirected, passed, dropped, answered), and every frame passed or
+//! dropped also counts exactly one reason, so `passed + dropped == sum of reasons` holds for any traffic.
+//! `syn_held` is neither: it says why a SYN took the ordinary path, which then counted it as usual.
 
 use core::ops::Sub;
 
 /// Number of counter slots in the BPF map.
-pub const SLOTS: usize = 12;
+pub const SLOTS: usize = 14;
 
 /// Totals of the steering program's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,12 +37,17 @@ pub struct SteerCounters {
     pub no_xsk: u64,
     /// Reason: one VLAN tag whose ID was not allowed (VID 0, a priority tag, always is).
     pub vlan_not_allowed: u64,
+    /// SYNs answered by the program itself with a cookie SYN-ACK (XDP_TX): an outcome, like `redirected`.
+    pub answered: u64,
+    /// Informational: SYNs left to the worker because their tuple's presence cell was nonzero (each is also
+    /// counted by the ordinary path, usually as `redirected`).
+    pub syn_held: u64,
 }
 
 impl SteerCounters {
     /// Builds the totals from the slots in map order.
     pub fn from_slots(s: [u64; SLOTS]) -> Self {
-        let [redirected, passed, dropped, truncated, fragment, bad_header, not_ip, not_tcp, not_ours, not_local, no_xsk, vlan_not_allowed] =
+        let [redirected, passed, dropped, truncated, fragment, bad_header, not_ip, not_tcp, not_ours, not_local, no_xsk, vlan_not_allowed, answered, syn_held] =
             s;
         SteerCounters {
             redirected,
@@ -56,6 +62,8 @@ impl SteerCounters {
             not_local,
             no_xsk,
             vlan_not_allowed,
+            answered,
+            syn_held,
         }
     }
 
@@ -74,10 +82,12 @@ impl SteerCounters {
             ("not_local", self.not_local),
             ("no_xsk", self.no_xsk),
             ("vlan_not_allowed", self.vlan_not_allowed),
+            ("answered", self.answered),
+            ("syn_held", self.syn_held),
         ]
     }
 
-    /// Sum of the reason counters (every non-redirected frame counts one).
+    /// Sum of the reason counters (every frame passed or dropped counts one).
     pub fn reasons(&self) -> u64 {
         self.truncated
             + self.fragment
@@ -90,9 +100,9 @@ impl SteerCounters {
             + self.vlan_not_allowed
     }
 
-    /// Frames the program has seen.
+    /// Frames the program has seen (the sum of the outcomes).
     pub fn total(&self) -> u64 {
-        self.redirected + self.passed + self.dropped
+        self.redirected + self.passed + self.dropped + self.answered
     }
 }
 
@@ -123,7 +133,10 @@ mod tests {
             assert_eq!(*v, slots[i]);
         }
         assert_eq!(named[0].0, "redirected");
-        assert_eq!(named[SLOTS - 1].0, "vlan_not_allowed");
+        assert_eq!(named[11].0, "vlan_not_allowed");
+        assert_eq!(named[12].0, "answered");
+        assert_eq!(named[SLOTS - 1].0, "syn_held");
+        assert_eq!(c.total(), c.redirected + c.passed + c.dropped + c.answered);
     }
 
     #[test]

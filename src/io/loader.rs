@@ -1,5 +1,6 @@
 //! Loads the steering program (bpf/steer.bpf.c) from its generated skeleton, attaches it to one interface by
-//! bpf_link, and writes its maps.
+//! bpf_link, and writes its maps: ports, targets, VLANs, sockets, and what SYN answering needs (its per-queue
+//! settings, the cookie keys, the presence cells).
 //!
 //! The attachment is a bpf_link owned by this process: it goes away when [`SteerProgram`] is dropped and, because
 //! the kernel closes the link's descriptor, also when the process dies by any signal, `kill -9` included. This
@@ -9,6 +10,7 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel, ProgramInput};
@@ -17,6 +19,9 @@ use parking_lot::Mutex;
 use super::counters::{SteerCounters, SLOTS};
 use super::error::IoError;
 use super::netdev;
+use super::presence::{Mapping, PresenceLayout, PresenceRegion};
+use crate::tcp::cookie::{CookieKey, KeyRing};
+use crate::tcp::presence::PresenceCells;
 
 #[allow(clippy::all, clippy::pedantic, unsafe_op_in_unsafe_fn)]
 mod skel {
@@ -66,6 +71,85 @@ pub struct SteerOptions {
     pub no_xsk_action: NoXskAction,
     /// Only segments addressed to an address added with [`SteerProgram::restrict_local_addr`] are ours.
     pub restrict_local: bool,
+    /// Presence cells per queue, log2 (see [`SteerProgram::presence_cells`]); 0 with `presence_queues` 0: none.
+    pub presence_log2: u8,
+    /// Receive queues `0..presence_queues` get presence cells, and only they can answer SYNs.
+    pub presence_queues: u32,
+}
+
+impl SteerOptions {
+    fn presence(&self) -> PresenceLayout {
+        PresenceLayout { log2: self.presence_log2, queues: self.presence_queues }
+    }
+}
+
+/// How the program answers SYNs on one receive queue (`struct syn_answer` in bpf/steer.bpf.c): the worker's
+/// settings that shape its SYN-ACK, so that the program's answer is bit for bit the worker's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynAnswer {
+    /// `cfg.local_mac`: SYNs to another MAC are left to the worker.
+    pub local_mac: [u8; 6],
+    /// `our_mss::<V4Flow>(cfg.mss)`.
+    pub mss_v4: u16,
+    /// `our_mss::<V6Flow>(cfg.mss)`.
+    pub mss_v6: u16,
+    /// `cfg.syn_window()`.
+    pub syn_window: u16,
+    /// `cfg.window_scale`.
+    pub window_scale: u8,
+    /// `cfg.timestamps`.
+    pub timestamps: bool,
+    /// `cfg.sack`.
+    pub sack: bool,
+    /// `cfg.ts_offset`.
+    pub ts_offset: u32,
+    /// The worker's `Instant` in nanoseconds minus CLOCK_MONOTONIC ([`crate::io::monotonic_ns`]), wrapping.
+    pub instant_minus_ktime: u64,
+    /// `cfg.wall_clock_offset`.
+    pub wall_clock_offset: u64,
+    /// The seed of the worker's `Presence`.
+    pub presence_seed: u64,
+    /// Cells per queue (log2) of the worker's `Presence`: must be the program's [`SteerOptions::presence_log2`].
+    pub presence_log2: u8,
+}
+
+/// Bytes of `struct syn_answer`.
+const SYN_ANSWER_LEN: usize = 48;
+/// Bytes of `struct cookie_key`.
+const COOKIE_KEY_LEN: usize = 32;
+/// Entries of `cookie_keys`: a key lives at index `slot % 4`.
+const COOKIE_KEY_ENTRIES: u32 = 4;
+
+impl SynAnswer {
+    /// `struct syn_answer` with `enabled` as given.
+    fn to_bytes(self, enabled: bool) -> [u8; SYN_ANSWER_LEN] {
+        let mut b = [0u8; SYN_ANSWER_LEN];
+        b[0] = u8::from(enabled);
+        b[1] = u8::from(self.timestamps);
+        b[2] = u8::from(self.sack);
+        b[3] = self.window_scale;
+        b[4..6].copy_from_slice(&self.mss_v4.to_ne_bytes());
+        b[6..8].copy_from_slice(&self.mss_v6.to_ne_bytes());
+        b[8..10].copy_from_slice(&self.syn_window.to_ne_bytes());
+        b[10..16].copy_from_slice(&self.local_mac);
+        b[16..20].copy_from_slice(&self.ts_offset.to_ne_bytes());
+        b[20] = self.presence_log2;
+        b[24..32].copy_from_slice(&self.instant_minus_ktime.to_ne_bytes());
+        b[32..40].copy_from_slice(&self.wall_clock_offset.to_ne_bytes());
+        b[40..48].copy_from_slice(&self.presence_seed.to_ne_bytes());
+        b
+    }
+}
+
+/// `struct cookie_key`: the key, or an entry with `valid == 0`.
+fn cookie_key_bytes(key: Option<&CookieKey>) -> [u8; COOKIE_KEY_LEN] {
+    let mut b = [0u8; COOKIE_KEY_LEN];
+    if let Some(k) = key {
+        b[..8].copy_from_slice(&k.slot.to_ne_bytes());
+        b[8..24].copy_from_slice(&k.secret);
+        b[24] = 1;
+    }
+    b
 }
 
 /// XDP verdicts, as returned by [`SteerProgram::test_run`].
@@ -106,6 +190,9 @@ pub struct SteerProgram {
     skel: ManuallyDrop<SteerSkel<'static>>,
     storage: NonNull<MaybeUninit<OpenObject>>,
     options: SteerOptions,
+    presence: PresenceLayout,
+    // The mmap of the `presence` map, made on first use and shared by every region handed out.
+    presence_map: Mutex<Option<Arc<Mapping>>>,
     attachment: Option<Attachment>,
 }
 
@@ -133,15 +220,25 @@ fn capture_print(_level: PrintLevel, msg: String) {
 
 impl SteerProgram {
     /// Opens and loads the program. Needs CAP_BPF (root); on a verifier refusal the error carries its log.
+    /// The `presence` map gets `max(1, ceil((presence_queues << presence_log2) / 8))` 8-byte entries.
     pub fn load(options: SteerOptions) -> Result<Self, IoError> {
+        let presence = options.presence();
+        let entries = presence.entries()?;
         let _serial = LOAD_LOCK.lock();
         LOAD_LOG.lock().clear();
         let previous = libbpf_rs::set_print(Some((PrintLevel::Info, capture_print)));
         let storage = NonNull::from(Box::leak(Box::new(MaybeUninit::<OpenObject>::uninit())));
-        let result = Self::open_and_load(storage, options);
+        let result = Self::open_and_load(storage, options, entries);
         libbpf_rs::set_print(previous);
         match result {
-            Ok(skel) => Ok(SteerProgram { skel: ManuallyDrop::new(skel), storage, options, attachment: None }),
+            Ok(skel) => Ok(SteerProgram {
+                skel: ManuallyDrop::new(skel),
+                storage,
+                options,
+                presence,
+                presence_map: Mutex::new(None),
+                attachment: None,
+            }),
             Err(err) => {
                 // SAFETY: the failed open/load dropped whatever it had written into `storage`, and nothing
                 // borrows it any more; it came from Box::leak above.
@@ -166,6 +263,7 @@ impl SteerProgram {
     fn open_and_load(
         storage: NonNull<MaybeUninit<OpenObject>>,
         options: SteerOptions,
+        presence_entries: u32,
     ) -> Result<SteerSkel<'static>, LoadError> {
         // SAFETY: `storage` is a unique heap allocation that stays alive, and is not otherwise accessed, until the
         // skeleton borrowing it is dropped (SteerProgram::drop, or the error path of `load`).
@@ -177,6 +275,7 @@ impl SteerProgram {
             NoXskAction::Drop => 1, // XDP_DROP
         };
         rodata.restrict_local = u8::from(options.restrict_local);
+        open.maps.presence.set_max_entries(presence_entries).map_err(LoadError::Libbpf)?;
         open.load().map_err(LoadError::Libbpf)
     }
 
@@ -342,9 +441,121 @@ impl SteerProgram {
     /// Runs the program once on `frame` with BPF_PROG_TEST_RUN (no interface needed; queue 0) and returns its
     /// verdict. The kernel refuses frames shorter than an Ethernet header with EINVAL.
     pub fn test_run(&self, frame: &[u8]) -> Result<XdpAction, IoError> {
-        let input = ProgramInput { data_in: Some(frame), ..Default::default() };
-        let out = self.skel.progs.steer.test_run(input).map_err(|e| IoError::bpf("BPF_PROG_TEST_RUN", e))?;
-        Ok(XdpAction::from(out.return_value))
+        self.test_run_frame(frame).map(|(action, _)| action)
+    }
+
+    /// [`SteerProgram::test_run`], also returning the frame as the program left it (a SYN-ACK after `Tx`).
+    pub fn test_run_frame(&self, frame: &[u8]) -> Result<(XdpAction, Vec<u8>), IoError> {
+        // Room for the frame to grow: the program's answer to a short SYN is longer than the SYN.
+        let mut out = vec![0u8; frame.len() + 256];
+        let input = ProgramInput { data_in: Some(frame), data_out: Some(&mut out), ..Default::default() };
+        let run = self.skel.progs.steer.test_run(input).map_err(|e| IoError::bpf("BPF_PROG_TEST_RUN", e))?;
+        let action = XdpAction::from(run.return_value);
+        let len = run.data.map_or(0, |d| d.len());
+        out.truncate(len);
+        Ok((action, out))
+    }
+
+    /// Lets the program answer SYNs arriving on receive queue `queue` with the worker's cookie SYN-ACK.
+    ///
+    /// The queue must have presence cells ([`SteerOptions::presence_queues`]) and `a.presence_log2` must be the
+    /// program's, or the program could answer a SYN for a tuple the worker holds. Changing the settings of an
+    /// enabled queue disables it first, so the program never reads a half-written entry.
+    pub fn set_syn_answer(&self, queue: u32, a: &SynAnswer) -> Result<(), IoError> {
+        self.presence.region(queue)?;
+        if a.presence_log2 != self.presence.log2 {
+            return Err(IoError::Invalid(format!(
+                "SYN answering with {} presence cells per queue, but the map holds {}",
+                1u64 << a.presence_log2.min(63),
+                1u64 << self.presence.log2
+            )));
+        }
+        self.disable_syn_answer(queue)?;
+        // Written disabled, then enabled: only the flag changes in the second write.
+        self.write_syn_answer(queue, &a.to_bytes(false))?;
+        self.write_syn_answer(queue, &a.to_bytes(true))
+    }
+
+    /// Stops answering SYNs on `queue`: they all go to its socket again.
+    pub fn disable_syn_answer(&self, queue: u32) -> Result<(), IoError> {
+        let key = queue.to_ne_bytes();
+        let current = self
+            .skel
+            .maps
+            .syn_answers
+            .lookup(&key, MapFlags::ANY)
+            .map_err(|e| IoError::bpf("syn_answers map", e))?
+            .ok_or_else(|| IoError::Invalid(format!("queue {queue} does not fit the syn_answers map (64 slots)")))?;
+        let Some((&enabled, rest)) = current.split_first() else {
+            return Err(IoError::Invalid("the syn_answers map has empty values".into()));
+        };
+        if enabled == 0 {
+            return Ok(());
+        }
+        // The same entry with only the flag cleared: a reader sees it set with the old settings, or cleared.
+        let mut off = Vec::with_capacity(current.len());
+        off.push(0);
+        off.extend_from_slice(rest);
+        self.write_syn_answer(queue, &off)
+    }
+
+    fn write_syn_answer(&self, queue: u32, value: &[u8]) -> Result<(), IoError> {
+        self.skel.maps.syn_answers.update(&queue.to_ne_bytes(), value, MapFlags::ANY).map_err(|e| match e.kind() {
+            libbpf_rs::ErrorKind::InvalidInput => {
+                IoError::Invalid(format!("queue {queue} does not fit the syn_answers map (64 slots)"))
+            }
+            _ => IoError::bpf("syn_answers map", e),
+        })
+    }
+
+    /// Publishes the cookie keys the program mints with: the key of slot `s` goes to entry `s % 4`, so an entry
+    /// in use is not rewritten while its slot lasts (when two keys share an entry, the newer wins; SYNs of the
+    /// other's slot then go to the worker). Entries that change are cleared first, written, then marked valid.
+    pub fn set_cookie_keys(&self, ring: &KeyRing) -> Result<(), IoError> {
+        for index in 0..COOKIE_KEY_ENTRIES {
+            let wanted = ring.iter().filter(|k| k.slot % u64::from(COOKIE_KEY_ENTRIES) == u64::from(index)).last();
+            let new = cookie_key_bytes(wanted);
+            let key = index.to_ne_bytes();
+            let map = &self.skel.maps.cookie_keys;
+            let current =
+                map.lookup(&key, MapFlags::ANY).map_err(|e| IoError::bpf("cookie_keys map", e))?.unwrap_or_default();
+            if current == new {
+                continue;
+            }
+            let write =
+                |value: &[u8]| map.update(&key, value, MapFlags::ANY).map_err(|e| IoError::bpf("cookie_keys map", e));
+            if current.get(24).is_some_and(|&v| v != 0) {
+                let mut off = current.clone();
+                off[24] = 0;
+                write(&off)?;
+            }
+            if new[24] != 0 {
+                let mut off = new;
+                off[24] = 0;
+                write(&off)?;
+            }
+            write(&new)?;
+        }
+        Ok(())
+    }
+
+    /// Queue `queue`'s presence cells, shared with the program (an mmap of its `presence` map). The mapping
+    /// lasts as long as any region of it does.
+    pub fn presence_cells(&self, queue: u32) -> Result<Arc<dyn PresenceCells>, IoError> {
+        let range = self.presence.region(queue)?;
+        let map = {
+            let mut cached = self.presence_map.lock();
+            match &*cached {
+                Some(m) => Arc::clone(m),
+                None => {
+                    let bytes = self.presence.entries()? as usize * 8;
+                    let m = Mapping::new(self.skel.maps.presence.as_fd(), bytes)?;
+                    *cached = Some(Arc::clone(&m));
+                    m
+                }
+            }
+        };
+        Ok(Arc::new(PresenceRegion::new(map, range)?))
     }
 }
 
@@ -435,5 +646,45 @@ mod tests {
     fn generated_target_key_matches_the_c_layout() {
         assert_eq!(std::mem::size_of::<skel::types::target_key>(), 20);
         assert_eq!(std::mem::size_of::<skel::types::addr_key>(), 16);
+    }
+
+    #[test]
+    fn syn_answer_bytes_match_the_c_layout() {
+        assert_eq!(std::mem::size_of::<skel::types::syn_answer>(), SYN_ANSWER_LEN);
+        assert_eq!(std::mem::size_of::<skel::types::cookie_key>(), COOKIE_KEY_LEN);
+        let a = SynAnswer {
+            local_mac: [1, 2, 3, 4, 5, 6],
+            mss_v4: 0x0102,
+            mss_v6: 0x0304,
+            syn_window: 0x0506,
+            window_scale: 7,
+            timestamps: true,
+            sack: false,
+            ts_offset: 0x0a0b_0c0d,
+            instant_minus_ktime: 0x1111_2222_3333_4444,
+            wall_clock_offset: 0x5555_6666_7777_8888,
+            presence_seed: 0x9999_aaaa_bbbb_cccc,
+            presence_log2: 12,
+        };
+        let b = a.to_bytes(true);
+        // Read back through the generated type: every field at the offset the C compiler gave it.
+        // SAFETY: the generated type is plain old data of exactly SYN_ANSWER_LEN bytes (checked above), for which
+        // any bit pattern is valid; read_unaligned needs no alignment.
+        let g: skel::types::syn_answer = unsafe { std::ptr::read_unaligned(b.as_ptr().cast()) };
+        assert_eq!((g.enabled, g.timestamps, g.sack, g.window_scale), (1, 1, 0, 7));
+        assert_eq!((g.mss_v4, g.mss_v6, g.syn_window), (0x0102, 0x0304, 0x0506));
+        assert_eq!(g.local_mac, [1, 2, 3, 4, 5, 6]);
+        assert_eq!((g.ts_offset, g.presence_log2), (0x0a0b_0c0d, 12));
+        assert_eq!(g.instant_minus_ktime, 0x1111_2222_3333_4444);
+        assert_eq!(g.wall_clock_offset, 0x5555_6666_7777_8888);
+        assert_eq!(g.presence_seed, 0x9999_aaaa_bbbb_cccc);
+        assert_eq!(a.to_bytes(false)[0], 0);
+
+        let k = CookieKey::new(0x0102_0304_0506_0708, core::array::from_fn(|i| i as u8 + 1));
+        let kb = cookie_key_bytes(Some(&k));
+        // SAFETY: as above, for the COOKIE_KEY_LEN-byte generated cookie_key.
+        let g: skel::types::cookie_key = unsafe { std::ptr::read_unaligned(kb.as_ptr().cast()) };
+        assert_eq!((g.slot, g.secret, g.valid), (k.slot, k.secret, 1));
+        assert_eq!(cookie_key_bytes(None), [0u8; COOKIE_KEY_LEN]);
     }
 }

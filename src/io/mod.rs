@@ -1,6 +1,7 @@
 //! AF_XDP and the BPF steering program: the only `unsafe` of the project.
 //!
-//! - [`loader`]: loads bpf/steer.bpf.c, attaches it by bpf_link, writes its maps ([`SteerProgram`]).
+//! - [`loader`]: loads bpf/steer.bpf.c, attaches it by bpf_link, writes its maps ([`SteerProgram`]), including
+//!   what lets it answer SYNs itself ([`SynAnswer`]); [`presence`] maps the cells it reads.
 //! - [`xsk`], [`tx`], [`umem`]: one AF_XDP socket per queue with its own UMEM ([`XskSocket`], [`XskSink`]).
 //! - [`testing`]: an in-memory pair implementing the same [`PacketIo`] trait, for tests without a kernel.
 //! - [`netdev`], [`topology`], [`signal`]: interface facts, veth test topologies, clean stops.
@@ -8,10 +9,12 @@
 //! Every `unsafe` block here carries a `// SAFETY:` comment. Nothing in this module parses TCP or knows about
 //! connections; the layers above never see a descriptor, a ring or a file descriptor.
 
+pub mod clock;
 pub mod counters;
 pub mod error;
 pub mod loader;
 pub mod netdev;
+pub mod presence;
 pub mod signal;
 pub mod testing;
 pub mod topology;
@@ -21,9 +24,10 @@ pub mod xsk;
 
 use std::time::Duration;
 
+pub use clock::monotonic_ns;
 pub use counters::SteerCounters;
 pub use error::IoError;
-pub use loader::{AttachMode, NoXskAction, SteerOptions, SteerProgram, XdpAction};
+pub use loader::{AttachMode, NoXskAction, SteerOptions, SteerProgram, SynAnswer, XdpAction};
 pub use tx::XskSink;
 pub use umem::{BindMode, XskConfig};
 pub use xsk::{XskSocket, XskStats};

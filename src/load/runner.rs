@@ -323,7 +323,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     // transmits, and leaves the interface free for a measured load in another process, unless it is to count
     // the replies.
     let mut prog = if opts.pace.is_some() || opts.count_replies {
-        let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, restrict_local: false })?;
+        let p = SteerProgram::load(SteerOptions { no_xsk_action: NoXskAction::Drop, ..SteerOptions::default() })?;
         p.add_target(opts.target)?;
         for v in &opts.vlans {
             p.allow_vlan(*v)?;
