@@ -158,6 +158,60 @@ fn load_against_xdptcp_serve_close_echo_and_http_v4_and_v6() {
     }
 }
 
+/// `serve --xdp-cookies`: the XDP program answers SYNs with the worker's own cookies (the workers accept every
+/// one of them), over IPv4 and IPv6, and hands the worker every SYN to a tuple it still holds: reusing tuples
+/// that sit in the server's TIME-WAIT reopens them through the worker (RFC 6191), never through a blind answer.
+#[test]
+fn load_against_serve_with_xdp_cookies_v4_v6_and_time_wait_reuse() {
+    if !common::require_root("load_against_serve_with_xdp_cookies_v4_v6_and_time_wait_reuse") {
+        return;
+    }
+    let topo = common::topology("xlxdpc", 1);
+    let target = format!("{}:{PORT}", topo.ip4_a);
+    let target6 = format!("[{}]:{PORT}", topo.ip6_a);
+    let stats = std::env::temp_dir().join(format!("xdptcp-xdpc-{}.json", std::process::id()));
+    let stats_arg = stats.display().to_string();
+    #[rustfmt::skip]
+    let args = [
+        "serve", "--iface", &topo.if_a, "--ports", PORT, "--app", "close", "--time-wait", "30", "--xdp-cookies",
+        "--stats-json", &stats_arg, "--summary-every", "0", "--run-for", "40",
+    ];
+    let _server = server_in(&topo.ns_a, &args, "serving");
+    let totals = || -> Value {
+        // The stats file is rewritten every second.
+        std::thread::sleep(Duration::from_millis(1500));
+        let text = std::fs::read_to_string(&stats).expect("stats file");
+        serde_json::from_str::<Value>(&text).expect("stats JSON")["total"].clone()
+    };
+    let v = load(&topo, &["--target", &target, "--src", "10.78.7.0/24", "--rate", "5000", "--connections", "3000"]);
+    assert_all_completed(&v, 3000, false);
+    let v = load(&topo, &["--target", &target6, "--rate", "2000", "--connections", "500"]);
+    assert_all_completed(&v, 500, false);
+    let t = totals();
+    assert!(t["xdp_answered"].as_u64().unwrap() >= 3500, "the program answered the SYNs: {t}");
+    assert_eq!(t["syns_received"], 0, "no SYN needed a worker: {t}");
+    assert_eq!(t["cookies_accepted"], 3500, "every XDP cookie validated in a worker: {t}");
+    assert_eq!(t["cookies_rejected"], 0, "{t}");
+    // The server closes first and keeps TIME-WAIT for 30 s; the same tuples again are SYNs to tuples the
+    // workers hold (the generator's TSvals follow the wall clock, so RFC 6191 finds the new ones newer).
+    // 400 ports of one address: the whole tuple space, so the second run uses every tuple of the first.
+    #[rustfmt::skip]
+    let reuse = [
+        "--target", &target, "--src", "10.78.8.1", "--src-ports", "20000-20399", "--rate", "2000", "--connections",
+        "400", "--close", "server",
+    ];
+    assert_all_completed(&load(&topo, &reuse), 400, false);
+    let before = totals();
+    assert_eq!(before["time_wait"], 400, "{before}");
+    assert_all_completed(&load(&topo, &reuse), 400, false);
+    let t = totals();
+    let held = t["xdp_syn_held"].as_u64().unwrap() - before["xdp_syn_held"].as_u64().unwrap();
+    assert!(held >= 400, "SYNs to tuples in TIME-WAIT went to the worker: {held} of 400: {t}");
+    let reopened = t["time_wait_reopened"].as_u64().unwrap() - before["time_wait_reopened"].as_u64().unwrap();
+    assert_eq!(reopened, 400, "and reopened them there (RFC 6191): {t}");
+    let _ = std::fs::remove_file(&stats);
+}
+
 /// The bench's stateless responder completes the connect + close storm with no TCP state, over IPv4 and IPv6,
 /// and leaves a data-carrying request unanswered (so such a load fails by timeout, never by a wrong success).
 #[test]

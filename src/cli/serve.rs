@@ -91,6 +91,11 @@ pub struct Args {
     /// pressure connections stuck behind a zero window are reset (RFC 6429).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
     send_memory: u64,
+    /// Answer SYNs in the XDP program: it mints the same cookie the worker would and sends the SYN-ACK back with
+    /// XDP_TX, so a handshake's first half never waits for a worker (SYNs to tuples a worker holds, and any SYN
+    /// the program is not sure about, still go to the worker).
+    #[arg(long)]
+    xdp_cookies: bool,
     /// Tests only: shift the wall clock of cookie slots by this many seconds (to reach a key rotation soon).
     #[arg(long, hide = true, default_value_t = 0.0, allow_negative_numbers = true)]
     cookie_clock_skew: f64,
@@ -175,6 +180,7 @@ pub fn run(a: &Args) -> Result<()> {
         challenge_acks_per_sec: a.challenge_acks,
         max_rto: Duration::from_secs_f64(a.max_rto),
         send_memory: (a.send_memory as usize) << 20,
+        xdp_cookies: a.xdp_cookies,
         cookie_clock_skew_ns: if a.cookie_clock_skew.is_finite() {
             (a.cookie_clock_skew.clamp(-1e9, 1e9) * 1e9) as i64
         } else {

@@ -128,7 +128,7 @@ impl Snapshot {
         let t = self.total();
         let dropped: u64 = t.malformed.iter().sum::<u64>() + t.dropped.iter().sum::<u64>();
         format!(
-            "xdptcp: {:.0}s live={} tw={} opened={} ({:.0}/s) closed={} reset={} refused={} syn={} cookies sent={} ok={} bad={} rst={} challenge={} rexmit={} drops={} in={} out={}",
+            "xdptcp: {:.0}s live={} tw={} opened={} ({:.0}/s) closed={} reset={} refused={} syn={} cookies sent={} (in XDP {}) ok={} bad={} rst={} challenge={} rexmit={} drops={} in={} out={}",
             self.uptime,
             t.live_conns,
             t.time_wait,
@@ -139,6 +139,7 @@ impl Snapshot {
             t.conns_refused_full,
             t.syns_received,
             t.cookies_sent,
+            self.steer.map_or(0, |s| s.answered),
             t.cookies_accepted,
             t.cookies_rejected,
             t.rsts_sent,

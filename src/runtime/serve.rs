@@ -5,7 +5,7 @@
 //! key manager and the snapshot of counters. Workers own everything on the packet path.
 
 use crate::app::{App, CloseApp, EchoApp, HttpApp};
-use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, XskConfig, XskSocket};
+use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, SynAnswer, XskConfig, XskSocket};
 use crate::runtime::clock::Clock;
 use crate::runtime::fault::Loss;
 use crate::runtime::keys::{random_secret, slot_now, KeyError, KeyManager};
@@ -13,6 +13,7 @@ use crate::runtime::metrics;
 use crate::runtime::pin::pin_current_thread;
 use crate::runtime::report::{write_atomically, Snapshot};
 use crate::runtime::worker::{self, Command, Report, WorkerOptions};
+use crate::tcp::presence::Presence;
 use crate::tcp::{Config, Endpoint};
 use crate::wire::MacAddr;
 use crossbeam::channel::{bounded, Sender};
@@ -80,6 +81,8 @@ pub struct ServeOptions {
     pub max_rto: Duration,
     /// Bytes all send queues of one worker may hold together.
     pub send_memory: usize,
+    /// Answer SYNs in the XDP program (cookie SYN-ACKs sent with XDP_TX) instead of in the workers.
+    pub xdp_cookies: bool,
 }
 
 impl Default for ServeOptions {
@@ -111,9 +114,14 @@ impl Default for ServeOptions {
             challenge_acks_per_sec: Config::default().challenge_acks_per_sec,
             max_rto: Config::default().max_rto,
             send_memory: Config::default().send_memory,
+            xdp_cookies: false,
         }
     }
 }
+
+/// Cells of each queue's presence table when SYNs are answered in XDP: 2^20 bytes (1 MiB) per queue, so that
+/// a million tuples held by one worker leave about two thirds of the cells empty.
+const PRESENCE_LOG2: u8 = 20;
 
 /// Entries of the XDP program's `local_addrs` map.
 const MAX_LOCAL_ADDRS: usize = 256;
@@ -175,7 +183,12 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         .into());
     }
     let stop = signal::install_stop_handler()?;
-    let mut prog = SteerProgram::load(SteerOptions { restrict_local: !addrs.is_empty(), ..Default::default() })?;
+    let mut prog = SteerProgram::load(SteerOptions {
+        restrict_local: !addrs.is_empty(),
+        presence_log2: if opts.xdp_cookies { PRESENCE_LOG2 } else { 0 },
+        presence_queues: if opts.xdp_cookies { queues } else { 0 },
+        ..Default::default()
+    })?;
     for p in &opts.ports {
         prog.add_listen_port(*p)?;
     }
@@ -197,6 +210,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
 
     let clock = Clock::with_wall_skew(opts.cookie_clock_skew_ns);
     let mut keys = KeyManager::new(slot_now(clock.wall_nanos(clock.now())), opts.cookie_key_file.as_deref())?;
+    if opts.xdp_cookies {
+        prog.set_cookie_keys(keys.ring())?;
+    }
+    let mut syn_answers = Vec::new();
     // The CPUs this process may run on (its affinity mask): workers without a --cpus entry take them in turn.
     let allowed = core_affinity::get_core_ids().unwrap_or_default();
     let (report_tx, report_rx) = bounded::<Report>(1024);
@@ -217,6 +234,16 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             max_rto: opts.max_rto,
             send_memory: opts.send_memory,
             ..Config::default()
+        };
+        let presence = if opts.xdp_cookies {
+            let p = Presence::new(
+                prog.presence_cells(q as u32)?,
+                u64::from_le_bytes(random_secret()?[..8].try_into().unwrap_or_default()),
+            );
+            syn_answers.push((q as u32, syn_answer(&cfg, &clock, &p)));
+            Some(p)
+        } else {
+            None
         };
         let (ctx, crx) = bounded::<Command>(16);
         commands.push(ctx);
@@ -240,16 +267,21 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                     pin_current_thread(id, &format!("worker {q}"));
                 }
                 let start = clock.now();
+                let w = WorkerSetup { start, ring, ports, presence, clock, wopts, crx, rtx };
                 match app {
-                    AppKind::Close => run_one(io, cfg, CloseApp, start, ring, &ports, clock, wopts, crx, rtx),
-                    AppKind::Echo => run_one(io, cfg, EchoApp, start, ring, &ports, clock, wopts, crx, rtx),
-                    AppKind::Http => run_one(io, cfg, HttpApp::new(&body), start, ring, &ports, clock, wopts, crx, rtx),
+                    AppKind::Close => run_one(io, cfg, CloseApp, w),
+                    AppKind::Echo => run_one(io, cfg, EchoApp, w),
+                    AppKind::Http => run_one(io, cfg, HttpApp::new(&body), w),
                 }
             })
             .map_err(|e| ServeError::Os { what: "spawning a worker".into(), source: e })?;
         handles.push(h);
     }
     drop(report_tx);
+    // The workers publish their tuples from their first connection on; the program may answer SYNs from now.
+    for (q, a) in &syn_answers {
+        prog.set_syn_answer(*q, a)?;
+    }
 
     let page: metrics::Page = Arc::new(parking_lot::Mutex::new(String::new()));
     let metrics_stop = Arc::new(AtomicBool::new(false));
@@ -309,10 +341,21 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             for c in &commands {
                 let _ = c.send(Command::Keys(keys.ring().clone()));
             }
+            if opts.xdp_cookies {
+                // The next slot's key is published a period ahead, so the workers have it before the program
+                // mints with it, however late this write lands.
+                prog.set_cookie_keys(keys.ring())?;
+            }
         }
         let stop_now = stop.load(Ordering::Relaxed) || opts.run_for.is_some_and(|d| started.elapsed() >= d);
         if stop_now && draining.is_none() {
             eprintln!("xdptcp: stopping: no new connections, draining live ones for up to {:?}", opts.drain_timeout);
+            // First the program stops answering SYNs, then the workers stop listening.
+            for (q, _) in &syn_answers {
+                if let Err(e) = prog.disable_syn_answer(*q) {
+                    eprintln!("xdptcp: cannot stop answering SYNs in XDP on queue {q}: {e}");
+                }
+            }
             for c in &commands {
                 let _ = c.send(Command::Drain);
             }
@@ -362,25 +405,46 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_one<A: App>(
-    io: XskSocket,
-    cfg: Config,
-    app: A,
+/// What a worker thread takes besides its socket, configuration and app.
+struct WorkerSetup {
     start: crate::time::Instant,
     ring: crate::tcp::cookie::KeyRing,
-    ports: &[u16],
+    ports: Vec<u16>,
+    presence: Option<Presence>,
     clock: Clock,
     wopts: WorkerOptions,
     crx: crossbeam::channel::Receiver<Command>,
     rtx: Sender<Report>,
-) -> Result<(), String> {
-    let mut ep = Endpoint::new(cfg, app, start);
-    ep.set_cookie_keys(ring);
-    for p in ports {
+}
+
+fn run_one<A: App>(io: XskSocket, cfg: Config, app: A, w: WorkerSetup) -> Result<(), String> {
+    let mut ep = Endpoint::new(cfg, app, w.start);
+    ep.set_cookie_keys(w.ring);
+    if let Some(p) = w.presence {
+        ep.set_presence(p);
+    }
+    for p in &w.ports {
         ep.listen(*p);
     }
-    worker::run(io, ep, clock, wopts, crx, rtx).map(|_| ()).map_err(|e| e.to_string())
+    worker::run(io, ep, w.clock, w.wopts, w.crx, w.rtx).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// What the steering program needs to answer a SYN exactly as the worker with this configuration would.
+fn syn_answer(cfg: &Config, clock: &Clock, presence: &Presence) -> SynAnswer {
+    SynAnswer {
+        local_mac: cfg.local_mac.0,
+        mss_v4: cfg.announced_mss(false),
+        mss_v6: cfg.announced_mss(true),
+        syn_window: cfg.syn_window(),
+        window_scale: cfg.window_scale,
+        timestamps: cfg.timestamps,
+        sack: cfg.sack,
+        ts_offset: cfg.ts_offset,
+        instant_minus_ktime: clock.instant_minus_ktime(),
+        wall_clock_offset: cfg.wall_clock_offset,
+        presence_seed: presence.seed(),
+        presence_log2: PRESENCE_LOG2,
+    }
 }
 
 fn publish(opts: &ServeOptions, snap: &Snapshot, page: &metrics::Page) {

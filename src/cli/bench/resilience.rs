@@ -53,7 +53,8 @@ impl<'a> Target<'a> {
                 .unwrap_or(Value::Null);
             let n = |k: &str| s[k].as_f64().unwrap_or(0.0);
             Counters {
-                syn_acks: n("cookies_sent"),
+                // Cookie SYN-ACKs from the workers and, with --xdp-cookies, from the XDP program.
+                syn_acks: n("cookies_sent") + n("xdp_answered"),
                 accepted: n("cookies_accepted"),
                 refused: n("cookies_rejected"),
                 rsts: n("rsts_sent"),
