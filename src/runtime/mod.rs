@@ -1,6 +1,7 @@
 //! The runtime: pinned workers that drive endpoints over AF_XDP, and the control plane around them (cookie key
 //! rotation, stats, shutdown).
 
+pub mod answer_watch;
 pub mod clock;
 pub mod fault;
 pub mod keys;

@@ -6,6 +6,7 @@
 
 use crate::app::{App, CloseApp, EchoApp, HttpApp};
 use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, SynAnswer, XskConfig, XskSocket};
+use crate::runtime::answer_watch::AnswerWatch;
 use crate::runtime::clock::Clock;
 use crate::runtime::fault::Loss;
 use crate::runtime::keys::{random_secret, slot_now, KeyError, KeyManager};
@@ -313,6 +314,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let mut draining: Option<StdInstant> = None;
     let mut exiting = false;
     let mut exited = vec![false; queues as usize];
+    let mut answer_watch = AnswerWatch::default();
     loop {
         // Reports arrive about every 100 ms per worker.
         if let Ok(r) = report_rx.recv_timeout(Duration::from_millis(100)) {
@@ -345,6 +347,18 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                 // The next slot's key is published a period ahead, so the workers have it before the program
                 // mints with it, however late this write lands.
                 prog.set_cookie_keys(keys.ring())?;
+            }
+        }
+        if !syn_answers.is_empty() && draining.is_none() {
+            let (t, answered) = (snap.total(), snap.steer.map_or(0, |s| s.answered));
+            if answer_watch.silent(started.elapsed(), answered, t.cookies_accepted + t.cookies_rejected) {
+                eprintln!(
+                    "xdptcp: the SYN-ACKs sent from XDP get no answer (XDP_TX on a veth pair needs an XDP program on \
+                     the peer); answering SYNs in the workers from now on"
+                );
+                for (q, _) in syn_answers.drain(..) {
+                    prog.disable_syn_answer(q)?;
+                }
             }
         }
         let stop_now = stop.load(Ordering::Relaxed) || opts.run_for.is_some_and(|d| started.elapsed() >= d);
