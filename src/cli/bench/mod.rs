@@ -22,6 +22,7 @@ mod resilience;
 mod responder;
 mod stalls;
 mod sweep;
+mod xdp_cookies;
 
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
@@ -151,7 +152,7 @@ pub fn run(a: &Args) -> Result<()> {
             ceilings.push(ceiling_between(&exe, &raw, &format!("after-linux-{}", sc.name))?);
         }
         let (ours, same_rate) = {
-            let mut srv = start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, &format!("serve-{}", sc.name))?;
+            let mut srv = start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, &format!("serve-{}", sc.name), &[])?;
             let s = sweep::sweep(&spec(sc.http), 40_000.0, 3_000_000.0, refine, &raw, &format!("xdptcp-{}", sc.name))?;
             let same = match &linux.half {
                 Some((rate, _)) => {
@@ -189,15 +190,25 @@ pub fn run(a: &Args) -> Result<()> {
                 rate,
                 if a.quick { 1 } else { 2 },
                 |tag| responder::start(&exe, &topo, a.server_cpu, &raw, tag),
-                |tag| start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, tag),
+                |tag| start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, tag, &[]),
                 &raw,
             )?;
             (r, Some(h))
         };
+        // The same server answering SYNs in its XDP program (connect + close: where the handshake is the work).
+        let xdpc = if sc.http {
+            None
+        } else {
+            println!("  xdptcp serve --xdp-cookies (SYNs answered in the XDP program)");
+            let tag = format!("xdpc-{}", sc.name);
+            Some(xdp_cookies::measure(&spec(false), &ours, !a.quick, refine, &raw, &tag, |t| {
+                start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, t, &["--xdp-cookies"])
+            })?)
+        };
         if !a.quick {
             ceilings.push(ceiling_between(&exe, &raw, &format!("after-xdptcp-{}", sc.name))?);
         }
-        results.push(Measured { sc, ours: Sweep { same_rate, ..ours }, linux, responder, head_to_head });
+        results.push(Measured { sc, ours: Sweep { same_rate, ..ours }, linux, responder, head_to_head, xdpc });
     }
 
     let after = ceiling(&exe, &raw, a.quick, "after")?;
@@ -247,6 +258,8 @@ struct Measured<'a> {
     linux: Sweep,
     responder: Option<Sweep>,
     head_to_head: Option<responder::HeadToHead>,
+    /// `serve --xdp-cookies` (connect + close).
+    xdpc: Option<xdp_cookies::XdpCookies>,
 }
 
 /// The headline rate: the highest that met the issue's bar (p99 connect under 1 ms), as achieved.
@@ -340,6 +353,7 @@ fn prepare(topo: &VethPair, server_cpu: usize) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start_xdptcp(
     exe: &Path,
     topo: &VethPair,
@@ -348,6 +362,7 @@ fn start_xdptcp(
     queues: u32,
     raw: &Path,
     tag: &str,
+    extra: &[&str],
 ) -> Result<Proc> {
     let cpus: Vec<String> = (0..queues).map(|_| cpu.to_string()).collect();
     let stats = raw.join(format!("{tag}-stats.json")).display().to_string();
@@ -360,6 +375,7 @@ fn start_xdptcp(
         // keeps a vCPU away for up to 9 ms (the fill ring ran dry, frames were dropped and SYNs retransmitted).
         "--ring", &ring,
     ];
+    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
     spawn_server(exe, topo, &args, raw, tag, "xdptcp: serving")
 }
 
@@ -383,7 +399,7 @@ fn resilience(exe: &Path, topo: &VethPair, ours: bool, cpu: usize, plan: &resili
     let who = if ours { "xdptcp" } else { "linux" };
     let tag = format!("flood-{who}");
     let mut srv = if ours {
-        start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag)?
+        start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag, &[])?
     } else {
         start_linux(exe, topo, "echo", cpu, plan.raw, &tag)?
     };
@@ -443,7 +459,8 @@ fn report(
     // The plots go below the table: an image line between rows would end a Markdown table.
     let mut plots_md = String::new();
     let mut responder_md = String::new();
-    for Measured { sc, ours, linux, responder, head_to_head } in results {
+    let mut xdpc_md = String::new();
+    for Measured { sc, ours, linux, responder, head_to_head, xdpc } in results {
         let o = best_rate(ours);
         let l = best_rate(linux);
         let (ratio, frac) = ratios(o, l, sc.frames_c2s, ceiling_mpps);
@@ -491,7 +508,7 @@ fn report(
                     "fraction_of_ceiling": frac, "xdptcp_cps_p90_under_1ms": p90_rate(ours),
                     "linux_cps_p90_under_1ms": p90_rate(linux), "ratio_vs_linux_p90_under_1ms": ratio90,
                     "fraction_of_ceiling_p90_under_1ms": frac90, "frames_c2s_per_conn": sc.frames_c2s,
-                    "responder": responder, "head_to_head": head_to_head }),
+                    "responder": responder, "head_to_head": head_to_head, "xdp_cookies": xdpc }),
         );
         if let Some(r) = responder {
             let line = responder::sweep_line(ours, r, sc.frames_c2s, ceiling_mpps);
@@ -503,12 +520,20 @@ fn report(
             println!("  {line}");
             responder_md.push_str(&format!("\n{}, {line}\n", sc.name));
         }
+        if let Some(x) = xdpc {
+            let line = xdp_cookies::line(ours, x);
+            println!("  {line}");
+            xdpc_md.push_str(&format!("\n{}, {line}\n", sc.name));
+        }
         // Plots.
         let svg_lat = a.out.join(format!("{name}-{}-latency.svg", sc.name));
         let mut series = Vec::new();
         let mut curves = vec![("xdptcp", ours, "xdptcp"), ("Linux", linux, "linux")];
         if let Some(r) = responder {
             curves.push(("stateless responder", r, "responder"));
+        }
+        if let Some(s) = xdpc.as_ref().and_then(|x| x.sweep.as_ref()) {
+            curves.push(("xdptcp --xdp-cookies", s, "xdpc"));
         }
         for (label, s, tag) in curves {
             if s.half.is_some() {
@@ -522,6 +547,9 @@ fn report(
         let mut rates = vec![("xdptcp", completed(ours)), ("Linux", completed(linux))];
         if let Some(r) = responder {
             rates.push(("stateless responder", completed(r)));
+        }
+        if let Some(s) = xdpc.as_ref().and_then(|x| x.sweep.as_ref()) {
+            rates.push(("xdptcp --xdp-cookies", completed(s)));
         }
         plots::rate_curves(&svg_rate, &format!("{}: completed vs offered", sc.name), &rates)?;
         plots_md.push_str(&format!(
@@ -546,8 +574,16 @@ fn report(
              cannot tilt as they can tilt two sweeps minutes apart.\n{responder_md}"
         ));
     }
+    if !xdpc_md.is_empty() {
+        md.push_str(&format!(
+            "\nSYNs answered in the XDP program (`serve --xdp-cookies`): on veth the SYN-ACK then leaves on the \
+             generator's core, the bench's bottleneck, instead of the server's.\n{xdpc_md}"
+        ));
+    }
     md.push_str(&plots_md);
-    let Measured { sc: sc0, ours: ours0, linux: linux0, responder: responder0, head_to_head: h2h0 } = &results[0];
+    let Measured { sc: sc0, ours: ours0, linux: linux0, responder: responder0, head_to_head: h2h0, xdpc: xdpc0 } =
+        &results[0];
+    let xdpc_sweep = xdpc0.as_ref().and_then(|x| x.sweep.as_ref());
     let xdptcp_cps = best_rate(ours0);
     let linux_cps = best_rate(linux0);
     let flood_legit = flood_ours["legit_success"].as_f64().unwrap_or(0.0);
@@ -585,6 +621,11 @@ fn report(
         "ratio_vs_responder_peak":
             responder0.as_ref().map(|r| ratio_or_zero(responder::peak_rate(ours0), responder::peak_rate(r))),
         "ratio_vs_responder_taking_turns": h2h0.as_ref().map(responder::HeadToHead::ratio),
+        "xdp_cookies_connect_p99_us_at_xdptcp_half_rate":
+            xdpc0.as_ref().and_then(|x| x.at_default_half.as_ref()).map(|(_, r)| r.connect_us.p99),
+        "xdp_cookies_cps": xdpc_sweep.map(best_rate),
+        "xdp_cookies_cps_p90_under_1ms": xdpc_sweep.map(p90_rate),
+        "xdp_cookies_connect_p99_us": xdpc_sweep.map(p99),
         "flood_legit_success": flood_legit,
         "linux_flood_legit_success": flood_linux["legit_success"],
         "seconds": started.elapsed().as_secs_f64(),
