@@ -195,16 +195,12 @@ pub fn run(a: &Args) -> Result<()> {
             )?;
             (r, Some(h))
         };
-        // The same server answering SYNs in its XDP program (connect + close: where the handshake is the work).
-        let xdpc = if sc.http {
-            None
-        } else {
-            println!("  xdptcp serve --xdp-cookies (SYNs answered in the XDP program)");
-            let tag = format!("xdpc-{}", sc.name);
-            Some(xdp_cookies::measure(&spec(false), &ours, !a.quick, refine, &raw, &tag, |t| {
-                start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, t, &["--xdp-cookies"])
-            })?)
-        };
+        // The same server answering SYNs in its XDP program.
+        println!("  xdptcp serve --xdp-cookies (SYNs answered in the XDP program)");
+        let tag = format!("xdpc-{}", sc.name);
+        let xdpc = Some(xdp_cookies::measure(&spec(sc.http), &ours, !a.quick, refine, &raw, &tag, |t| {
+            start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, t, &["--xdp-cookies"])
+        })?);
         if !a.quick {
             ceilings.push(ceiling_between(&exe, &raw, &format!("after-xdptcp-{}", sc.name))?);
         }
@@ -258,7 +254,7 @@ struct Measured<'a> {
     linux: Sweep,
     responder: Option<Sweep>,
     head_to_head: Option<responder::HeadToHead>,
-    /// `serve --xdp-cookies` (connect + close).
+    /// `serve --xdp-cookies`.
     xdpc: Option<xdp_cookies::XdpCookies>,
 }
 

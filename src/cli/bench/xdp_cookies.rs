@@ -1,5 +1,5 @@
-//! `serve --xdp-cookies` beside the default `serve` (connect + close): the same server answering SYNs in its
-//! XDP program (cookie SYN-ACKs sent with XDP_TX) instead of in its worker.
+//! `serve --xdp-cookies` beside the default `serve`, in each scenario: the same server answering SYNs in its XDP
+//! program (cookie SYN-ACKs sent with XDP_TX) instead of in its worker.
 //!
 //! On veth that moves the SYN-ACK off the server's core onto the sender's, the generator's, whose core is the
 //! bench's bottleneck: latency at moderate load falls (the SYN never waits for the worker's CPU), and the top
@@ -33,6 +33,9 @@ pub fn measure(
     start: impl Fn(&str) -> Result<Proc>,
 ) -> Result<XdpCookies> {
     let mut srv = start(tag)?;
+    // The sweep first (full run), so that the equal-load run meets a server as warm as the default's half-load
+    // run did (which came after its own sweep).
+    let s = if full { Some(sweep::sweep(spec, 40_000.0, 3_000_000.0, refine, raw, tag)?) } else { None };
     let at_default_half = match &default.half {
         Some((rate, _)) => {
             let r = sweep::run_load(spec, *rate, raw, &format!("{tag}-default-half"))?;
@@ -41,7 +44,6 @@ pub fn measure(
         }
         None => None,
     };
-    let s = if full { Some(sweep::sweep(spec, 40_000.0, 3_000_000.0, refine, raw, tag)?) } else { None };
     srv.stop(Duration::from_secs(10));
     Ok(XdpCookies { sweep: s, at_default_half })
 }
