@@ -740,7 +740,7 @@ fn random_syn_like_frames_are_answered_exactly_as_the_worker_would_or_left_to_it
     let runs = std::cell::Cell::new(0u64);
     for k in [Knobs::default(), Knobs { timestamps: false, window_scale: 3, ..Knobs::default() }] {
         r.reconfigure(k);
-        let mut runner = TestRunner::new(PropConfig { cases: 3000, ..PropConfig::default() });
+        let mut runner = TestRunner::new(PropConfig { cases: 10_000, ..PropConfig::default() });
         runner
             .run(&arb_syn(), |s| {
                 let frame = s.build();
