@@ -493,6 +493,23 @@ static __always_inline __u32 mss_index(__u16 mss)
 	return 0;
 }
 
+// The MAC's input (src/tcp/cookie.rs mac) into msg: the flow as V4Flow/V6Flow hash it (local address, remote
+// address, local port, remote port), the slot and the tail word, little-endian. `alen` is a constant at each
+// call (4 or 16), so the copies stay fixed-size. Returns the length.
+static __always_inline __u32 mac_input(__u8 *msg, const __u8 *local, const __u8 *remote, __u32 alen,
+				       const __u8 *hdr, __u64 slot, __u64 tail)
+{
+	__builtin_memcpy(msg, local, alen);
+	__builtin_memcpy(msg + alen, remote, alen);
+	msg[2 * alen] = hdr[2]; // the SYN's destination port: ours
+	msg[2 * alen + 1] = hdr[3];
+	msg[2 * alen + 2] = hdr[0];
+	msg[2 * alen + 3] = hdr[1];
+	put_le64(msg + 2 * alen + 4, slot);
+	put_le64(msg + 2 * alen + 12, tail);
+	return 2 * alen + 20;
+}
+
 // src/tcp/cookie.rs tsval_with_bits: the clock with its low 5 bits replaced, never ahead of it.
 static __always_inline __u32 tsval_with_bits(__u32 now, __u32 bits)
 {
@@ -670,32 +687,11 @@ __noinline int syn_answer(struct xdp_md *ctx)
 	__u32 idx = mss_index(client_mss);
 	__u32 client_isn = (__u32)hdr[4] << 24 | (__u32)hdr[5] << 16 | (__u32)hdr[6] << 8 | hdr[7];
 
-	// The MAC's input (src/tcp/cookie.rs mac): the flow as V4Flow/V6Flow hash it (local address, remote
-	// address, local port, remote port: the SYN's destination first), the slot, then the tail word.
+	// The MAC's input: the SYN's destination is our (local) end.
 	__u8 *msg = (__u8 *)sc->msg;
 	__u64 tail = (__u64)client_isn | (__u64)idx << 32 | (__u64)(ts ? ts_bits : 0xff) << 40;
-	__u32 msg_len;
-	if (v6) {
-		__builtin_memcpy(msg, dst, 16);
-		__builtin_memcpy(msg + 16, src, 16);
-		msg[32] = hdr[2];
-		msg[33] = hdr[3];
-		msg[34] = hdr[0];
-		msg[35] = hdr[1];
-		put_le64(msg + 36, slot);
-		put_le64(msg + 44, tail);
-		msg_len = 52;
-	} else {
-		__builtin_memcpy(msg, dst, 4);
-		__builtin_memcpy(msg + 4, src, 4);
-		msg[8] = hdr[2];
-		msg[9] = hdr[3];
-		msg[10] = hdr[0];
-		msg[11] = hdr[1];
-		put_le64(msg + 12, slot);
-		put_le64(msg + 20, tail);
-		msg_len = 28;
-	}
+	__u32 msg_len = v6 ? mac_input(msg, dst, src, 16, hdr, slot, tail) //
+			   : mac_input(msg, dst, src, 4, hdr, slot, tail);
 	__u64 k0, k1;
 	__builtin_memcpy(&k0, key->secret, 8);
 	__builtin_memcpy(&k1, key->secret + 8, 8);
