@@ -212,6 +212,41 @@ fn load_against_serve_with_xdp_cookies_v4_v6_and_time_wait_reuse() {
     let _ = std::fs::remove_file(&stats);
 }
 
+/// `serve --xdp-cookies` across a cookie slot boundary (brought 3 s away with `--cookie-clock-skew`): the program
+/// mints with the new slot's key from the first instant of the new slot, the workers accept both slots' cookies,
+/// and no handshake fails or is refused.
+#[test]
+fn xdp_cookies_cross_a_cookie_slot_boundary_without_a_refused_handshake() {
+    if !common::require_root("xdp_cookies_cross_a_cookie_slot_boundary_without_a_refused_handshake") {
+        return;
+    }
+    let topo = common::topology("xlxdpr", 1);
+    let target = format!("{}:{PORT}", topo.ip4_a);
+    let stats = std::env::temp_dir().join(format!("xdptcp-xdpr-{}.json", std::process::id()));
+    let stats_arg = stats.display().to_string();
+    let period = xdptcp::tcp::cookie::PERIOD.as_secs_f64();
+    const LEAD: f64 = 3.0;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let skew = format!("{:.3}", (period - LEAD) - now % period);
+    #[rustfmt::skip]
+    let args = [
+        "serve", "--iface", &topo.if_a, "--ports", PORT, "--app", "close", "--time-wait", "1", "--xdp-cookies",
+        "--cookie-clock-skew", &skew, "--stats-json", &stats_arg, "--summary-every", "0", "--run-for", "30",
+    ];
+    let _server = server_in(&topo.ns_a, &args, "serving");
+    // 5 s of load from about the first second: the boundary falls in its middle.
+    let v = load(&topo, &["--target", &target, "--src", "10.78.9.0/24", "--rate", "2000", "--connections", "10000"]);
+    assert_all_completed(&v, 10000, false);
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = serde_json::from_str::<Value>(&std::fs::read_to_string(&stats).expect("stats file")).expect("JSON")
+        ["total"]
+        .clone();
+    assert_eq!(t["cookies_accepted"], 10000, "{t}");
+    assert_eq!(t["cookies_rejected"], 0, "{t}");
+    assert!(t["xdp_answered"].as_u64().unwrap() >= 9990, "the program answered (nearly) every SYN: {t}");
+    let _ = std::fs::remove_file(&stats);
+}
+
 /// The bench's stateless responder completes the connect + close storm with no TCP state, over IPv4 and IPv6,
 /// and leaves a data-carrying request unanswered (so such a load fails by timeout, never by a wrong success).
 #[test]
