@@ -129,8 +129,9 @@ impl core::fmt::Debug for PresenceRegion {
 impl PresenceCells for PresenceRegion {
     fn cells(&self) -> &[AtomicU8] {
         // SAFETY: `offset..offset + len` lies inside the mapping (checked in `new`), which lives as long as
-        // `self` through the Arc. AtomicU8 has the size and alignment of u8, and every access, here and in the
-        // program (byte loads of its own), is a single-byte access, so sharing the bytes as atomics is sound.
+        // `self` through the Arc. AtomicU8 has the size and alignment of u8, and this process only ever makes
+        // single-byte accesses through it; the program's loads are outside Rust's memory model (it reads whole
+        // words and looks at one byte, so a word caught between two byte stores still shows each byte whole).
         unsafe { std::slice::from_raw_parts(self.map.ptr.as_ptr().add(self.offset).cast::<AtomicU8>(), self.len) }
     }
 }
