@@ -154,8 +154,15 @@ fn errors_name_the_interface_the_queue_and_the_existing_program() {
             }
         }
         assert!(p.attach(&topo.if_a, AttachMode::Native).is_err(), "one interface per program");
-        // Dropping the program detaches it; the interface is free again.
+        // Dropping the program detaches it; the interface is free again. Within a moment, not at once: a child
+        // process that another test of this binary is spawning at that instant holds a copy of every descriptor,
+        // the link's included, until it execs (which closes them all: they are O_CLOEXEC), and the link is only
+        // released with its last copy. Seen once in CI.
         drop(p);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while netdev::xdp_attachment(&topo.if_a).unwrap().is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(netdev::xdp_attachment(&topo.if_a).unwrap(), None);
         other.attach(&topo.if_a, AttachMode::Skb).expect("free again after the first program is gone");
         let a = netdev::xdp_attachment(&topo.if_a).unwrap().expect("attached");
