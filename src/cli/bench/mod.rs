@@ -232,11 +232,15 @@ pub fn run(a: &Args) -> Result<()> {
         flood_src: FLOOD_CIDR,
         raw: &raw,
     };
-    let flood_ours = resilience(&exe, &topo, true, a.server_cpu, &plan)?;
-    let flood_linux = resilience(&exe, &topo, false, a.server_cpu, &plan)?;
+    let floods = Floods {
+        ours: resilience(&exe, &topo, FloodTarget::Xdptcp, a.server_cpu, &plan)?,
+        linux: resilience(&exe, &topo, FloodTarget::Linux, a.server_cpu, &plan)?,
+        // The full run only: the quick one must stay under two minutes.
+        xdpc: if a.quick { None } else { Some(resilience(&exe, &topo, FloodTarget::XdpCookies, a.server_cpu, &plan)?) },
+    };
     drop(topo);
 
-    report(a, &name, &raw, &ceilings, &gaps, &results, legit_rate, &flood_ours, &flood_linux, started)
+    report(a, &name, &raw, &ceilings, &gaps, &results, legit_rate, &floods, started)
 }
 
 /// What to say when a scenario's client frames per second came out above the highest ceiling sample: a ceiling
@@ -395,13 +399,34 @@ fn spawn_server(exe: &Path, topo: &VethPair, args: &[&str], raw: &Path, tag: &st
 }
 
 /// Step 4 for one server: two queues for xdptcp (queue 1 takes the floods), legitimate load on queue 0.
-fn resilience(exe: &Path, topo: &VethPair, ours: bool, cpu: usize, plan: &resilience::Plan<'_>) -> Result<Value> {
-    let who = if ours { "xdptcp" } else { "linux" };
-    let tag = format!("flood-{who}");
-    let mut srv = if ours {
-        start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag, &[])?
-    } else {
-        start_linux(exe, topo, "echo", cpu, plan.raw, &tag)?
+/// The servers the resilience step floods.
+#[derive(Clone, Copy)]
+enum FloodTarget {
+    Xdptcp,
+    /// `serve --xdp-cookies`: the flood's SYNs are answered in the XDP program.
+    XdpCookies,
+    Linux,
+}
+
+/// What the resilience step measured, per server.
+struct Floods {
+    ours: Value,
+    linux: Value,
+    /// `serve --xdp-cookies` (full run only).
+    xdpc: Option<Value>,
+}
+
+fn resilience(exe: &Path, topo: &VethPair, who: FloodTarget, cpu: usize, plan: &resilience::Plan<'_>) -> Result<Value> {
+    let (name, ours) = match who {
+        FloodTarget::Xdptcp => ("xdptcp", true),
+        FloodTarget::XdpCookies => ("xdpc", true),
+        FloodTarget::Linux => ("linux", false),
+    };
+    let tag = format!("flood-{name}");
+    let mut srv = match who {
+        FloodTarget::Xdptcp => start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag, &[])?,
+        FloodTarget::XdpCookies => start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag, &["--xdp-cookies"])?,
+        FloodTarget::Linux => start_linux(exe, topo, "echo", cpu, plan.raw, &tag)?,
     };
     let stats = plan.raw.join(format!("{tag}-stats.json"));
     let target = resilience::Target { ours, proc: &srv, ns: &topo.ns_a, stats_json: &stats };
@@ -419,10 +444,10 @@ fn report(
     gaps: &stalls::MachineGaps,
     results: &[Measured<'_>],
     legit_rate: f64,
-    flood_ours: &serde_json::Value,
-    flood_linux: &serde_json::Value,
+    floods: &Floods,
     started: Instant,
 ) -> Result<()> {
+    let (flood_ours, flood_linux) = (&floods.ours, &floods.linux);
     let mut md = String::new();
     md.push_str(&format!("# xdptcp bench `{name}`\n\n{}\n\n", machine()));
     let ceiling_mpps = ceilings.iter().copied().fold(0.0, f64::max);
@@ -587,7 +612,7 @@ fn report(
     let xdptcp_cps = best_rate(ours0);
     let linux_cps = best_rate(linux0);
     let flood_legit = flood_ours["legit_success"].as_f64().unwrap_or(0.0);
-    md.push_str(&resilience_table(legit_rate, flood_ours, flood_linux));
+    md.push_str(&resilience_table(legit_rate, floods));
     md.push_str(&format!("\nTook {:.0} s. Raw runs: `{}`.\n", started.elapsed().as_secs_f64(), raw.display()));
     let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
     let (ratio0, frac0) = ratios(xdptcp_cps, linux_cps, sc0.frames_c2s, ceiling_mpps);
@@ -628,10 +653,12 @@ fn report(
         "xdp_cookies_connect_p99_us": xdpc_sweep.map(p99),
         "flood_legit_success": flood_legit,
         "linux_flood_legit_success": flood_linux["legit_success"],
+        "xdp_cookies_flood_legit_success": floods.xdpc.as_ref().map(|f| f["legit_success"].clone()),
         "seconds": started.elapsed().as_secs_f64(),
     });
     let full = json!({ "summary": last, "machine": machine(), "machine_gaps": gaps, "scenarios": scen,
-                       "flood": { "legit_rate": legit_rate, "xdptcp": flood_ours, "linux": flood_linux } });
+                       "flood": { "legit_rate": legit_rate, "xdptcp": flood_ours, "linux": flood_linux,
+                                  "xdp_cookies": floods.xdpc } });
     std::fs::write(a.out.join(format!("{name}.json")), serde_json::to_vec_pretty(&full)?)?;
     std::fs::write(a.out.join(format!("{name}.md")), md)?;
     println!("\nresults: {}/{name}.{{json,md}} and SVG plots", a.out.display());
@@ -640,7 +667,7 @@ fn report(
 }
 
 /// The resilience section of the report, xdptcp beside Linux with syncookies.
-fn resilience_table(legit_rate: f64, ours: &Value, linux: &Value) -> String {
+fn resilience_table(legit_rate: f64, floods: &Floods) -> String {
     let mib = |v: &Value| format!("{:.1}", v.as_f64().unwrap_or(0.0) / 1048576.0);
     let num = |v: &Value| format!("{:.0}", v.as_f64().unwrap_or(0.0));
     type Row<'a> = (&'a str, &'a dyn Fn(&Value) -> String);
@@ -681,11 +708,21 @@ fn resilience_table(legit_rate: f64, ours: &Value, linux: &Value) -> String {
     let mut md = format!(
         "\n## Resilience\n\nA spoofed SYN flood from 10.79.0.0/16 on queue 1 while legitimate connections run at \
          {legit_rate:.0}/s on queue 0, then a flood of ACKs with random acknowledgment numbers (blind cookie \
-         guesses). Linux runs with `tcp_syncookies=1`; its counters come from its namespace's /proc/net.\n\n\
-         | | xdptcp | Linux |\n|---|---|---|\n"
+         guesses). Linux runs with `tcp_syncookies=1`; its counters come from its namespace's /proc/net.\n\n"
     );
+    let mut columns = vec![("xdptcp", &floods.ours)];
+    if let Some(x) = &floods.xdpc {
+        columns.push(("xdptcp --xdp-cookies", x));
+    }
+    columns.push(("Linux", &floods.linux));
+    md.push_str(&format!(
+        "| | {} |\n|---|{}\n",
+        columns.iter().map(|c| c.0).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(columns.len())
+    ));
     for (name, f) in rows {
-        md.push_str(&format!("| {name} | {} | {} |\n", f(ours), f(linux)));
+        let cells: Vec<String> = columns.iter().map(|(_, v)| f(v)).collect();
+        md.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
     }
     md
 }
