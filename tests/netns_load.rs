@@ -158,6 +158,37 @@ fn load_against_xdptcp_serve_close_echo_and_http_v4_and_v6() {
     }
 }
 
+/// `serve --app close --xdp-cookies` with `extra` arguments, and its stats file (rewritten every second; removed
+/// when the returned handle goes).
+fn serve_xdp_cookies(topo: &common::VethPair, tag: &str, extra: &[&str]) -> (Server, StatsFile) {
+    let stats = StatsFile(std::env::temp_dir().join(format!("xdptcp-{tag}-{}.json", std::process::id())));
+    let path = stats.0.display().to_string();
+    #[rustfmt::skip]
+    let mut args = vec![
+        "serve", "--iface", &topo.if_a, "--ports", PORT, "--app", "close", "--xdp-cookies", "--stats-json", &path,
+        "--summary-every", "0", "--run-for", "40",
+    ];
+    args.extend_from_slice(extra);
+    (server_in(&topo.ns_a, &args, "serving"), stats)
+}
+
+struct StatsFile(std::path::PathBuf);
+
+impl StatsFile {
+    /// The server's totals, once the file has been rewritten after what came before.
+    fn totals(&self) -> Value {
+        std::thread::sleep(Duration::from_millis(1500));
+        let text = std::fs::read_to_string(&self.0).expect("stats file");
+        serde_json::from_str::<Value>(&text).expect("stats JSON")["total"].clone()
+    }
+}
+
+impl Drop for StatsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// `serve --xdp-cookies`: the XDP program answers SYNs with the worker's own cookies (the workers accept every
 /// one of them), over IPv4 and IPv6, and hands the worker every SYN to a tuple it still holds: reusing tuples
 /// that sit in the server's TIME-WAIT reopens them through the worker (RFC 6191), never through a blind answer.
@@ -169,25 +200,12 @@ fn load_against_serve_with_xdp_cookies_v4_v6_and_time_wait_reuse() {
     let topo = common::topology("xlxdpc", 1);
     let target = format!("{}:{PORT}", topo.ip4_a);
     let target6 = format!("[{}]:{PORT}", topo.ip6_a);
-    let stats = std::env::temp_dir().join(format!("xdptcp-xdpc-{}.json", std::process::id()));
-    let stats_arg = stats.display().to_string();
-    #[rustfmt::skip]
-    let args = [
-        "serve", "--iface", &topo.if_a, "--ports", PORT, "--app", "close", "--time-wait", "30", "--xdp-cookies",
-        "--stats-json", &stats_arg, "--summary-every", "0", "--run-for", "40",
-    ];
-    let _server = server_in(&topo.ns_a, &args, "serving");
-    let totals = || -> Value {
-        // The stats file is rewritten every second.
-        std::thread::sleep(Duration::from_millis(1500));
-        let text = std::fs::read_to_string(&stats).expect("stats file");
-        serde_json::from_str::<Value>(&text).expect("stats JSON")["total"].clone()
-    };
+    let (_server, stats) = serve_xdp_cookies(&topo, "xdpc", &["--time-wait", "30"]);
     let v = load(&topo, &["--target", &target, "--src", "10.78.7.0/24", "--rate", "5000", "--connections", "3000"]);
     assert_all_completed(&v, 3000, false);
     let v = load(&topo, &["--target", &target6, "--rate", "2000", "--connections", "500"]);
     assert_all_completed(&v, 500, false);
-    let t = totals();
+    let t = stats.totals();
     assert!(t["xdp_answered"].as_u64().unwrap() >= 3500, "the program answered the SYNs: {t}");
     assert_eq!(t["syns_received"], 0, "no SYN needed a worker: {t}");
     assert_eq!(t["cookies_accepted"], 3500, "every XDP cookie validated in a worker: {t}");
@@ -201,15 +219,14 @@ fn load_against_serve_with_xdp_cookies_v4_v6_and_time_wait_reuse() {
         "400", "--close", "server",
     ];
     assert_all_completed(&load(&topo, &reuse), 400, false);
-    let before = totals();
+    let before = stats.totals();
     assert_eq!(before["time_wait"], 400, "{before}");
     assert_all_completed(&load(&topo, &reuse), 400, false);
-    let t = totals();
+    let t = stats.totals();
     let held = t["xdp_syn_held"].as_u64().unwrap() - before["xdp_syn_held"].as_u64().unwrap();
     assert!(held >= 400, "SYNs to tuples in TIME-WAIT went to the worker: {held} of 400: {t}");
     let reopened = t["time_wait_reopened"].as_u64().unwrap() - before["time_wait_reopened"].as_u64().unwrap();
     assert_eq!(reopened, 400, "and reopened them there (RFC 6191): {t}");
-    let _ = std::fs::remove_file(&stats);
 }
 
 /// `serve --xdp-cookies` across a cookie slot boundary (brought 3 s away with `--cookie-clock-skew`): the program
@@ -222,29 +239,18 @@ fn xdp_cookies_cross_a_cookie_slot_boundary_without_a_refused_handshake() {
     }
     let topo = common::topology("xlxdpr", 1);
     let target = format!("{}:{PORT}", topo.ip4_a);
-    let stats = std::env::temp_dir().join(format!("xdptcp-xdpr-{}.json", std::process::id()));
-    let stats_arg = stats.display().to_string();
     let period = xdptcp::tcp::cookie::PERIOD.as_secs_f64();
     const LEAD: f64 = 3.0;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let skew = format!("{:.3}", (period - LEAD) - now % period);
-    #[rustfmt::skip]
-    let args = [
-        "serve", "--iface", &topo.if_a, "--ports", PORT, "--app", "close", "--time-wait", "1", "--xdp-cookies",
-        "--cookie-clock-skew", &skew, "--stats-json", &stats_arg, "--summary-every", "0", "--run-for", "30",
-    ];
-    let _server = server_in(&topo.ns_a, &args, "serving");
+    let (_server, stats) = serve_xdp_cookies(&topo, "xdpr", &["--time-wait", "1", "--cookie-clock-skew", &skew]);
     // 5 s of load from about the first second: the boundary falls in its middle.
     let v = load(&topo, &["--target", &target, "--src", "10.78.9.0/24", "--rate", "2000", "--connections", "10000"]);
     assert_all_completed(&v, 10000, false);
-    std::thread::sleep(Duration::from_millis(1500));
-    let t = serde_json::from_str::<Value>(&std::fs::read_to_string(&stats).expect("stats file")).expect("JSON")
-        ["total"]
-        .clone();
+    let t = stats.totals();
     assert_eq!(t["cookies_accepted"], 10000, "{t}");
     assert_eq!(t["cookies_rejected"], 0, "{t}");
     assert!(t["xdp_answered"].as_u64().unwrap() >= 9990, "the program answered (nearly) every SYN: {t}");
-    let _ = std::fs::remove_file(&stats);
 }
 
 /// The bench's stateless responder completes the connect + close storm with no TCP state, over IPv4 and IPv6,
