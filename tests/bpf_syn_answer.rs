@@ -80,21 +80,8 @@ fn config(k: Knobs) -> Config {
 
 /// What the runtime would write for `cfg` (instant = CLOCK_MONOTONIC here, so the difference is 0).
 fn syn_answer_for(cfg: &Config) -> SynAnswer {
-    SynAnswer {
-        local_mac: cfg.local_mac.0,
-        // src/tcp/output.rs our_mss: cfg.mss is for IPv4; IPv6 headers are 20 bytes longer; never below 48.
-        mss_v4: cfg.mss.max(48),
-        mss_v6: cfg.mss.saturating_sub(20).max(48),
-        syn_window: cfg.syn_window(),
-        window_scale: cfg.window_scale,
-        timestamps: cfg.timestamps,
-        sack: cfg.sack,
-        ts_offset: cfg.ts_offset,
-        instant_minus_ktime: 0,
-        wall_clock_offset: cfg.wall_clock_offset,
-        presence_seed: PRESENCE_SEED,
-        presence_log2: PRESENCE_LOG2,
-    }
+    // The test's endpoints run on CLOCK_MONOTONIC itself: their Instant is the program's bpf_ktime_get_ns().
+    SynAnswer::for_worker(cfg, 0, PRESENCE_SEED, PRESENCE_LOG2)
 }
 
 fn slot_now(cfg: &Config) -> u64 {

@@ -121,6 +121,30 @@ const COOKIE_KEY_LEN: usize = 32;
 const COOKIE_KEY_ENTRIES: u32 = 4;
 
 impl SynAnswer {
+    /// The settings of a worker whose endpoint has configuration `cfg`, whose clock's `Instant` is
+    /// CLOCK_MONOTONIC plus `instant_minus_ktime`, and whose `Presence` has this seed and size.
+    pub fn for_worker(
+        cfg: &crate::tcp::Config,
+        instant_minus_ktime: u64,
+        presence_seed: u64,
+        presence_log2: u8,
+    ) -> Self {
+        SynAnswer {
+            local_mac: cfg.local_mac.0,
+            mss_v4: cfg.announced_mss(false),
+            mss_v6: cfg.announced_mss(true),
+            syn_window: cfg.syn_window(),
+            window_scale: cfg.window_scale,
+            timestamps: cfg.timestamps,
+            sack: cfg.sack,
+            ts_offset: cfg.ts_offset,
+            instant_minus_ktime,
+            wall_clock_offset: cfg.wall_clock_offset,
+            presence_seed,
+            presence_log2,
+        }
+    }
+
     /// `struct syn_answer` with `enabled` as given.
     fn to_bytes(self, enabled: bool) -> [u8; SYN_ANSWER_LEN] {
         let mut b = [0u8; SYN_ANSWER_LEN];

@@ -241,7 +241,8 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                 prog.presence_cells(q as u32)?,
                 u64::from_le_bytes(random_secret()?[..8].try_into().unwrap_or_default()),
             );
-            syn_answers.push((q as u32, syn_answer(&cfg, &clock, &p)));
+            syn_answers
+                .push((q as u32, SynAnswer::for_worker(&cfg, clock.instant_minus_ktime(), p.seed(), PRESENCE_LOG2)));
             Some(p)
         } else {
             None
@@ -441,24 +442,6 @@ fn run_one<A: App>(io: XskSocket, cfg: Config, app: A, w: WorkerSetup) -> Result
         ep.listen(*p);
     }
     worker::run(io, ep, w.clock, w.wopts, w.crx, w.rtx).map(|_| ()).map_err(|e| e.to_string())
-}
-
-/// What the steering program needs to answer a SYN exactly as the worker with this configuration would.
-fn syn_answer(cfg: &Config, clock: &Clock, presence: &Presence) -> SynAnswer {
-    SynAnswer {
-        local_mac: cfg.local_mac.0,
-        mss_v4: cfg.announced_mss(false),
-        mss_v6: cfg.announced_mss(true),
-        syn_window: cfg.syn_window(),
-        window_scale: cfg.window_scale,
-        timestamps: cfg.timestamps,
-        sack: cfg.sack,
-        ts_offset: cfg.ts_offset,
-        instant_minus_ktime: clock.instant_minus_ktime(),
-        wall_clock_offset: cfg.wall_clock_offset,
-        presence_seed: presence.seed(),
-        presence_log2: PRESENCE_LOG2,
-    }
 }
 
 fn publish(opts: &ServeOptions, snap: &Snapshot, page: &metrics::Page) {
