@@ -117,6 +117,8 @@ pub struct SynAnswer {
 const SYN_ANSWER_LEN: usize = 48;
 /// Bytes of `struct cookie_key`.
 const COOKIE_KEY_LEN: usize = 32;
+/// Offset of `valid` in `struct cookie_key`.
+const COOKIE_KEY_VALID: usize = 24;
 /// Entries of `cookie_keys`: a key lives at index `slot % 4`.
 const COOKIE_KEY_ENTRIES: u32 = 4;
 
@@ -170,8 +172,8 @@ fn cookie_key_bytes(key: Option<&CookieKey>) -> [u8; COOKIE_KEY_LEN] {
     let mut b = [0u8; COOKIE_KEY_LEN];
     if let Some(k) = key {
         b[..8].copy_from_slice(&k.slot.to_ne_bytes());
-        b[8..24].copy_from_slice(&k.secret);
-        b[24] = 1;
+        b[8..COOKIE_KEY_VALID].copy_from_slice(&k.secret);
+        b[COOKIE_KEY_VALID] = 1;
     }
     b
 }
@@ -548,14 +550,14 @@ impl SteerProgram {
             }
             let write =
                 |value: &[u8]| map.update(&key, value, MapFlags::ANY).map_err(|e| IoError::bpf("cookie_keys map", e));
-            if current.get(24).is_some_and(|&v| v != 0) {
+            if current.get(COOKIE_KEY_VALID).is_some_and(|&v| v != 0) {
                 let mut off = current.clone();
-                off[24] = 0;
+                off[COOKIE_KEY_VALID] = 0;
                 write(&off)?;
             }
-            if new[24] != 0 {
+            if new[COOKIE_KEY_VALID] != 0 {
                 let mut off = new;
-                off[24] = 0;
+                off[COOKIE_KEY_VALID] = 0;
                 write(&off)?;
             }
             write(&new)?;
