@@ -417,17 +417,18 @@ struct Floods {
 }
 
 fn resilience(exe: &Path, topo: &VethPair, who: FloodTarget, cpu: usize, plan: &resilience::Plan<'_>) -> Result<Value> {
-    let (name, ours) = match who {
-        FloodTarget::Xdptcp => ("xdptcp", true),
-        FloodTarget::XdpCookies => ("xdpc", true),
-        FloodTarget::Linux => ("linux", false),
+    // Our servers' extra arguments; Linux has none of ours.
+    let (name, ours): (&str, Option<&[&str]>) = match who {
+        FloodTarget::Xdptcp => ("xdptcp", Some(&[])),
+        FloodTarget::XdpCookies => ("xdpc", Some(&["--xdp-cookies"])),
+        FloodTarget::Linux => ("linux", None),
     };
     let tag = format!("flood-{name}");
-    let mut srv = match who {
-        FloodTarget::Xdptcp => start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag, &[])?,
-        FloodTarget::XdpCookies => start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag, &["--xdp-cookies"])?,
-        FloodTarget::Linux => start_linux(exe, topo, "echo", cpu, plan.raw, &tag)?,
+    let mut srv = match ours {
+        Some(extra) => start_xdptcp(exe, topo, "echo", cpu, 2, plan.raw, &tag, extra)?,
+        None => start_linux(exe, topo, "echo", cpu, plan.raw, &tag)?,
     };
+    let ours = ours.is_some();
     let stats = plan.raw.join(format!("{tag}-stats.json"));
     let target = resilience::Target { ours, proc: &srv, ns: &topo.ns_a, stats_json: &stats };
     let out = resilience::attack(&target, plan);
