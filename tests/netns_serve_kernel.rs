@@ -34,6 +34,7 @@ fn lifecycles(test: &str, prefix: &str, ex: Exchange) {
     let v6 = SocketAddr::new(topo.ip6_a.into(), PORT);
     let load = serve_support::load_lock();
     let before = nstat::snapshot(&topo.ns_b);
+    let drops_before = serve_support::veth_drops(&topo);
 
     let t = Instant::now();
     let seq = clients::sequential(&topo.ns_b, v4, ex, CONNS);
@@ -42,6 +43,7 @@ fn lifecycles(test: &str, prefix: &str, ex: Exchange) {
     let conc = clients::concurrent(&topo.ns_b, &[v4, v6], ex, CONNS, IN_FLIGHT);
     let conc_secs = t.elapsed().as_secs_f64();
     let d = nstat::delta(&before, &nstat::snapshot(&topo.ns_b));
+    let link_drops = serve_support::veth_drops(&topo) - drops_before;
     let done = Instant::now();
     drop(load);
     // A figure for the report, not an assertion (speed is measured by benches).
@@ -76,6 +78,9 @@ fn lifecycles(test: &str, prefix: &str, ex: Exchange) {
         };
         if let Some(why) = nstat::retransmissions_explained_as_spurious_probes(&d, &stats) {
             eprintln!("{test}: NOTE: the client sent spurious tail-loss probes, the server answered everything: {why}");
+            bad.clear();
+        } else if let Some(why) = nstat::retransmissions_explained_by_link_drops(&d, &stats, link_drops) {
+            eprintln!("{test}: NOTE: the link lost frames, the server lost none: {why}");
             bad.clear();
         }
     }

@@ -105,6 +105,21 @@ pub fn socket_states(ns: &str) -> std::collections::BTreeMap<String, usize> {
     states
 }
 
+/// The frames both ends of the veth pair dropped, as the interfaces count them (rx and tx dropped): a frame the
+/// link itself lost, because the receiving side's ring or backlog was full, not one the server dropped.
+pub fn veth_drops(topo: &crate::common::VethPair) -> u64 {
+    let mut total = 0;
+    for (ns, dev) in [(&topo.ns_a, &topo.if_a), (&topo.ns_b, &topo.if_b)] {
+        for counter in ["rx_dropped", "tx_dropped"] {
+            let path = format!("/sys/class/net/{dev}/statistics/{counter}");
+            let (ok, text, err) = run_in(ns, "cat", &[&path]);
+            assert!(ok, "reading {path} in {ns}: {err}");
+            total += text.trim().parse::<u64>().unwrap_or_else(|e| panic!("{path} in {ns}: {text:?}: {e}"));
+        }
+    }
+    total
+}
+
 /// Every drop and error counter of both ends of the veth pair that is not zero (`ethtool -S`, and the
 /// interface's own rx/tx dropped and errors), or "none". A segment lost between a kernel client and the server's
 /// XDP program shows up here: veth drops a frame when its peer's receive ring is full (on Linux 6.16+ it pushes

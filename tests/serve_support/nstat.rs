@@ -102,3 +102,43 @@ pub fn retransmissions_explained_as_spurious_probes(
         )
     })
 }
+
+/// When the client's only complaint is retransmissions, explains them by frames the veth pair itself dropped
+/// (`link_drops`, counted by the interfaces while the clients ran) when the server is otherwise clean: it
+/// dropped, refused and lost nothing of its own, and retransmitted no more segments than the link lost. Each
+/// lost frame costs the client at most two retransmissions (a tail-loss probe, then a timeout; a lost SYN-ACK
+/// one SYN a second), so more than twice the drops is not the link's doing. `None` when anything does not add
+/// up, or the link lost nothing.
+pub fn retransmissions_explained_by_link_drops(
+    d: &BTreeMap<String, u64>,
+    server: &serde_json::Value,
+    link_drops: u64,
+) -> Option<String> {
+    let c = |k: &str| d.get(k).copied().unwrap_or(0);
+    let s = |k: &str| server[k].as_u64().unwrap_or(u64::MAX);
+    let only_retransmissions =
+        violations(d).iter().all(|v| v.starts_with("TcpRetransSegs ") || v.starts_with("TcpExtTCPSynRetrans "));
+    let bounded = link_drops > 0 && c("TcpRetransSegs") <= 2 * link_drops;
+    // Late duplicates of retransmitted segments arrive out of window; nothing else may be dropped.
+    let other_drops_zero = server.as_object().is_some_and(|o| {
+        o.iter()
+            .filter(|(k, _)| {
+                (k.starts_with("dropped_") && *k != "dropped_out_of_window") || k.starts_with("malformed_")
+            })
+            .all(|(_, v)| v.as_u64() == Some(0))
+    });
+    let server_clean = s("retransmits") <= link_drops
+        && s("dropped_out_of_window") <= c("TcpRetransSegs")
+        && other_drops_zero
+        && s("xsk_rx_dropped") == 0
+        && s("xsk_rx_ring_full") == 0;
+    (only_retransmissions && bounded && server_clean).then(|| {
+        format!(
+            "the veth pair dropped {link_drops} frames; the client retransmitted {} segments ({} of them SYNs) and the \
+             server {}, and the server dropped and refused nothing of its own",
+            c("TcpRetransSegs"),
+            c("TcpExtTCPSynRetrans"),
+            s("retransmits"),
+        )
+    })
+}
