@@ -253,6 +253,33 @@ fn xdp_cookies_cross_a_cookie_slot_boundary_without_a_refused_handshake() {
     assert!(t["xdp_answered"].as_u64().unwrap() >= 9990, "the program answered (nearly) every SYN: {t}");
 }
 
+/// `serve --xdp-cookies` under a spoofed SYN flood beside a measured load: the program answers every SYN, flood
+/// and legitimate alike, so no flood SYN reaches a worker and every legitimate connection completes; the workers
+/// see only the legitimate handshakes' ACKs, and validate every cookie in them.
+#[test]
+fn xdp_cookies_answer_a_syn_flood_in_xdp_and_every_legitimate_connection_completes() {
+    if !common::require_root("xdp_cookies_answer_a_syn_flood_in_xdp_and_every_legitimate_connection_completes") {
+        return;
+    }
+    let topo = common::topology("xlxdpf", 1);
+    let target = format!("{}:{PORT}", topo.ip4_a);
+    let (_server, stats) = serve_xdp_cookies(&topo, "xdpf", &["--time-wait", "1"]);
+    let legit = ["--target", target.as_str(), "--src", "10.78.10.0/24", "--rate", "2000", "--connections", "3000"];
+    let flood = ["--flood", "syn", "--flood-src", "10.80.4.0/24", "--flood-pps", "50000"];
+    let v = load(&topo, &[&legit[..], &flood[..]].concat());
+    assert_all_completed(&v, 3000, false);
+    let sent = v["flood"]["sent"].as_u64().unwrap();
+    let syn_acks = v["flood"]["replies"]["syn_ack"].as_u64().unwrap();
+    assert!(sent > 50_000, "{v}");
+    assert!(syn_acks > sent / 2 && syn_acks <= sent, "the flood's SYNs were answered: {syn_acks} of {sent}: {v}");
+    let t = stats.totals();
+    assert_eq!(t["syns_received"], 0, "no SYN, flood or legitimate, reached a worker: {t}");
+    assert!(t["xdp_answered"].as_u64().unwrap() >= 3000 + syn_acks, "the program answered them all: {t}");
+    assert_eq!(t["cookies_accepted"], 3000, "only the legitimate handshakes came back, each accepted: {t}");
+    assert_eq!(t["cookies_rejected"], 0, "{t}");
+    assert_eq!(t["conns_opened"], 3000, "the flood created no connection: {t}");
+}
+
 /// The bench's stateless responder completes the connect + close storm with no TCP state, over IPv4 and IPv6,
 /// and leaves a data-carrying request unanswered (so such a load fails by timeout, never by a wrong success).
 #[test]
