@@ -5,6 +5,7 @@
 //! key manager and the snapshot of counters. Workers own everything on the packet path.
 
 use crate::app::{App, CloseApp, EchoApp, HttpApp};
+use crate::io::presence::PresenceLayout;
 use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, SynAnswer, XskConfig, XskSocket};
 use crate::runtime::answer_watch::AnswerWatch;
 use crate::runtime::clock::Clock;
@@ -120,9 +121,17 @@ impl Default for ServeOptions {
     }
 }
 
-/// Cells of each queue's presence table when SYNs are answered in XDP: 2^20 bytes (1 MiB) per queue, so that
-/// a million tuples held by one worker leave about two thirds of the cells empty.
-const PRESENCE_LOG2: u8 = 20;
+/// Cells (log2, one byte each) of each queue's presence table when SYNs are answered in XDP: at least two per
+/// tuple a worker may hold (its live connections and TIME-WAIT entries at their bounds), so that a worker full
+/// to its bounds still leaves about 60 % of the cells empty (a SYN hashing to a nonzero cell goes to the worker,
+/// correct but slower). A server that closes first at 100 k connections/s holds 6 million TIME-WAIT tuples over
+/// 60 s: a fixed 2^20 cells would then be nearly all nonzero. Clamped to 2^16..=2^24 cells (64 KiB to 16 MiB
+/// per queue; the defaults give 16 MiB).
+fn presence_log2(max_conns: usize, max_time_wait: usize) -> u8 {
+    let tuples = max_conns.saturating_add(max_time_wait).max(1);
+    let log2 = tuples.checked_next_power_of_two().map_or(usize::BITS, usize::trailing_zeros) + 1;
+    log2.clamp(16, u32::from(PresenceLayout::MAX_LOG2)) as u8
+}
 
 /// Entries of the XDP program's `local_addrs` map.
 const MAX_LOCAL_ADDRS: usize = 256;
@@ -184,9 +193,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         .into());
     }
     let stop = signal::install_stop_handler()?;
+    let cells_log2 = presence_log2(opts.max_conns, Config::default().max_time_wait);
     let mut prog = SteerProgram::load(SteerOptions {
         restrict_local: !addrs.is_empty(),
-        presence_log2: if opts.xdp_cookies { PRESENCE_LOG2 } else { 0 },
+        presence_log2: if opts.xdp_cookies { cells_log2 } else { 0 },
         presence_queues: if opts.xdp_cookies { queues } else { 0 },
         ..Default::default()
     })?;
@@ -242,7 +252,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                 u64::from_le_bytes(random_secret()?[..8].try_into().unwrap_or_default()),
             );
             syn_answers
-                .push((q as u32, SynAnswer::for_worker(&cfg, clock.instant_minus_ktime(), p.seed(), PRESENCE_LOG2)));
+                .push((q as u32, SynAnswer::for_worker(&cfg, clock.instant_minus_ktime(), p.seed(), cells_log2)));
             Some(p)
         } else {
             None
@@ -453,5 +463,24 @@ fn publish(opts: &ServeOptions, snap: &Snapshot, page: &metrics::Page) {
     }
     if opts.metrics.is_some() {
         *page.lock() = snap.to_prometheus();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_cells_are_at_least_two_per_tuple_a_worker_may_hold_within_the_programs_limits() {
+        let d = Config::default();
+        assert_eq!(presence_log2(d.max_conns, d.max_time_wait), 24, "defaults: 2^20 + 2^22 tuples, capped at 2^24");
+        assert_eq!(presence_log2(1 << 10, 1 << 12), 16, "small bounds still get 64 KiB");
+        for (conns, tw) in [(100_000, 200_000), (1 << 19, 1 << 19), (3_000_000, 0)] {
+            let cells = 1usize << presence_log2(conns, tw);
+            assert!(cells >= 2 * (conns + tw), "{conns} + {tw} tuples: {cells} cells");
+            assert!(cells < 8 * (conns + tw), "{conns} + {tw} tuples: {cells} cells, more than needed");
+        }
+        assert_eq!(presence_log2(usize::MAX, usize::MAX), PresenceLayout::MAX_LOG2);
+        assert_eq!(presence_log2(0, 0), 16);
     }
 }
