@@ -17,6 +17,7 @@ pub mod flow;
 mod flows;
 mod input;
 pub mod isn;
+mod keyed_index;
 mod lifecycle;
 mod listen;
 mod output;

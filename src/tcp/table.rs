@@ -1,21 +1,22 @@
 //! The per-worker connection table: a slab of entries indexed by a keyed hash of the 4-tuple.
 //!
-//! It owns the connections of one worker and the keyed index shared with the TIME-WAIT table (`KeyedIndex`,
-//! `flow_hash`). It never allocates once the slab and the index have grown to their working size, never
-//! iterates in hash order for callers (handles are slab positions), and never hashes with a key a peer could
-//! know: the index is hashed with SipHash-1-3 under a per-table secret, so no peer can aim tuples at one bucket.
+//! It owns the connections of one worker and the keyed hash shared with the TIME-WAIT table (`flow_hash`); the
+//! index itself is a `KeyedIndex` (`tcp::keyed_index`), which grows without a pause. It never allocates once
+//! the slab and the index have grown to their working size, never iterates in hash order for callers (handles
+//! are slab positions), and never hashes with a key a peer could know: the index is hashed with SipHash-1-3
+//! under a per-table secret, so no peer can aim tuples at one bucket.
 //!
 //! Layout: the slab is a `Vec` of entries, each holding the key once next to the value; a free slot threads the
-//! free list through itself, so the free list costs no memory of its own. The index is a
-//! `hashbrown::HashTable<u32>` holding slab positions only (4 bytes plus one control byte per bucket).
+//! free list through itself, so the free list costs no memory of its own. The index holds slab positions only
+//! (4 bytes plus one control byte per bucket; twice that, briefly, while an old index drains after a growth).
 //!
 //! Handles are dense `u32` slab positions, reused (last freed, first reused) after removal. A handle that is not
 //! live is a caller bug: the accessors that take one panic with a clear message in that case (never undefined
 //! behaviour, never another connection's data); `try_get`/`try_get_mut`/`contains` are the non-panicking forms.
 
 use crate::tcp::flow::FlowKey;
+use crate::tcp::keyed_index::KeyedIndex;
 use crate::tcp::presence::Presence;
-use hashbrown::HashTable;
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
 use std::net::IpAddr;
@@ -50,90 +51,6 @@ fn ip_bits(addr: IpAddr) -> u128 {
     match addr {
         IpAddr::V4(a) => u128::from(a.to_bits()),
         IpAddr::V6(a) => a.to_bits(),
-    }
-}
-
-/// A hashbrown index of `u32` positions that does not double itself under churn.
-///
-/// hashbrown marks some erased buckets DELETED; once they have used up its growth budget, the next insert
-/// rehashes in place only if the table is at most half full, and otherwise allocates a table twice as large.
-/// A table at its bound with steady churn would thus double once for no extra entry, which breaks the memory
-/// budget. When that moment comes and there is still at least 1/16 of headroom, this index rebuilds itself in
-/// place instead (same allocation, O(len), amortised over at least capacity/16 inserts).
-///
-/// Either way, churn on a SwissTable costs a periodic O(len) pass (hashbrown's own in-place rehash is the same
-/// price). Measured ad hoc on the 2-core KVM guest this was built on: a rebuild takes about 2 ms per 100 k
-/// entries and 40 ms per 1 M; under remove+insert churn one comes every ~10 x len pairs at 49% bucket load
-/// (1 000 entries in 2 048 buckets), every ~0.4 x len pairs at 76-78% load. Keep the bound near or below half
-/// the buckets (1 M entries fill 2^21 buckets to 48%) to make them rare.
-pub(crate) struct KeyedIndex {
-    pub(crate) table: HashTable<u32>,
-    /// hashbrown's capacity when no bucket is DELETED (7/8 of the buckets); only grows.
-    full_cap: usize,
-    /// In-place rebuilds so far (a statistic; tests use it to prove the path runs).
-    pub(crate) rebuilds: u64,
-}
-
-impl KeyedIndex {
-    pub(crate) fn new() -> Self {
-        KeyedIndex { table: HashTable::new(), full_cap: 0, rebuilds: 0 }
-    }
-
-    pub(crate) fn reserve(&mut self, additional: usize, rehash: impl Fn(&u32) -> u64) {
-        self.table.reserve(additional, rehash);
-        self.full_cap = self.full_cap.max(self.table.capacity());
-    }
-
-    /// Inserts `value` (not present yet) under `hash`. `live` yields every value the index must hold once
-    /// `value` is in (`value` itself may be among them or not), for a rebuild.
-    #[inline]
-    pub(crate) fn insert(
-        &mut self,
-        hash: u64,
-        value: u32,
-        rehash: impl Fn(&u32) -> u64,
-        live: impl Iterator<Item = u32>,
-    ) {
-        let no_growth_left = self.table.len() == self.table.capacity();
-        if no_growth_left {
-            self.make_room(&rehash, live.filter(|&v| v != value));
-        }
-        self.table.insert_unique(hash, value, &rehash);
-        if no_growth_left {
-            // hashbrown may have rehashed or resized: either way no bucket is DELETED now.
-            self.full_cap = self.full_cap.max(self.table.capacity());
-        }
-    }
-
-    #[cold]
-    fn make_room(&mut self, rehash: &impl Fn(&u32) -> u64, live: impl Iterator<Item = u32>) {
-        let want = self.table.len() + 1;
-        let full = self.full_cap;
-        // At most half full: hashbrown rehashes in place by itself. Within the last 1/16: a genuine growth.
-        if want > full / 2 && want + full / 16 <= full && full >= 16 {
-            self.rebuilds += 1;
-            self.table.clear();
-            for v in live {
-                self.table.insert_unique(rehash(&v), v, rehash);
-            }
-        }
-    }
-
-    /// Removes the entry holding exactly `value` under `hash`; false when there is none.
-    #[inline]
-    pub(crate) fn remove(&mut self, hash: u64, value: u32) -> bool {
-        match self.table.find_entry(hash, |&v| v == value) {
-            Ok(e) => {
-                e.remove();
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn allocation_size(&self) -> usize {
-        self.table.allocation_size()
     }
 }
 
@@ -230,7 +147,7 @@ impl<K: FlowKey, V> ConnTable<K, V> {
     pub fn find_hashed(&self, hash: u64, key: &K) -> Option<u32> {
         debug_assert_eq!(hash, self.hash(key), "ConnTable: hash from another key or secret");
         let slab = &self.slab;
-        self.index.table.find(hash, |&i| live_key(slab, i) == Some(key)).copied()
+        self.index.find(hash, |&i| live_key(slab, i) == Some(key))
     }
 
     /// Inserts an entry whose key is not present yet; returns its handle.
@@ -278,6 +195,7 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         let (slab, sip) = (&self.slab, &self.sip);
         let live = slab.iter().enumerate().filter(|(_, s)| matches!(s, Slot::Live { .. })).map(|(i, _)| i as u32);
         self.index.insert(hash, handle, |&i| rehash_slot(slab, sip, i), live);
+        self.index.drain_step(slab.len() as u32, |i| live_key(slab, i).map(|k| flow_hash(sip, k)));
         Ok(handle)
     }
 
@@ -301,6 +219,8 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         debug_assert!(found, "ConnTable: live handle {handle} missing from the index");
         let old = core::mem::replace(&mut self.slab[handle as usize], Slot::Free { next: self.free_head });
         self.free_head = handle;
+        let (slab, sip) = (&self.slab, &self.sip);
+        self.index.drain_step(slab.len() as u32, |i| live_key(slab, i).map(|k| flow_hash(sip, k)));
         self.len -= 1;
         match old {
             Slot::Live { key, value } => {
@@ -557,7 +477,7 @@ mod tests {
             model.insert(v6(i), (h, i));
         }
         assert_eq!(t.len(), model.len());
-        assert_eq!(t.index.table.len(), t.len());
+        assert_eq!(t.index.len(), t.len());
         for i in 0..60_000u32 {
             let got = t.find(&v6(i));
             assert_eq!(got, model.get(&v6(i)).map(|&(h, _)| h), "key {i}");
@@ -660,12 +580,46 @@ mod tests {
             next += 1;
         }
         assert!(t.index.rebuilds > 0, "the rebuild path never ran");
-        assert_eq!(t.index.table.len(), t.len(), "index and slab disagree");
+        assert_eq!(t.index.len(), t.len(), "index and slab disagree");
         assert_eq!(t.memory_bytes(), mem);
         for i in next - n..next {
             assert_eq!(t.try_get(t.find(&v4(i)).unwrap()), Some(&i));
         }
         assert_eq!(t.find(&v4(next - n - 1)), None);
+    }
+
+    /// An unreserved table grows its index by draining the old one a few positions per insert (see
+    /// `keyed_index`), never by rehashing every entry in one insert: every growth drained before the new table
+    /// filled, and mid-drain (removals and reused handles included) every entry is found in one table or the
+    /// other.
+    #[test]
+    fn unreserved_growth_drains_the_old_index_step_by_step() {
+        let n = 200_000u32;
+        let mut t: ConnTable<V4Flow, u32> = ConnTable::new(n as usize, KEY_A);
+        let mut checked_mid_drain = 0;
+        for i in 0..n {
+            t.insert(v4(i), i).unwrap();
+            // A quarter of the entries leave again, so handles are reused while the index drains.
+            if i % 4 == 0 && i >= 8 {
+                let h = t.find(&v4(i - 8)).unwrap();
+                assert_eq!(t.remove(h).1, i - 8);
+            }
+            if t.index.draining() && i % 97 == 0 {
+                checked_mid_drain += 1;
+                for j in [i, i - i / 3, i / 2 + 1, 1] {
+                    let expect = (j % 4 != 0 || j + 8 > i).then_some(j);
+                    assert_eq!(t.find(&v4(j)).map(|h| *t.get(h)), expect, "entry {j} after insert {i}");
+                }
+            }
+        }
+        assert!(t.index.growths >= 12, "{} growths", t.index.growths);
+        assert!(checked_mid_drain > 10, "{checked_mid_drain}");
+        assert_eq!(t.index.early_fills, 0, "a new index filled before the old one had drained");
+        assert_eq!(t.index.len(), t.len());
+        for j in 0..n {
+            let expect = (j % 4 != 0 || j + 8 >= n).then_some(j);
+            assert_eq!(t.find(&v4(j)).map(|h| *t.get(h)), expect, "entry {j}");
+        }
     }
 
     #[test]
@@ -719,7 +673,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(t.len(), model.len());
-                prop_assert_eq!(t.index.table.len(), model.len());
+                prop_assert_eq!(t.index.len(), model.len());
                 prop_assert!(t.handle_bound() as usize <= max_len);
             }
             let mut live: Vec<u32> = t.handles().collect();

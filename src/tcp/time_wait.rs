@@ -16,13 +16,16 @@
 //! nanoseconds (wrapping; every operation that takes `now` first drops what has expired, so all live expiries
 //! lie within `lifetime` of the latest `now` and 48 bits tell them apart exactly). For IPv4 a slot is 32 bytes;
 //! with the slack (at most 4 more), the index (5 bytes a bucket, 10.5 to 11.5 per entry at the bound) and the
-//! compaction scratch (0.19), an entry costs at most 48 bytes at the bound.
+//! compaction scratch (0.19), an entry costs at most 48 bytes at the bound. The index grows by draining its
+//! old table a few ring positions per insert or expiry (see `KeyedIndex`), and holds both tables meanwhile
+//! (about 5.7 bytes more per entry at the worst bound).
 //!
 //! An entry whose 2MSL has ended stays visible to `get` until the next call that takes `now` drops it.
 
 use crate::tcp::flow::FlowKey;
+use crate::tcp::keyed_index::KeyedIndex;
 use crate::tcp::presence::Presence;
-use crate::tcp::table::{flow_hash, KeyedIndex, TableFull};
+use crate::tcp::table::{flow_hash, TableFull};
 use crate::time::Instant;
 use siphasher::sip::SipHasher13;
 use std::time::Duration;
@@ -208,6 +211,7 @@ impl<K: FlowKey> TimeWaitTable<K> {
         let (ring, sip) = (&*ring, &*sip);
         let live = positions(*head, *used, *cap).filter(|&p| ring.get(p as usize).is_some_and(|s| s.live));
         index.insert(hash, pos as u32, |&p| rehash(ring, sip, p), live);
+        self.drain_step();
         Ok(())
     }
 
@@ -244,8 +248,7 @@ impl<K: FlowKey> TimeWaitTable<K> {
     pub fn remove(&mut self, key: &K) -> Option<TimeWait> {
         let hash = flow_hash(&self.sip, key);
         let Self { ring, index, .. } = self;
-        let entry = index.table.find_entry(hash, |&p| ring.get(p as usize).is_some_and(|s| s.key == *key)).ok()?;
-        let (p, _) = entry.remove();
+        let p = index.remove_where(hash, |&p| ring.get(p as usize).is_some_and(|s| s.key == *key))?;
         let slot = &mut ring[p as usize];
         slot.live = false;
         let tw = slot.tw();
@@ -261,6 +264,7 @@ impl<K: FlowKey> TimeWaitTable<K> {
     /// at a later `now` already dropped).
     pub fn expire(&mut self, now: Instant) -> usize {
         self.advance(now);
+        self.drain_step();
         core::mem::take(&mut self.pending_expired)
     }
 
@@ -310,10 +314,18 @@ impl<K: FlowKey> TimeWaitTable<K> {
 
     // ---- internals ----
 
+    /// Moves a few more entries out of a draining index, if one is (see [`KeyedIndex::drain_step`]).
+    #[inline]
+    fn drain_step(&mut self) {
+        let Self { ring, index, sip, .. } = self;
+        index
+            .drain_step(ring.len() as u32, |p| ring.get(p as usize).filter(|s| s.live).map(|s| flow_hash(sip, &s.key)));
+    }
+
     #[inline]
     fn find(&self, hash: u64, key: &K) -> Option<u32> {
         let ring = &self.ring;
-        self.index.table.find(hash, |&p| ring.get(p as usize).is_some_and(|s| s.key == *key)).copied()
+        self.index.find(hash, |&p| ring.get(p as usize).is_some_and(|s| s.key == *key))
     }
 
     /// The expiry of an entry entered at the latest `now`, as kept in a slot (48 bits).
@@ -389,9 +401,11 @@ impl<K: FlowKey> TimeWaitTable<K> {
     fn move_to_tail(&mut self, hash: u64, slot: Slot<K>) {
         let key = slot.key;
         let pos = self.append(slot);
-        let Self { ring, index, .. } = self;
-        let old = match index.table.find_mut(hash, |&p| p as usize != pos && ring[p as usize].key == key) {
-            Some(p) => core::mem::replace(p, pos as u32),
+        let Self { ring, index, sip, .. } = self;
+        let (ring_ref, sip) = (&*ring, &*sip);
+        let eq = |&p: &u32| p as usize != pos && ring_ref[p as usize].key == key;
+        let old = match index.repoint(hash, eq, pos as u32, |&p| rehash(ring_ref, sip, p)) {
+            Some(p) => p,
             None => unreachable!("move_to_tail of an absent key"),
         };
         ring[old as usize].live = false;
@@ -443,12 +457,13 @@ impl<K: FlowKey> TimeWaitTable<K> {
             live_bits[word] = bits;
             ranks[word] = (kept - bits.count_ones() as usize) as u32;
         }
-        for p in index.table.iter_mut() {
+        for p in index.positions_mut() {
             let old = *p as usize;
             let off = if old >= head { old - head } else { old + cap - head };
             let below = live_bits[off / 64] & ((1u64 << (off % 64)) - 1);
             *p = at(ranks[off / 64] as usize + below.count_ones() as usize) as u32;
         }
+        index.restart_drain();
         *used = kept;
     }
 
@@ -458,10 +473,11 @@ impl<K: FlowKey> TimeWaitTable<K> {
         let mut ring = Vec::with_capacity(new_cap);
         ring.extend(positions(self.head, self.used, self.cap).map(|p| self.ring[p as usize]));
         let (head, cap) = (self.head, self.cap);
-        for p in self.index.table.iter_mut() {
+        for p in self.index.positions_mut() {
             let old = *p as usize;
             *p = (if old >= head { old - head } else { old + cap - head }) as u32;
         }
+        self.index.restart_drain();
         self.ring = ring;
         self.cap = new_cap;
         self.head = 0;
@@ -660,6 +676,51 @@ mod tests {
         }
     }
 
+    /// An unreserved table grows its index by draining the old one a few ring positions per insert, while
+    /// entries are removed (tombstones, compactions), restarted (moved to the tail) and expire, and the ring
+    /// itself grows: every growth drained before the new index filled, and every entry stays findable.
+    #[test]
+    fn unreserved_growth_drains_the_old_index_step_by_step() {
+        let n = 300_000u32;
+        let life = Duration::from_secs(10);
+        let mut t: TimeWaitTable<V4Flow> = TimeWaitTable::new(n as usize, life, KEY);
+        let mut model: HashMap<u32, (TimeWait, u64)> = HashMap::new();
+        let mut now_ms = 0u64;
+        for i in 0..n {
+            now_ms = u64::from(i) / 30; // 30 inserts a millisecond: entries from 10 s back expire.
+            let now = Instant::from_nanos(now_ms * 1_000_000);
+            t.insert(now, v4(i), tw(i)).unwrap();
+            model.insert(i, (tw(i), now_ms + 10_000));
+            if i % 5 == 0 && i >= 10 {
+                let gone = t.remove(&v4(i - 10));
+                assert_eq!(gone, model.remove(&(i - 10)).filter(|e| e.1 > now_ms).map(|e| e.0), "remove {}", i - 10);
+            }
+            if i % 11 == 0 && i >= 20 {
+                let k = i - 20;
+                let alive = model.get(&k).is_some_and(|e| e.1 > now_ms);
+                assert_eq!(t.restart(now, &v4(k), tw(k + 1)), alive, "restart {k}");
+                if alive {
+                    model.insert(k, (tw(k + 1), now_ms + 10_000));
+                }
+            }
+            if t.index.draining() && i % 101 == 0 {
+                for j in [i, i - i / 5, i / 2, 3] {
+                    let expect = model.get(&j).filter(|e| e.1 > now_ms).map(|e| e.0);
+                    assert_eq!(t.get(&v4(j)), expect, "entry {j} after insert {i}");
+                }
+            }
+        }
+        assert!(t.index.growths >= 12, "{} growths", t.index.growths);
+        assert_eq!(t.index.early_fills, 0, "a new index filled before the old one had drained");
+        t.expire(Instant::from_nanos(now_ms * 1_000_000));
+        assert_eq!(t.index.len(), t.len());
+        model.retain(|_, e| e.1 > now_ms);
+        assert_eq!(t.len(), model.len());
+        for (k, (v, _)) in &model {
+            assert_eq!(t.get(&v4(*k)), Some(*v), "entry {k}");
+        }
+    }
+
     /// At 78% of the index buckets, churn exhausts hashbrown's growth budget with DELETED markers; the index
     /// rebuilds in place instead of doubling, and the ring compacts its tombstones: nothing allocates.
     #[test]
@@ -678,7 +739,7 @@ mod tests {
             next += 1;
         }
         assert!(t.index.rebuilds > 0, "the rebuild path never ran");
-        assert_eq!(t.index.table.len(), t.len(), "index and ring disagree");
+        assert_eq!(t.index.len(), t.len(), "index and ring disagree");
         assert_eq!(t.memory_bytes(), mem);
         for i in next - n..next {
             assert_eq!(t.get(&v4(i)), Some(tw(i)));
@@ -728,7 +789,8 @@ mod tests {
     }
 
     /// The least favourable bound for the index: one entry past 7/8 of a power of two makes hashbrown double
-    /// (11.4 bytes of index per entry), and one tombstone in a full ring grows it to its slack. Still <= 48.
+    /// (11.4 bytes of index per entry), and one tombstone in a full ring grows it to its slack. Still <= 48 once
+    /// the old index has drained (about 5.7 more while it drains).
     #[test]
     fn memory_per_v4_entry_is_at_most_48_bytes_at_the_worst_bound() {
         let n = (1 << 20) / 8 * 7 + 1;
@@ -739,6 +801,13 @@ mod tests {
         t.remove(&v4(7));
         t.insert(s(1), v4(7), tw(7)).unwrap();
         assert_eq!(t.cap, t.hard_cap);
+        // The index has just doubled: until the old half drains, both are held.
+        assert!(t.index.draining());
+        let per = t.memory_bytes() as f64 / t.len() as f64;
+        assert!(per <= 54.0, "{per} bytes per entry while the old index drains");
+        while t.index.draining() {
+            t.expire(s(1));
+        }
         let per = t.memory_bytes() as f64 / t.len() as f64;
         assert!(per <= 48.0, "{per} bytes per entry");
         assert!(per > 47.0, "{per}: not the worst case this test means to build");
@@ -855,7 +924,7 @@ mod tests {
                     Op::Advance(dt) => now += dt,
                 }
                 prop_assert_eq!(t.len(), m.map.len());
-                prop_assert_eq!(t.index.table.len(), t.len());
+                prop_assert_eq!(t.index.len(), t.len());
                 let earliest = m.map.values().map(|&(_, e)| e).min();
                 prop_assert_eq!(t.next_deadline().map(Instant::as_nanos), earliest);
                 prop_assert!(t.cap <= t.hard_cap);
