@@ -201,7 +201,7 @@ pub fn run(a: &Args) -> Result<()> {
         } else {
             println!("  xdptcp serve --xdp-cookies (SYNs answered in the XDP program)");
             let tag = format!("xdpc-{}", sc.name);
-            Some(xdp_cookies::measure(&spec(sc.http), &ours, !a.quick, refine, &raw, &tag, |t| {
+            Some(xdp_cookies::measure(&spec(sc.http), &ours, &linux, !a.quick, refine, &raw, &tag, |t| {
                 start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, t, &["--xdp-cookies"])
             })?)
         };
@@ -547,7 +547,7 @@ fn report(
             responder_md.push_str(&format!("\n{}, {line}\n", sc.name));
         }
         if let Some(x) = xdpc {
-            let line = xdp_cookies::line(ours, x);
+            let line = xdp_cookies::line(ours, linux, x);
             println!("  {line}");
             xdpc_md.push_str(&format!("\n{}, {line}\n", sc.name));
         }
@@ -649,6 +649,8 @@ fn report(
         "ratio_vs_responder_taking_turns": h2h0.as_ref().map(responder::HeadToHead::ratio),
         "xdp_cookies_connect_p99_us_at_xdptcp_half_rate":
             xdpc0.as_ref().and_then(|x| x.at_default_half.as_ref()).map(|(_, r)| r.connect_us.p99),
+        "xdp_cookies_connect_p99_us_at_linux_half_rate":
+            xdpc0.as_ref().and_then(|x| x.at_linux_half.as_ref()).map(|(_, r)| r.connect_us.p99),
         "xdp_cookies_cps": xdpc_sweep.map(best_rate),
         "xdp_cookies_cps_p90_under_1ms": xdpc_sweep.map(p90_rate),
         "xdp_cookies_connect_p99_us": xdpc_sweep.map(p99),

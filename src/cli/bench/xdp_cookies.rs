@@ -4,7 +4,8 @@
 //! On veth that moves the SYN-ACK off the server's core onto the sender's, the generator's, whose core is the
 //! bench's bottleneck: latency at moderate load falls (the SYN never waits for the worker's CPU), and the top
 //! rate may fall too. Both are measured: in every run, a load at the default's half-load rate (equal load,
-//! equal generator work, so the two p99s compare directly); in the full run, also the sweep.
+//! equal generator work, so the two p99s compare directly) and one at Linux's half-load rate (the load at which
+//! Linux's own p99 is read, so that comparison is at equal load too); in the full run, also the sweep.
 
 use super::procs::Proc;
 use super::sweep::{self, LoadResult, LoadSpec, Sweep};
@@ -20,12 +21,16 @@ pub struct XdpCookies {
     pub sweep: Option<Sweep>,
     /// One load at the default server's half-load rate.
     pub at_default_half: Option<(f64, LoadResult)>,
+    /// One load at the Linux server's half-load rate.
+    pub at_linux_half: Option<(f64, LoadResult)>,
 }
 
 /// Runs the measurements against a server `start` brings up (and this stops).
+#[allow(clippy::too_many_arguments)]
 pub fn measure(
     spec: &LoadSpec,
     default: &Sweep,
+    linux: &Sweep,
     full: bool,
     refine: u32,
     raw: &Path,
@@ -50,16 +55,27 @@ pub fn measure(
         }
         None => None,
     };
+    let at_linux_half = match &linux.half {
+        Some((rate, _)) => {
+            let r = sweep::run_load(spec, *rate, raw, &format!("{tag}-linux-half"))?;
+            sweep::log_run(&format!("{tag} @Linux 50%"), *rate, &r);
+            Some((*rate, r))
+        }
+        None => None,
+    };
     srv.stop(Duration::from_secs(10));
-    Ok(XdpCookies { sweep: s, at_default_half })
+    Ok(XdpCookies { sweep: s, at_default_half, at_linux_half })
 }
 
 /// One line for the console and the report.
-pub fn line(default: &Sweep, x: &XdpCookies) -> String {
+pub fn line(default: &Sweep, linux: &Sweep, x: &XdpCookies) -> String {
     let p99 = |r: &LoadResult| format!("p50 {:.0} / p99 {:.0} µs", r.connect_us.p50, r.connect_us.p99);
     let mut out = String::from("with `--xdp-cookies` (SYNs answered in the XDP program):");
     if let (Some((rate, r)), Some((_, d))) = (&x.at_default_half, &default.half) {
         out.push_str(&format!(" at the default's half-load rate ({rate:.0}/s) connect {} against {}", p99(r), p99(d)));
+    }
+    if let (Some((rate, r)), Some((_, l))) = (&x.at_linux_half, &linux.half) {
+        out.push_str(&format!("; at Linux's half-load rate ({rate:.0}/s) {} against Linux's {}", p99(r), p99(l)));
     }
     if let Some(s) = &x.sweep {
         let best = s.best.as_ref().map_or(0.0, |(_, r)| r.achieved_cps);
