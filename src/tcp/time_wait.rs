@@ -130,6 +130,8 @@ pub struct TimeWaitTable<K: FlowKey> {
     ranks: Vec<u32>,
     /// Tuples published to the steering program, if it answers SYNs (see [`crate::tcp::presence`]).
     presence: Option<Presence>,
+    /// Growths that had to re-lay the ring (a statistic; tests use it).
+    relayouts: u64,
 }
 
 impl<K: FlowKey> TimeWaitTable<K> {
@@ -152,6 +154,7 @@ impl<K: FlowKey> TimeWaitTable<K> {
             live_bits: Vec::new(),
             ranks: Vec::new(),
             presence: None,
+            relayouts: 0,
         }
     }
 
@@ -467,18 +470,26 @@ impl<K: FlowKey> TimeWaitTable<K> {
         *used = kept;
     }
 
-    /// Re-lays the ring from position 0 in a new allocation of `new_cap` slots.
+    /// Grows the ring to `new_cap` slots. When nothing wraps (the head at position 0, as all through a table's
+    /// first filling, before anything expires), every slot keeps its position: the `Vec` grows where it is (a
+    /// large one by `mremap`, without copying) and the index needs no fix-up. Otherwise the ring is re-laid from
+    /// position 0 in a new allocation and the index re-pointed, an O(ring) pass.
     #[cold]
     fn grow(&mut self, new_cap: usize) {
-        let mut ring = Vec::with_capacity(new_cap);
-        ring.extend(positions(self.head, self.used, self.cap).map(|p| self.ring[p as usize]));
-        let (head, cap) = (self.head, self.cap);
-        for p in self.index.positions_mut() {
-            let old = *p as usize;
-            *p = (if old >= head { old - head } else { old + cap - head }) as u32;
+        if self.head == 0 {
+            self.ring.reserve_exact(new_cap.saturating_sub(self.ring.len()));
+        } else {
+            self.relayouts += 1;
+            let mut ring = Vec::with_capacity(new_cap);
+            ring.extend(positions(self.head, self.used, self.cap).map(|p| self.ring[p as usize]));
+            let (head, cap) = (self.head, self.cap);
+            for p in self.index.positions_mut() {
+                let old = *p as usize;
+                *p = (if old >= head { old - head } else { old + cap - head }) as u32;
+            }
+            self.index.restart_drain();
+            self.ring = ring;
         }
-        self.index.restart_drain();
-        self.ring = ring;
         self.cap = new_cap;
         self.head = 0;
         let words = new_cap.div_ceil(64);
@@ -719,6 +730,31 @@ mod tests {
         for (k, (v, _)) in &model {
             assert_eq!(t.get(&v4(*k)), Some(*v), "entry {k}");
         }
+    }
+
+    /// Filling a table from empty before anything expires grows the ring where it is: no growth re-lays it (nor
+    /// re-points the index); once entries have expired and the head has moved, a growth does.
+    #[test]
+    fn first_filling_grows_the_ring_in_place() {
+        let mut t: TimeWaitTable<V4Flow> = TimeWaitTable::new(1 << 20, MSL2, KEY);
+        for i in 0..100_000 {
+            t.insert(s(0), v4(i), tw(i)).unwrap();
+        }
+        let cap = t.cap;
+        assert!(cap >= 100_000);
+        assert_eq!(t.relayouts, 0, "the first filling re-laid the ring");
+        // All of those expire; one more than a ringful then follows them, from where the head has moved to.
+        let n = cap as u32 + 1;
+        for i in 100_000..100_000 + n {
+            t.insert(s(61), v4(i), tw(i)).unwrap();
+        }
+        assert_eq!(t.cap, 2 * cap);
+        assert_eq!(t.relayouts, 1, "a growth with the head away from 0 re-lays the ring");
+        assert_eq!(t.len(), n as usize);
+        for i in (100_000..100_000 + n).step_by(997).chain([100_000 + n - 1]) {
+            assert_eq!(t.get(&v4(i)), Some(tw(i)), "entry {i}");
+        }
+        assert_eq!(t.get(&v4(99_999)), None, "expired at 60 s");
     }
 
     /// At 78% of the index buckets, churn exhausts hashbrown's growth budget with DELETED markers; the index
