@@ -5,26 +5,23 @@
 //! and their keys; the index never sees a key, only the hash the owner computed and a predicate that compares
 //! the key stored at a position.
 //!
-//! Growth is incremental. A hashbrown table that runs out of room reallocates and rehashes every entry at once,
-//! and rehashing here means reading each entry's key from the owner's storage (a cache miss) and running
-//! SipHash over it: measured on a 2-vCPU VM, a worker stalled about 170 ms when its TIME-WAIT index went from
-//! 2^20 to 2^21 buckets, far longer than its receive ring lasts at that rate. Instead, when a genuine growth is
-//! due, the full table becomes `old` and a table twice as large takes the inserts; each insert then moves the
-//! entries of the next [`DRAIN_STEP`] owner positions across ([`KeyedIndex::drain_step`]). Lookups and
-//! removals look in both tables while `old` drains (removals and expiries step the drain too). The step is
-//! large enough that `old` empties long before the new table fills: the owner's positions number at most
-//! about four times the old table's capacity, so the walk ends within a quarter of that capacity in inserts,
-//! and the new table has room for as many inserts as the old one held. Should it fill anyway, hashbrown grows
-//! it the usual way, which is correct, just not smooth (`early_fills` counts it; tests hold it at zero).
+//! No insert pays for the whole table. A hashbrown table that runs out of room either rehashes in place (when
+//! erased entries left DELETED markers that used up its growth budget) or reallocates at twice the size, and
+//! either way rehashes every entry at once; rehashing here means reading each entry's key from the owner's
+//! storage (a cache miss) and running SipHash over it. Measured on a 2-vCPU VM, a worker stalled about 170 ms
+//! when its TIME-WAIT index went from 2^20 to 2^21 buckets, and an in-place rebuild costs about 40 ms per
+//! million entries, coming every ~0.4 x len remove+insert pairs at 76-78 % bucket load (every ~10 x len at
+//! 49 %): far longer than a receive ring lasts at those rates.
 //!
-//! Churn without growth is a different matter: hashbrown marks some erased buckets DELETED, and once those
-//! have used up its growth budget the next insert would rehash in place (at most half full) or double the
-//! table (otherwise), though no entry was added, which breaks the memory budget. When that moment comes with
-//! at least 1/16 of headroom, the index rebuilds itself in place instead (same allocation, O(len), amortised
-//! over at least capacity/16 inserts). Measured ad hoc on the 2-core KVM guest this was built on: a rebuild
-//! takes about 2 ms per 100 k entries and 40 ms per 1 M; under remove+insert churn one comes every ~10 x len
-//! pairs at 49 % bucket load (1 000 entries in 2 048 buckets), every ~0.4 x len pairs at 76-78 % load. Keep
-//! the bound near or below half the buckets (1 M entries fill 2^21 buckets to 48 %) to make them rare.
+//! Instead, when `table` has no room left, it becomes `old` and a fresh table takes the inserts: twice as large
+//! when the entries fill all but 1/16 of the capacity (a genuine growth), the same size otherwise (DELETED
+//! markers only; the steady state of a table at its bound under churn). Each insert, removal and expiry then
+//! moves the entries of the next few owner positions across ([`KeyedIndex::drain_step`]): at least
+//! [`DRAIN_STEP`], more when the new table's free room is short for the positions left, so that `old` always
+//! empties before the new table fills. Lookups and removals look in both tables while `old` drains. The cost
+//! is memory: while it drains, the index holds both tables (the old one's buckets on top of the new one's).
+//! Should the new table fill anyway, hashbrown grows it the usual way, which is correct, just not smooth
+//! (`early_fills` counts it; tests hold it at zero).
 
 use hashbrown::HashTable;
 
@@ -35,11 +32,11 @@ pub(crate) struct KeyedIndex {
     table: HashTable<u32>,
     /// The table being emptied into `table` after a growth, if any.
     drain: Option<Drain>,
-    /// hashbrown's capacity of `table` when no bucket is DELETED (7/8 of the buckets); only grows.
+    /// hashbrown's capacity of `table` when no bucket is DELETED (7/8 of the buckets).
     full_cap: usize,
-    /// In-place rebuilds so far (a statistic; tests use it to prove the path runs).
-    pub(crate) rebuilds: u64,
-    /// Growths so far, each drained incrementally (a statistic, as `rebuilds`).
+    /// Drains into a table of the same size so far (a statistic; tests use it to prove the path runs).
+    pub(crate) same_size_drains: u64,
+    /// Drains into a table twice as large so far (a statistic, as `same_size_drains`).
     pub(crate) growths: u64,
     /// Times the new table filled before the old one had drained, so that hashbrown grew it at once (the
     /// design says never; tests hold it to that).
@@ -54,7 +51,14 @@ struct Drain {
 
 impl KeyedIndex {
     pub(crate) fn new() -> Self {
-        KeyedIndex { table: HashTable::new(), drain: None, full_cap: 0, rebuilds: 0, growths: 0, early_fills: 0 }
+        KeyedIndex {
+            table: HashTable::new(),
+            drain: None,
+            full_cap: 0,
+            same_size_drains: 0,
+            growths: 0,
+            early_fills: 0,
+        }
     }
 
     /// Entries held, in both tables.
@@ -133,61 +137,55 @@ impl KeyedIndex {
         }
     }
 
-    /// Inserts `value` (not present yet) under `hash`. `rehash` gives the hash of any position held; `live`
-    /// yields every position the index must hold once `value` is in (`value` itself may be among them or not),
-    /// for an in-place rebuild.
+    /// Inserts `value` (not present yet) under `hash`; `rehash` gives the hash of any position held (for
+    /// hashbrown, should the new table of a drain ever fill).
     #[inline]
-    pub(crate) fn insert(
-        &mut self,
-        hash: u64,
-        value: u32,
-        rehash: impl Fn(&u32) -> u64,
-        live: impl Iterator<Item = u32>,
-    ) {
-        let no_growth_left = self.table.len() == self.table.capacity();
-        if no_growth_left {
+    pub(crate) fn insert(&mut self, hash: u64, value: u32, rehash: impl Fn(&u32) -> u64) {
+        if self.table.len() == self.table.capacity() {
             if self.drain.is_none() {
-                self.make_room(&rehash, live.filter(|&v| v != value));
+                self.start_drain();
             } else {
                 self.early_fills += 1;
             }
         }
         self.table.insert_unique(hash, value, &rehash);
-        if no_growth_left {
-            // hashbrown may have rehashed or resized: either way no bucket is DELETED now.
-            self.full_cap = self.full_cap.max(self.table.capacity());
-        }
+        self.full_cap = self.full_cap.max(self.table.capacity());
     }
 
+    /// `table` has no room left: it becomes the draining `old`, and a fresh table, twice as large or the same
+    /// size (see the module notes), takes over.
     #[cold]
-    fn make_room(&mut self, rehash: &impl Fn(&u32) -> u64, live: impl Iterator<Item = u32>) {
+    fn start_drain(&mut self) {
         let want = self.table.len() + 1;
-        let full = self.full_cap;
-        // At most half full: hashbrown rehashes in place by itself. Within the last 1/16: a genuine growth,
-        // drained step by step. In between: rebuild in place.
-        if want > full / 2 && want + full / 16 <= full && full >= 16 {
-            self.rebuilds += 1;
-            self.table.clear();
-            for v in live {
-                self.table.insert_unique(rehash(&v), v, rehash);
-            }
-        } else if want + full / 16 > full && !self.table.is_empty() {
+        let full = self.full_cap.max(self.table.capacity());
+        let cap = if want + full / 16 > full {
             self.growths += 1;
-            let bigger = HashTable::with_capacity((self.table.capacity() * 2).max(8));
-            let old = core::mem::replace(&mut self.table, bigger);
-            self.full_cap = self.table.capacity();
+            (full * 2).max(8)
+        } else {
+            self.same_size_drains += 1;
+            full
+        };
+        let old = core::mem::replace(&mut self.table, HashTable::with_capacity(cap));
+        self.full_cap = self.table.capacity();
+        if !old.is_empty() {
             self.drain = Some(Drain { old, next: 0 });
         }
     }
 
-    /// Moves the entries of the next [`DRAIN_STEP`] owner positions from the draining table, if one is. The
-    /// owner's positions run from 0 below `end`; `hash_at(p)` is the hash of the entry at position `p`, `None`
-    /// when it holds none. When the walk has passed `end` and the old table is empty, it is freed; were it not
-    /// empty (the owner moved entries without [`restart_drain`](Self::restart_drain)), the walk starts over.
+    /// Moves the entries of the next owner positions from the draining table, if one is: [`DRAIN_STEP`] of
+    /// them, or as many as it takes to end the walk before the new table's free room runs out at one insert a
+    /// call. The owner's positions run from 0 below `end`; `hash_at(p)` is the hash of the entry at position
+    /// `p`, `None` when it holds none. When the walk has passed `end` and the old table is empty, it is freed;
+    /// were it not empty (the owner moved entries without [`restart_drain`](Self::restart_drain)), the walk
+    /// starts over.
     #[inline]
     pub(crate) fn drain_step(&mut self, end: u32, hash_at: impl Fn(u32) -> Option<u64>) {
         let Some(d) = &mut self.drain else { return };
-        let stop = d.next.saturating_add(DRAIN_STEP).min(end);
+        // Room the old table's entries do not already claim: every call may add one entry.
+        let room = self.table.capacity().saturating_sub(self.table.len() + d.old.len());
+        let left = end.saturating_sub(d.next);
+        let step = DRAIN_STEP.max(left.div_ceil(u32::try_from(room).unwrap_or(u32::MAX).max(1)));
+        let stop = d.next.saturating_add(step).min(end);
         // Only positions holding entries are in the tables, so hashbrown (should the new table ever have to
         // grow) only asks for hashes `hash_at` has.
         let rehash = |&v: &u32| hash_at(v).unwrap_or_else(|| unreachable!("index holds an empty position {v}"));
