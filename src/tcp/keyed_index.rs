@@ -25,12 +25,12 @@
 
 use hashbrown::HashTable;
 
-/// Owner positions visited per insert while an old table drains.
+/// The fewest owner positions visited per insert, removal or expiry while an old table drains.
 pub(crate) const DRAIN_STEP: u32 = 16;
 
 pub(crate) struct KeyedIndex {
     table: HashTable<u32>,
-    /// The table being emptied into `table` after a growth, if any.
+    /// The table being emptied into `table`, if any.
     drain: Option<Drain>,
     /// hashbrown's capacity of `table` when no bucket is DELETED (7/8 of the buckets).
     full_cap: usize,
