@@ -8,7 +8,7 @@
 //!
 //! Layout: the slab is a `Vec` of entries, each holding the key once next to the value; a free slot threads the
 //! free list through itself, so the free list costs no memory of its own. The index holds slab positions only
-//! (4 bytes plus one control byte per bucket; twice that, briefly, while an old index drains after a growth).
+//! (4 bytes plus one control byte per bucket, and the old table's buckets too while one drains).
 //!
 //! Handles are dense `u32` slab positions, reused (last freed, first reused) after removal. A handle that is not
 //! live is a caller bug: the accessors that take one panic with a clear message in that case (never undefined
@@ -194,8 +194,15 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         }
         let (slab, sip) = (&self.slab, &self.sip);
         self.index.insert(hash, handle, |&i| rehash_slot(slab, sip, i));
-        self.index.drain_step(slab.len() as u32, |i| live_key(slab, i).map(|k| flow_hash(sip, k)));
+        self.drain_step();
         Ok(handle)
+    }
+
+    /// Moves a few more entries out of a draining index, if one is (see `KeyedIndex::drain_step`).
+    #[inline]
+    fn drain_step(&mut self) {
+        let (slab, sip) = (&self.slab, &self.sip);
+        self.index.drain_step(slab.len() as u32, |i| live_key(slab, i).map(|k| flow_hash(sip, k)));
     }
 
     /// Grows the slab by doubling, but never past `max_len` entries (the bound is also the memory budget).
@@ -218,8 +225,7 @@ impl<K: FlowKey, V> ConnTable<K, V> {
         debug_assert!(found, "ConnTable: live handle {handle} missing from the index");
         let old = core::mem::replace(&mut self.slab[handle as usize], Slot::Free { next: self.free_head });
         self.free_head = handle;
-        let (slab, sip) = (&self.slab, &self.sip);
-        self.index.drain_step(slab.len() as u32, |i| live_key(slab, i).map(|k| flow_hash(sip, k)));
+        self.drain_step();
         self.len -= 1;
         match old {
             Slot::Live { key, value } => {
