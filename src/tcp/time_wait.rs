@@ -16,9 +16,10 @@
 //! nanoseconds (wrapping; every operation that takes `now` first drops what has expired, so all live expiries
 //! lie within `lifetime` of the latest `now` and 48 bits tell them apart exactly). For IPv4 a slot is 32 bytes;
 //! with the slack (at most 4 more), the index (5 bytes a bucket, 10.5 to 11.5 per entry at the bound) and the
-//! compaction scratch (0.19), an entry costs at most 48 bytes at the bound. The index grows by draining its
-//! old table a few ring positions per insert or expiry (see `KeyedIndex`), and holds both tables meanwhile
-//! (about 5.7 bytes more per entry at the worst bound).
+//! compaction scratch (0.19), an entry costs at most 48 bytes at the bound. When its index runs out of room it
+//! drains into a fresh one a few ring positions per insert, removal or expiry (see `KeyedIndex`), and holds
+//! both meanwhile (about 5.7 bytes more per entry when it doubles at the worst bound, 11.5 when it renews a
+//! table of the same size).
 //!
 //! An entry whose 2MSL has ended stays visible to `get` until the next call that takes `now` drops it.
 
@@ -259,6 +260,7 @@ impl<K: FlowKey> TimeWaitTable<K> {
             p.remove(key);
         }
         self.skip_tombstones();
+        self.drain_step();
         Some(tw)
     }
 
