@@ -160,6 +160,30 @@ fn five_percent_loss_each_way_10_000_connections_all_complete_and_no_state_leaks
     serve_support::assert_no_stuck_sockets(&topo.ns_b, "after the lossy run");
 }
 
+/// `--max-time-wait`: a server that closes first keeps at most that many tuples in TIME-WAIT; beyond it each
+/// closing connection releases its tuple at once, counted as `time_wait_overflow` (as Linux's tw bucket
+/// overflow), and every connection still completes normally.
+#[test]
+fn time_wait_bound_releases_tuples_beyond_it_and_counts_them() {
+    let test = "time_wait_bound_releases_tuples_beyond_it_and_counts_them";
+    if !common::require_root(test) {
+        return;
+    }
+    const MAX: u64 = 50;
+    const CONNS: u64 = 200;
+    let topo = serve_support::topology("xhtwmax");
+    let max = MAX.to_string();
+    let server =
+        Server::start(&topo.ns_a, &topo.if_a, &["--ports", &port(), "--app", "close", "--max-time-wait", &max]);
+    let t = clients::sequential(&topo.ns_b, dst(&topo), Exchange::Close, CONNS);
+    assert_eq!((t.ok, t.failed, t.resets), (CONNS, 0, 0), "{:?}\n{}", t.examples, server.stderr_text());
+    let s = server.wait_stats("every close counted", Duration::from_secs(5), |s| n(s, "conns_closed") == CONNS);
+    assert_eq!(n(&s, "time_wait_entered"), MAX, "{s}");
+    assert_eq!(n(&s, "time_wait_overflow"), CONNS - MAX, "{s}");
+    assert_eq!(n(&s, "time_wait"), MAX, "{s}");
+    eprintln!("{test}: --max-time-wait {MAX}, {CONNS} server-closed connections: {MAX} in TIME-WAIT, the rest counted");
+}
+
 #[test]
 fn full_table_refuses_new_connections_with_rst_keeps_live_ones_and_still_answers_syns() {
     let test = "full_table_refuses_new_connections_with_rst_keeps_live_ones_and_still_answers_syns";

@@ -261,6 +261,7 @@ fn bad_input_gets_one_clear_error_line_and_a_failing_exit() {
     );
     assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "1000"], "ring size 1000");
     assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "32"], "32");
+    assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--max-time-wait", "0"], "--max-time-wait");
     // Without privileges: an unprivileged user with no capabilities at all.
     let nobody =
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"];

@@ -39,6 +39,10 @@ pub struct Args {
     /// Live connections per worker at most; beyond it new ones are refused with RST.
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
     max_conns: u64,
+    /// TIME-WAIT entries per worker at most (as Linux's tcp_max_tw_buckets); beyond it a connection that closes
+    /// first releases its tuple at once, counted as time_wait_overflow. About 42 bytes each.
+    #[arg(long, default_value_t = 1 << 22, value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
+    max_time_wait: u64,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value_t = Mode::Native)]
     mode: Mode,
@@ -161,6 +165,7 @@ pub fn run(a: &Args) -> Result<()> {
         http_body: a.http_body.as_bytes().to_vec(),
         time_wait: Duration::from_secs_f64(a.time_wait),
         max_conns: a.max_conns as usize,
+        max_time_wait: a.max_time_wait as usize,
         mode: match a.mode {
             Mode::Native => AttachMode::Native,
             Mode::Skb => AttachMode::Skb,

@@ -54,6 +54,8 @@ pub struct ServeOptions {
     pub http_body: Vec<u8>,
     pub time_wait: Duration,
     pub max_conns: usize,
+    /// TIME-WAIT entries per worker at most.
+    pub max_time_wait: usize,
     pub mode: AttachMode,
     pub busy_poll: bool,
     /// Keep polling this long after the last frame before sleeping (see `WorkerOptions::spin`).
@@ -99,6 +101,7 @@ impl Default for ServeOptions {
             http_body: b"Hello from xdptcp\n".to_vec(),
             time_wait: Duration::from_secs(60),
             max_conns: 1 << 20,
+            max_time_wait: Config::default().max_time_wait,
             mode: AttachMode::Native,
             busy_poll: false,
             spin: Duration::from_micros(50),
@@ -193,7 +196,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         .into());
     }
     let stop = signal::install_stop_handler()?;
-    let cells_log2 = presence_log2(opts.max_conns, Config::default().max_time_wait);
+    let cells_log2 = presence_log2(opts.max_conns, opts.max_time_wait);
     let mut prog = SteerProgram::load(SteerOptions {
         restrict_local: !addrs.is_empty(),
         presence_log2: if opts.xdp_cookies { cells_log2 } else { 0 },
@@ -235,6 +238,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             local_mac: MacAddr(ifmac),
             local_addrs: addrs.clone(),
             max_conns: opts.max_conns,
+            max_time_wait: opts.max_time_wait,
             time_wait: opts.time_wait,
             hash_secret: random_secret()?,
             isn_secret: random_secret()?,
