@@ -127,9 +127,9 @@ impl Default for ServeOptions {
 /// Cells (log2, one byte each) of each queue's presence table when SYNs are answered in XDP: at least two per
 /// tuple a worker may hold (its live connections and TIME-WAIT entries at their bounds), so that a worker full
 /// to its bounds still leaves about 60 % of the cells empty (a SYN hashing to a nonzero cell goes to the worker,
-/// correct but slower). A server that closes first at 100 k connections/s holds 6 million TIME-WAIT tuples over
-/// 60 s: a fixed 2^20 cells would then be nearly all nonzero. Clamped to 2^16..=2^24 cells (64 KiB to 16 MiB
-/// per queue; the defaults give 16 MiB).
+/// correct but slower). A server that closes first at 100 k connections/s fills its TIME-WAIT to the default
+/// bound of 4 million tuples within 60 s: a fixed 2^20 cells would then be nearly all nonzero. Clamped to
+/// 2^16..=2^24 cells (64 KiB to 16 MiB per queue; the defaults give 16 MiB).
 fn presence_log2(max_conns: usize, max_time_wait: usize) -> u8 {
     let tuples = max_conns.saturating_add(max_time_wait).max(1);
     let log2 = tuples.checked_next_power_of_two().map_or(usize::BITS, usize::trailing_zeros) + 1;
