@@ -65,7 +65,8 @@ pub struct Args {
     /// TIME-WAIT duration (2MSL) of the generator's connections, in seconds.
     #[arg(long = "time-wait", default_value_t = 60.0, value_parser = parse_secs)]
     time_wait: f64,
-    /// Seconds a connection may take from its intended start to its end before it is aborted as a timeout.
+    /// Seconds a connection may take from its intended start to its end before it is aborted as a timeout. A
+    /// connection the generator reaches with less than half of it left is not sent (`generator_behind`).
     #[arg(long, default_value_t = 5.0, value_parser = parse_positive)]
     timeout: f64,
     /// Write the summary as JSON to this file.

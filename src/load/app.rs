@@ -62,10 +62,13 @@ pub enum Failure {
     ConnectError,
     /// Aborted by the generator itself (stopped before it finished).
     Aborted,
+    /// Never sent: the generator's own core had fallen more than half the timeout behind its schedule when this
+    /// connection's turn came (the generator's limit, not the target's; see `Driver::start`).
+    GeneratorBehind,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 8] = [
+    pub const ALL: [Failure; 9] = [
         Failure::Timeout,
         Failure::Reset,
         Failure::Refused,
@@ -74,6 +77,7 @@ impl Failure {
         Failure::TupleExhausted,
         Failure::ConnectError,
         Failure::Aborted,
+        Failure::GeneratorBehind,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +90,7 @@ impl Failure {
             Failure::TupleExhausted => "tuple_exhausted",
             Failure::ConnectError => "connect_error",
             Failure::Aborted => "aborted",
+            Failure::GeneratorBehind => "generator_behind",
         }
     }
 }

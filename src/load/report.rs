@@ -115,6 +115,25 @@ impl Summary {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
+    /// A warning when the generator could not keep its own schedule (open loop): a start lag of a millisecond
+    /// at the 99th percentile, or starts it gave up on. Its figures then say more about its core than about the
+    /// target, which a reader of the table should not have to work out from the start-lag row.
+    fn behind_warning(&self) -> Option<String> {
+        const LAG_US: u64 = 1000;
+        let skipped = self.failures.get(Failure::GeneratorBehind.name()).copied().unwrap_or(0);
+        let lag = self.start_lag_us.p99;
+        if self.offered_cps.is_none() || (skipped == 0 && lag < LAG_US) {
+            return None;
+        }
+        let never =
+            if skipped > 0 { format!(", {skipped} never sent: less than half their timeout left") } else { String::new() };
+        Some(format!(
+            "warning: the generator fell behind its schedule (start lag p99 {lag} µs, {:.0}% busy{never}); \
+             these figures show its limit more than the target's",
+            self.generator.busy * 100.0
+        ))
+    }
+
     /// The human table.
     pub fn table(&self) -> String {
         let mut t = String::new();
@@ -164,6 +183,9 @@ impl Summary {
             self.failures.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         if !reasons.is_empty() {
             let _ = writeln!(t, "failures: {}", reasons.join(", "));
+        }
+        if let Some(w) = self.behind_warning() {
+            let _ = writeln!(t, "{w}");
         }
         let _ = writeln!(
             t,
@@ -310,6 +332,40 @@ mod tests {
         }
         assert!(t.lines().any(|l| l.starts_with("connect ")), "{t}");
         assert!(!t.lines().any(|l| l.starts_with("response ")), "no request, no response row: {t}");
+        assert!(!t.contains("warning"), "a generator on schedule draws no warning: {t}");
+    }
+
+    #[test]
+    fn a_generator_behind_its_schedule_is_named_in_the_table() {
+        let mut counts = Counts { started: 1000, opened: 600, completed: 600, ..Counts::default() };
+        counts.failed[Failure::GeneratorBehind as usize] = 400;
+        let mut h = Histograms::new();
+        for v in 0..1000 {
+            record_us(&mut h.start_lag, Duration::from_millis(v));
+        }
+        let mut s = Summary { mode: "open", offered_cps: Some(200.0), ..Summary::default() };
+        s.generator.busy = 1.0;
+        s.set_results(&counts, &h, 5.0);
+        let t = s.table();
+        assert!(t.contains("failures: generator_behind 400"), "{t}");
+        let w =
+            t.lines().find(|l| l.starts_with("warning: the generator fell behind")).unwrap_or_else(|| panic!("{t}"));
+        assert!(w.contains("100% busy") && w.contains("400 never sent"), "{w}");
+        // A lag alone is enough, and it is read at the 99th percentile.
+        let mut lagging = Histograms::new();
+        for v in 0..1000 {
+            record_us(&mut lagging.start_lag, Duration::from_micros(if v < 985 { 3 } else { 5000 }));
+        }
+        s.set_results(&Counts { started: 1000, completed: 1000, ..Counts::default() }, &lagging, 5.0);
+        assert!(
+            s.table().contains("warning: the generator fell behind its schedule (start lag p99 50"),
+            "{}",
+            s.table()
+        );
+        let mut on_time = Histograms::new();
+        record_us(&mut on_time.start_lag, Duration::from_micros(3));
+        s.set_results(&Counts { started: 1, completed: 1, ..Counts::default() }, &on_time, 5.0);
+        assert!(!s.table().contains("warning"), "{}", s.table());
     }
 
     #[test]
