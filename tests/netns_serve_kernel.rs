@@ -222,3 +222,32 @@ fn kernel_client_bulk_echo_is_never_retransmitted() {
         "client retransmissions, client RTOs, segments the server dropped as out of order"
     );
 }
+
+/// `serve --xdp-cookies` for a kernel client whose veth has no XDP program: the SYN-ACKs the program sends with
+/// XDP_TX are dropped by the peer, so the server must notice that no cookie comes back, fall back to answering
+/// SYNs in its worker (saying when it will try XDP again), and the client must then connect on a SYN
+/// retransmission.
+#[test]
+fn xdp_cookies_fall_back_to_the_worker_when_the_xdp_answers_are_lost() {
+    let test = "xdp_cookies_fall_back_to_the_worker_when_the_xdp_answers_are_lost";
+    if !common::require_root(test) {
+        return;
+    }
+    let topo = serve_support::topology("xtkfb");
+    let server =
+        Server::start(&topo.ns_a, &topo.if_a, &["--ports", &PORT.to_string(), "--app", "close", "--xdp-cookies"]);
+    let dst = SocketAddr::new(topo.ip4_a.into(), PORT);
+    let t = Instant::now();
+    let r = common::in_netns(&topo.ns_b, || {
+        clients::exchange_with_timeout(dst, Exchange::Close, 0, Duration::from_secs(20))
+    });
+    let took = t.elapsed();
+    assert!(r.is_ok(), "the client never connected: {r:?}\nserver:\n{}", server.stderr_text());
+    let s = server.wait_stats("the connection closed", Duration::from_secs(5), |s| s["conns_closed"] == 1);
+    assert_eq!(s["xdp_syn_answer_fallbacks"], 1, "{s}");
+    assert!(s["xdp_answered"].as_u64().unwrap() >= 2, "the program answered first: {s}");
+    assert_eq!(s["syns_received"], 1, "then the worker answered the next SYN: {s}");
+    let said = server.stderr_text();
+    assert!(said.contains("answering SYNs in the workers, trying XDP again in 30s"), "{said}");
+    assert!(took >= Duration::from_secs(1), "connected on a retransmitted SYN, not the first ({took:?})");
+}

@@ -125,8 +125,11 @@ impl Summary {
         if self.offered_cps.is_none() || (skipped == 0 && lag < LAG_US) {
             return None;
         }
-        let never =
-            if skipped > 0 { format!(", {skipped} never sent: less than half their timeout left") } else { String::new() };
+        let never = if skipped > 0 {
+            format!(", {skipped} never sent: less than half their timeout left")
+        } else {
+            String::new()
+        };
         Some(format!(
             "warning: the generator fell behind its schedule (start lag p99 {lag} µs, {:.0}% busy{never}); \
              these figures show its limit more than the target's",

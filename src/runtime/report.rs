@@ -14,6 +14,8 @@ pub struct Snapshot {
     pub steer: Option<SteerCounters>,
     /// Seconds since the server started.
     pub uptime: f64,
+    /// Times `--xdp-cookies` fell back to answering SYNs in the workers (see `runtime::answer_watch`).
+    pub xdp_fallbacks: u64,
 }
 
 impl Snapshot {
@@ -105,6 +107,7 @@ impl Snapshot {
                 v.push((format!("xdp_{k}"), n as f64, false));
             }
         }
+        v.push(("xdp_syn_answer_fallbacks".into(), self.xdp_fallbacks as f64, false));
         let lost = self.workers.iter().fold((0, 0), |a, w| (a.0 + w.injected_loss.0, a.1 + w.injected_loss.1));
         v.push(("injected_loss_rx".into(), lost.0 as f64, false));
         v.push(("injected_loss_tx".into(), lost.1 as f64, false));

@@ -7,7 +7,7 @@
 use crate::app::{App, CloseApp, EchoApp, HttpApp};
 use crate::io::presence::PresenceLayout;
 use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, SynAnswer, XskConfig, XskSocket};
-use crate::runtime::answer_watch::AnswerWatch;
+use crate::runtime::answer_watch::{AnswerWatch, Verdict};
 use crate::runtime::clock::Clock;
 use crate::runtime::fault::Loss;
 use crate::runtime::keys::{random_secret, slot_now, KeyError, KeyManager};
@@ -366,13 +366,25 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         }
         if !syn_answers.is_empty() && draining.is_none() {
             let (t, answered) = (snap.total(), snap.steer.map_or(0, |s| s.answered));
-            if answer_watch.silent(started.elapsed(), answered, t.cookies_accepted + t.cookies_rejected) {
-                eprintln!(
-                    "xdptcp: the SYN-ACKs sent from XDP get no answer (XDP_TX on a veth pair needs an XDP program on \
-                     the peer); answering SYNs in the workers from now on"
-                );
-                for (q, _) in syn_answers.drain(..) {
-                    prog.disable_syn_answer(q)?;
+            match answer_watch.observe(started.elapsed(), answered, t.cookies_accepted + t.cookies_rejected) {
+                Verdict::Keep => {}
+                Verdict::FallBack { retry_in } => {
+                    eprintln!(
+                        "xdptcp: the SYN-ACKs sent from XDP got no answer for {:?} (XDP_TX on a veth pair needs an XDP \
+                         program on the peer; or only spoofed SYNs came): answering SYNs in the workers, trying XDP \
+                         again in {retry_in:?}",
+                        AnswerWatch::WINDOW
+                    );
+                    for (q, _) in &syn_answers {
+                        prog.disable_syn_answer(*q)?;
+                    }
+                    snap.xdp_fallbacks += 1;
+                }
+                Verdict::Resume => {
+                    eprintln!("xdptcp: answering SYNs in XDP again");
+                    for (q, a) in &syn_answers {
+                        prog.set_syn_answer(*q, a)?;
+                    }
                 }
             }
         }
