@@ -181,6 +181,51 @@ fn rfc6298_5_7_rto_is_three_seconds_after_a_retransmitted_syn() {
     assert!(got >= Duration::from_secs(3) && got < Duration::from_millis(3050), "{got:?}");
 }
 
+/// A client whose app sends a request from `on_open`, as the load generator does: its data leaves in the same
+/// call that takes the SYN-ACK, while the SYN's timer would still be armed.
+fn client_sending_on_open() -> Rig {
+    let script = Script { on_open_send: b"GET".to_vec(), ..Script::default() };
+    Rig::client_with(support::net::config(support::frames::CLIENT_MAC), Recorder::new(script))
+}
+
+/// When the data sent from `on_open` (at `t`) is first retransmitted, the peer staying silent.
+fn first_data_retransmission(rig: &mut Rig, t: Instant) -> Duration {
+    let out = rig.advance(Duration::from_secs(10));
+    let (at, _) = out.iter().find(|(_, s)| !s.payload.is_empty()).expect("the request was retransmitted");
+    *at - t
+}
+
+#[test]
+fn rfc6298_5_3_the_syn_ack_restarts_the_timer_for_data_sent_on_open() {
+    // RTT 600 ms: the SYN's 1 s timer would fire 400 ms after the request leaves, while the handshake's sample
+    // gives an RTO of 1.8 s (3 R). The request is retransmitted after that RTO, not when the SYN's timer was due.
+    let mut rig = client_sending_on_open();
+    let (id, syn) = rig.connect();
+    rig.now += Duration::from_millis(600);
+    let t = rig.now;
+    let _p = PeerConn::accept_from_client(&mut rig, &syn, SynOpts::FULL);
+    assert_eq!(rig.ep.state(id), Some(State::Established));
+    assert!(rig.log.iter().any(|(at, s)| *at == t && s.payload == b"GET"), "the request left on open: {:?}", rig.log);
+    let got = first_data_retransmission(&mut rig, t);
+    assert!(got >= secs(1.8) && got < secs(1.85), "{got:?}");
+}
+
+#[test]
+fn rfc6298_5_7_data_sent_on_open_after_a_lost_syn_waits_the_full_three_seconds() {
+    // The first SYN is lost and retried at 1 s (its next deadline 3 s); the SYN-ACK comes at 1.05 s. The request
+    // sent then must wait the 3 s of §5.7, not the 1.95 s left on the SYN's backed-off timer.
+    let mut rig = client_sending_on_open();
+    let (id, _) = rig.connect();
+    let out = rig.advance(Duration::from_millis(1000));
+    let syn = out.iter().find(|(_, s)| s.flags == SYN).expect("SYN retransmitted").1.clone();
+    rig.now += Duration::from_millis(50);
+    let t = rig.now;
+    let _p = PeerConn::accept_from_client(&mut rig, &syn, SynOpts::FULL);
+    assert_eq!(rig.ep.state(id), Some(State::Established));
+    let got = first_data_retransmission(&mut rig, t);
+    assert!(got >= secs(3.0) && got < secs(3.05), "{got:?}");
+}
+
 #[test]
 fn rfc9293_3_8_6_1_zero_window_is_probed_and_the_connection_lives_while_the_peer_answers() {
     // The peer closes its window and keeps answering probes with a zero window for 30 minutes (far more than the

@@ -30,7 +30,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     let Flows { table, wheel, .. } = flows;
     let (key, tcb) = table.entry_mut(h);
     if tcb.state == State::SynSent {
-        return syn_sent(ctx, key, tcb, seg, sink, id);
+        return syn_sent(ctx, wheel, h, key, tcb, seg, sink, id);
     }
 
     // RFC 7323 §3.2: once timestamps are on, a non-RST segment without them SHOULD be dropped; §5.3 PAWS: a
@@ -294,8 +294,11 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
 
 /// RFC 9293 §3.10.7.3: a segment for a connection in SYN-SENT (active open, or the first half of a simultaneous
 /// open).
+#[allow(clippy::too_many_arguments)]
 fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
+    wheel: &mut crate::tcp::timer::TimerWheel,
+    h: u32,
     key: &K,
     tcb: &mut Tcb,
     seg: &TcpRepr<'_>,
@@ -350,6 +353,9 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
         tcb.handshake_rtt(ctx.now_us());
         tcb.start_congestion_control(tcb.retries > 0);
         tcb.retries = 0;
+        // RFC 6298 §5.3: the ACK of our SYN restarts the timer. Left armed, the SYN's deadline (earlier than the
+        // new RTO allows, or the backed-off one after a lost SYN) would time out data sent from `on_open`.
+        wheel.cancel(h);
         tcb.state = State::Established;
         tcb.set(flags::ACK_NOW);
         ctx.stats.conns_opened += 1;
