@@ -152,9 +152,10 @@ fn rfc6298_2_3_later_samples_are_smoothed_into_the_rto() {
 }
 
 #[test]
-fn rfc6298_3_karn_no_sample_from_a_retransmitted_segment() {
+fn rfc6298_3_karn_no_sample_from_a_retransmitted_segment_and_the_backoff_is_kept() {
     // RTT 100 ms → RTO 300 ms. A segment retransmitted once and then acknowledged 5 s after its first sending
-    // must not teach the estimator a 5 s RTT: the next RTO is still 300 ms.
+    // must not teach the estimator a 5 s RTT (an RTO of 15 s), and its ACK gives no sample, so the doubled RTO
+    // stays for the next segment (Karn; RFC 6298 §5 after 5.7: only a new measurement collapses it): 600 ms.
     let (mut rig, id, mut p) = client_with_rtt(Duration::from_millis(100));
     let (_, out) = rig.act(id, |c| c.send(b"abc"));
     p.take(&out);
@@ -163,7 +164,26 @@ fn rfc6298_3_karn_no_sample_from_a_retransmitted_segment() {
     rig.now += Duration::from_millis(4600);
     p.ack_now(&mut rig);
     let got = first_retransmission(&mut rig, id, 10);
-    assert!(got >= Duration::from_millis(300) && got < Duration::from_millis(350), "{got:?}");
+    assert!(got >= Duration::from_millis(600) && got < Duration::from_millis(650), "{got:?}");
+}
+
+#[test]
+fn rfc6298_5_a_new_measurement_collapses_the_backed_off_rto() {
+    // As above, but the segment after the retransmitted one is acknowledged in 100 ms, before its (600 ms)
+    // timer: that is a sample, and the RTO is computed afresh from SRTT 100 ms and RTTVAR 37.5 ms: 250 ms.
+    let (mut rig, id, mut p) = client_with_rtt(Duration::from_millis(100));
+    let (_, out) = rig.act(id, |c| c.send(b"abc"));
+    p.take(&out);
+    rig.advance(Duration::from_millis(400));
+    rig.now += Duration::from_millis(4600);
+    p.ack_now(&mut rig);
+    let (_, out) = rig.act(id, |c| c.send(b"def"));
+    p.take(&out);
+    rig.now += Duration::from_millis(100);
+    assert!(p.ack_now(&mut rig).is_empty());
+    assert_eq!(rig.ep.stats().retransmits, 1, "the timed segment was not retransmitted");
+    let got = first_retransmission(&mut rig, id, 10);
+    assert!(got >= Duration::from_millis(250) && got < Duration::from_millis(300), "{got:?}");
 }
 
 #[test]

@@ -149,8 +149,12 @@ pub struct Tcb {
     pub flags: u8,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
-    /// Consecutive retransmissions without progress (the RTO backoff exponent).
+    /// Consecutive timeouts without progress: what gives up on the peer (an ACK of new data resets it).
     pub retries: u8,
+    /// The RTO backoff exponent (RFC 6298 §5.5): timeouts since the last RTT sample. Karn's algorithm keeps it
+    /// when retransmitted data is acknowledged, since that ACK gives no sample; only a sample (or the §5.7
+    /// re-initialisation after the handshake) brings the RTO back down.
+    pub backoff: u8,
     pub challenge_count: u8,
     /// Duplicate ACKs in a row (RFC 5681 fast retransmit). While the peer's window is zero it counts window probes
     /// left unanswered instead: those alone bound how long we probe (RFC 9293 §3.8.6.1).
@@ -187,6 +191,7 @@ impl Tcb {
             snd_wscale: 0,
             rcv_wscale: 0,
             retries: 0,
+            backoff: 0,
             challenge_count: 0,
             dup_acks: 0,
         }
@@ -287,15 +292,28 @@ impl Tcb {
         if self.has(flags::RTT_TIMING) {
             self.clear(flags::RTT_TIMING);
             self.rtt_sample(now_us.wrapping_sub(self.rtt_start_us));
-        } else if self.srtt_us == 0 {
-            // With SRTT still zero, `rto` reads 4·RTTVAR as the fallback; the first real sample replaces both.
-            self.rttvar_us = FALLBACK_RTO_US / 4;
+        } else {
+            if self.srtt_us == 0 {
+                // With SRTT still zero, `rto` reads 4·RTTVAR as the fallback; the first real sample replaces both.
+                self.rttvar_us = FALLBACK_RTO_US / 4;
+            }
+            // §5.7: the RTO is re-initialised (not kept backed off) once data transmission begins.
+            self.backoff = 0;
         }
+    }
+
+    /// The retransmission timer expired: one more timeout toward giving up, and the RTO doubles (§5.5).
+    #[inline]
+    pub fn note_timeout(&mut self) {
+        self.retries = self.retries.saturating_add(1);
+        self.backoff = self.backoff.saturating_add(1);
     }
 
     /// RFC 6298 §2.2/2.3: fold in one RTT measurement.
     pub fn rtt_sample(&mut self, r_us: u32) {
         let r = r_us.max(1);
+        // A measurement ends the backoff: the RTO is computed afresh (§5, after 5.7: it may "collapse").
+        self.backoff = 0;
         if self.srtt_us == 0 {
             self.srtt_us = r;
             self.rttvar_us = r / 2;
@@ -316,7 +334,7 @@ impl Tcb {
             Duration::from_micros(u64::from(self.srtt_us)) + k_rttvar
         };
         let base = base.clamp(cfg.min_rto, cfg.max_rto);
-        let backed_off = base.saturating_mul(1u32 << u32::from(self.retries.min(16)));
+        let backed_off = base.saturating_mul(1u32 << u32::from(self.backoff.min(16)));
         backed_off.min(cfg.max_rto)
     }
 }
@@ -355,9 +373,9 @@ mod tests {
         let mut t = Tcb::new(State::SynSent, MacAddr::default(), None);
         let cfg = Config::default();
         assert_eq!(t.rto(&cfg), Duration::from_secs(1));
-        t.retries = 3;
+        t.backoff = 3;
         assert_eq!(t.rto(&cfg), Duration::from_secs(8));
-        t.retries = 10;
+        t.backoff = 10;
         assert_eq!(t.rto(&cfg), cfg.max_rto);
     }
 

@@ -209,6 +209,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         if reopened {
             wheel.cancel(h); // The zero window opened: stop the persist timer, output sends at once.
             tcb.dup_acks = 0; // It counted probes; duplicate ACKs count afresh.
+            tcb.backoff = 0; // The probes' backoff measured the peer's reader, not the path (as Linux does).
         }
         tcb.snd_wnd = window;
         if reopened && tcb.in_flight() > 0 {

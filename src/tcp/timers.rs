@@ -32,7 +32,7 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
     let (key, tcb) = flows.table.entry_mut(h);
     match tcb.state {
         State::SynSent | State::SynReceived => {
-            tcb.retries = tcb.retries.saturating_add(1);
+            tcb.note_timeout();
             if tcb.retries > ctx.cfg.syn_retries {
                 send_rst(ctx, key, tcb, sink);
                 return Next::Close(CloseReason::TimedOut);
@@ -55,7 +55,7 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             // any retransmission, but only unanswered ones count toward giving up: `dup_acks` counts them here and
             // every acceptable ACK from the peer resets it (input). MUST-66: a peer that answers keeps the
             // connection open however long its window stays shut.
-            tcb.retries = tcb.retries.saturating_add(1);
+            tcb.note_timeout();
             tcb.dup_acks = tcb.dup_acks.saturating_add(1);
             if tcb.dup_acks > ctx.cfg.data_retries {
                 send_rst(ctx, key, tcb, sink);
@@ -74,7 +74,7 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
                 tcb.halve_ssthresh();
             }
             tcb.cwnd = tcb.send_mss();
-            tcb.retries = tcb.retries.saturating_add(1);
+            tcb.note_timeout();
             if tcb.retries > ctx.cfg.data_retries {
                 send_rst(ctx, key, tcb, sink);
                 return Next::Close(CloseReason::TimedOut);
@@ -93,7 +93,7 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
         }
         State::Established | State::CloseWait if ctx.bufs.len(tcb.tx) > 0 => {
             // The persist timer: the window is zero and data waits. Probe with one byte.
-            tcb.retries = tcb.retries.saturating_add(1);
+            tcb.note_timeout();
             if tcb.retries > ctx.cfg.data_retries {
                 send_rst(ctx, key, tcb, sink);
                 return Next::Close(CloseReason::TimedOut);
