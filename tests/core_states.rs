@@ -428,3 +428,32 @@ fn ieee802_1q_a_tagged_peer_gets_tagged_replies() {
     let (_, syn) = c.connect();
     assert_eq!(syn.vlan, None);
 }
+
+/// RFC 9293 §3.10.7.4: the send window is updated only from a segment with SND.UNA =< SEG.ACK. A reordered
+/// older segment (its ACK behind SND.UNA, still inside the RFC 5961 range) that arrives after a newer one must
+/// not put back the window it carried: here the peer shrank its window from 32 000 to 4 000 bytes, and the
+/// stale segment would have let 10 000 bytes go out past the peer's right edge.
+#[test]
+fn rfc9293_3_10_7_4_a_reordered_older_ack_does_not_update_the_send_window() {
+    let mut rig = Rig::client();
+    let (id, syn) = rig.connect();
+    let mut p = PeerConn::accept_from_client(&mut rig, &syn, SynOpts::NO_TS); // peer window scale 2
+    let (_, out) = rig.act(id, |c| c.send(&[1u8; 3000]));
+    let iss = syn.seq.wrapping_add(1);
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
+    // Two data segments from the peer that are both ahead of our RCV.NXT (the one before them was lost):
+    // B, older, acknowledges the first 1460 bytes with a window of 8000·4; C, newer, all 3000 with 1000·4.
+    let mut b = rig.seg(ACK | PSH, p.seq.wrapping_add(100), iss.wrapping_add(1460));
+    b.window = 8000;
+    b.payload = vec![2; 10];
+    let mut c = rig.seg(ACK | PSH, p.seq.wrapping_add(200), iss.wrapping_add(3000));
+    c.window = 1000;
+    c.payload = vec![3; 10];
+    p.send_seg(&mut rig, &c);
+    p.send_seg(&mut rig, &b);
+    let (taken, out) = rig.act(id, |c| c.send(&[4u8; 10_000]));
+    assert_eq!(taken, Some(10_000), "the send queue takes it all");
+    let lens: Vec<usize> = out.iter().map(|s| s.payload.len()).collect();
+    let sent: usize = lens.iter().sum();
+    assert!(sent > 0 && sent <= 4000, "only what the peer's newest window allows leaves: {lens:?}");
+}

@@ -199,11 +199,12 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             retransmit_first(ctx, key, tcb, sink);
         }
     }
-    // Window update (RFC 9293 §3.10.7.4), from segments newer than the last update; as Linux does, an ACK that
-    // advances SND.UNA always brings the window along. A segment ahead of RCV.NXT is not taken (no out-of-order
-    // queue), so SND.WL1 is kept at most at RCV.NXT: otherwise the in-order segments that follow, which start
-    // behind it, could never update the window again.
-    let newer = tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack);
+    // Window update (RFC 9293 §3.10.7.4), from segments newer than the last update and only when SND.UNA =<
+    // SEG.ACK (an older ACK, reordered behind a newer one, would put back a window the peer has since shrunk);
+    // as Linux does, an ACK that advances SND.UNA always brings the window along. A segment ahead of RCV.NXT is
+    // not taken (no out-of-order queue), so SND.WL1 is kept at most at RCV.NXT: otherwise the in-order segments
+    // that follow, which start behind it, could never update the window again.
+    let newer = ack >= tcb.snd_una && (tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack));
     if advanced || newer {
         let reopened = window > tcb.snd_wnd && tcb.snd_wnd == 0;
         if reopened {
