@@ -20,10 +20,10 @@ use super::roles::{self, CommonArgs, Live};
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// Seconds of warm-up before measuring.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::cli::secs_arg::parse_secs)]
     pub warmup: f64,
     /// Seconds measured.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = crate::cli::secs_arg::parse_positive_secs)]
     pub duration: f64,
     /// Frame length in bytes, Ethernet header included (no FCS).
     #[arg(long, default_value_t = 64)]
@@ -126,8 +126,15 @@ pub fn run(args: &Args) -> Result<()> {
     });
     stop.store(true, Ordering::SeqCst);
     let refl_result = join(reflector, "reflector");
-    let (measured, gen_result) = result?;
-    let sample = measured?;
+    // A role that died says why in its own result; the side that waited for it only knows that it did.
+    let (measured, gen_result) = match result {
+        Ok(r) => r,
+        Err(e) => return Err(refl_result.err().unwrap_or(e)),
+    };
+    let sample = match measured {
+        Ok(s) => s,
+        Err(e) => return Err(gen_result.err().or_else(|| refl_result.err()).unwrap_or(e)),
+    };
     let (gen_stats, gen_counters, gen_zc) = gen_result?;
     let (refl_stats, refl_counters, refl_zc) = refl_result?;
     let report = Report {

@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(i32).range(1..))]
     backlog: i32,
     /// Stop by itself after this many seconds (as if signalled).
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, value_parser = crate::cli::secs_arg::parse_positive_secs)]
     run_for: Option<f64>,
 }
 
@@ -39,13 +39,6 @@ enum App {
     Close,
     Echo,
     Http,
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 * 365.0 => Ok(v),
-        _ => Err(format!("`{s}` is not a positive number of seconds")),
-    }
 }
 
 pub fn run(a: &Args) -> Result<()> {

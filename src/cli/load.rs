@@ -41,13 +41,13 @@ pub struct Args {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     concurrency: Option<u64>,
     /// Seconds of measured load (default 10), after the warm-up.
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = crate::cli::secs_arg::parse_positive_secs)]
     duration: Option<f64>,
     /// Measured connections to start in all (instead of --duration).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     connections: Option<u64>,
     /// Seconds of load before measuring (run, not recorded).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_secs)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::cli::secs_arg::parse_secs)]
     warmup: f64,
     /// Send this many bytes on each connection and expect them echoed back (`serve --app echo`).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
@@ -63,11 +63,11 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Close::Client)]
     close: Close,
     /// TIME-WAIT duration (2MSL) of the generator's connections, in seconds.
-    #[arg(long = "time-wait", default_value_t = 60.0, value_parser = parse_secs)]
+    #[arg(long = "time-wait", default_value_t = 60.0, value_parser = crate::cli::secs_arg::parse_secs)]
     time_wait: f64,
     /// Seconds a connection may take from its intended start to its end before it is aborted as a timeout. A
     /// connection the generator reaches with less than half of it left is not sent (`generator_behind`).
-    #[arg(long, default_value_t = 5.0, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 5.0, value_parser = crate::cli::secs_arg::parse_positive_secs)]
     timeout: f64,
     /// Write the summary as JSON to this file.
     #[arg(long)]
@@ -153,13 +153,6 @@ fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
 
 fn parse_mac(s: &str) -> Result<MacAddr, String> {
     s.parse::<MacAddr>().map_err(|e| format!("{s:?}: {e}"))
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=86_400.0 * 365.0).contains(&v) => Ok(v),
-        _ => Err(format!("`{s}` is not a number of seconds")),
-    }
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {

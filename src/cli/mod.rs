@@ -12,6 +12,7 @@ mod linux_server;
 mod load;
 mod respond;
 mod roles;
+mod secs_arg;
 mod serve;
 
 use std::process::ExitCode;

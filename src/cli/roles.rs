@@ -48,7 +48,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub poll: bool,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::secs_arg::parse_positive_secs)]
     pub duration: Option<f64>,
 }
 
@@ -205,7 +205,8 @@ pub fn generate_loop(
     loop {
         let got = ep.xsk.recv(args.batch, |_, _| {}) as u64;
         rx += got;
-        let in_flight = sent - rx - written_off;
+        // Frames written off after a stall may still come back: never below zero.
+        let in_flight = sent.saturating_sub(rx + written_off);
         let budget =
             if window == 0 { args.batch as u64 } else { window.saturating_sub(in_flight).min(args.batch as u64) };
         let sink = ep.xsk.sink();

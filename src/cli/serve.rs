@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, default_value = "Hello from xdptcp\n")]
     http_body: String,
     /// TIME-WAIT duration (2MSL) in seconds.
-    #[arg(long = "time-wait", default_value_t = 60.0, value_parser = parse_secs)]
+    #[arg(long = "time-wait", default_value_t = 60.0, value_parser = crate::cli::secs_arg::parse_secs)]
     time_wait: f64,
     /// Live connections per worker at most; beyond it new ones are refused with RST.
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
@@ -69,19 +69,19 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_parser = super::cpu_arg::parse_cpu)]
     cpus: Vec<usize>,
     /// Seconds live connections may take to finish after SIGINT/SIGTERM.
-    #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]
+    #[arg(long, default_value_t = 5.0, value_parser = crate::cli::secs_arg::parse_secs)]
     drain_timeout: f64,
     /// Seconds between summary lines on stderr (0: none).
-    #[arg(long, default_value_t = 5.0, value_parser = parse_secs)]
+    #[arg(long, default_value_t = 5.0, value_parser = crate::cli::secs_arg::parse_secs)]
     summary_every: f64,
     /// Stop by itself after this many seconds (as if signalled).
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, value_parser = crate::cli::secs_arg::parse_secs)]
     run_for: Option<f64>,
     /// Fault injection (tests): lose this percentage of frames in each direction on the AF_XDP side.
     #[arg(long, value_parser = parse_percent)]
     inject_loss: Option<f64>,
     /// Reset connections idle (nothing in flight, nothing received) for this many seconds; 0: never.
-    #[arg(long, default_value_t = 120.0, value_parser = parse_secs)]
+    #[arg(long, default_value_t = 120.0, value_parser = crate::cli::secs_arg::parse_secs)]
     idle_timeout: f64,
     /// RFC 5961 §7 challenge ACKs per second for each worker, on average: each second's budget is drawn in secret
     /// from half to one and a half times this (no CVE-2016-5696 side channel); 5 per connection apply as well.
@@ -140,13 +140,6 @@ fn parse_rto(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.2..=3600.0).contains(&v) => Ok(v),
         _ => Err(format!("`{s}` is not a number of seconds from 0.2 to 3600")),
-    }
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=86_400.0 * 365.0).contains(&v) => Ok(v),
-        _ => Err(format!("`{s}` is not a number of seconds")),
     }
 }
 

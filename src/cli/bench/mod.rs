@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0, value_parser = crate::cli::cpu_arg::parse_cpu)]
     client_cpu: usize,
     /// Seconds per load run (default 1.5 quick, 4 full).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::secs_arg::parse_positive_secs)]
     step: Option<f64>,
     /// Leave the topology in place afterwards.
     #[arg(long)]

@@ -1,0 +1,42 @@
+//! Bad values on the command line of every subcommand: each is refused by the parser, before anything is
+//! attached or built, with one error line that names the flag and a failing exit, never a panic. Needs no
+//! privileges (nothing gets far enough to ask for them), so it runs everywhere.
+#![cfg(feature = "af-xdp")]
+
+use std::process::Command;
+
+/// Runs `xdptcp ARGS` and checks the refusal.
+fn refused(args: &[&str], needle: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xdptcp")).args(args).output().expect("run xdptcp");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "xdptcp {args:?} must fail:\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "a usage error exits with 2: {args:?}\n{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "no panic: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line for {args:?}:\n{stderr}");
+    assert!(errors[0].contains(needle), "the error names {needle:?}: {}", errors[0]);
+    assert!(out.stdout.is_empty(), "nothing on stdout: {args:?}");
+}
+
+#[test]
+fn seconds_that_a_duration_cannot_hold_are_refused_by_every_subcommand() {
+    // NaN, infinity and overflow make `Duration::from_secs_f64` panic: each must stop at the parser.
+    for v in ["nan", "inf", "1e30", "-1"] {
+        // `--flag=value`, so that "-1" is a value and not taken for a flag.
+        let f = |flag: &str| format!("{flag}={v}");
+        let (duration, warmup, step, timeout) = (f("--duration"), f("--warmup"), f("--step"), f("--timeout"));
+        let (time_wait, run_for) = (f("--time-wait"), f("--run-for"));
+        let load = ["load", "--iface", "lo", "--target", "10.0.0.1:80", "--rate", "10"];
+        refused(&["respond", "--iface", "lo", "--port", "80", &duration], "--duration");
+        refused(&["reflect", "--iface", "lo", &duration], "--duration");
+        refused(&["ceiling", &duration], "--duration");
+        refused(&["ceiling", &warmup], "--warmup");
+        refused(&["bench", &step], "--step");
+        refused(&[&load[..], &[timeout.as_str()]].concat(), "--timeout");
+        refused(&[&load[..], &[duration.as_str()]].concat(), "--duration");
+        refused(&["serve", "--iface", "lo", "--ports", "80", &time_wait], "--time-wait");
+        refused(&["linux-server", "--listen", "127.0.0.1:0", &run_for], "--run-for");
+    }
+    refused(&["ceiling", "--duration", "0"], "--duration");
+    refused(&["bench", "--step", "0"], "--step");
+}
