@@ -225,7 +225,7 @@ pub fn generate_loop(
         if got == 0 && budget == 0 {
             let since = *stalled_since.get_or_insert_with(Instant::now);
             if since.elapsed() > Duration::from_millis(20) {
-                written_off += sent - rx - written_off;
+                written_off += in_flight;
                 stalled_since = None;
             }
         } else {
