@@ -218,6 +218,38 @@ fn cookie_key_file_handshake_minted_before_a_restart_completes_after_it() {
     handshake_across_restart("xtkeys", true);
 }
 
+/// A key file that can no longer be written when the keys rotate (brought 3 s away with
+/// `--cookie-clock-skew`; a directory stands where the file's temporary copy goes, which even root cannot
+/// open for writing) is reported as a warning, and the server keeps serving with the keys in memory: the file
+/// only matters to a restart, and cutting every connection over it would be the worse failure.
+#[test]
+fn a_key_file_that_cannot_be_written_at_rotation_is_reported_and_serving_goes_on() {
+    if !common::require_root("a_key_file_that_cannot_be_written_at_rotation_is_reported_and_serving_goes_on") {
+        return;
+    }
+    let topo = serve_support::topology("xtkeyw");
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let keys = dir.join("xtkeyw-keys");
+    let blocker = keys.with_extension("tmp");
+    let _ = std::fs::remove_file(&keys);
+    let _ = std::fs::remove_dir(&blocker);
+    let period = xdptcp::tcp::cookie::PERIOD.as_secs_f64();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let skew = format!("{:.3}", (period - 3.0) - now % period);
+    let mut server =
+        start(&topo, "close", &["--cookie-key-file", keys.to_str().unwrap(), "--cookie-clock-skew", &skew]);
+    std::fs::create_dir(&blocker).expect("a directory where the key file's temporary copy goes");
+    let said = serve_support::wait_for(Duration::from_secs(8), || {
+        server.stderr_text().contains("serving on with the keys in memory").then_some(())
+    });
+    let _ = std::fs::remove_dir(&blocker);
+    assert!(said.is_some(), "no warning at the rotation:\n{}", server.stderr_text());
+    let t = clients::sequential(&topo.ns_b, dst(&topo), Exchange::Close, 50);
+    assert_eq!(t.ok, 50, "still serving after the rotation: {:?}\n{}", t.examples, server.stderr_text());
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(10)).success(), "a warning is no failure: {}", server.stderr_text());
+}
+
 #[test]
 fn cookie_minted_under_other_keys_is_refused_after_a_restart() {
     if !common::require_root("cookie_minted_under_other_keys_is_refused_after_a_restart") {

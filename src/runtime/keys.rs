@@ -62,11 +62,13 @@ impl KeyManager {
         }
         let mut m = KeyManager { ring, file: file.map(Path::to_owned) };
         m.ensure(slot)?;
+        // At start a file that cannot be written is an error; later a failed save is only reported (`save`).
+        m.save()?;
         Ok(m)
     }
 
     /// Makes sure the keys of `slot - 1` (if it was ever ours), `slot` and `slot + 1` exist; returns true when the
-    /// ring changed (and then saves the file).
+    /// ring changed (the caller then [`save`](Self::save)s it).
     pub fn ensure(&mut self, slot: u64) -> Result<bool, KeyError> {
         let mut changed = false;
         for s in [slot, slot + 1] {
@@ -75,9 +77,6 @@ impl KeyManager {
                 changed = true;
             }
         }
-        if changed {
-            self.save()?;
-        }
         Ok(changed)
     }
 
@@ -85,8 +84,8 @@ impl KeyManager {
         &self.ring
     }
 
-    /// Writes the ring to the key file (mode 0600, atomically by rename).
-    fn save(&self) -> Result<(), KeyError> {
+    /// Writes the ring to the key file (mode 0600, atomically by rename); nothing without a file.
+    pub fn save(&self) -> Result<(), KeyError> {
         let Some(path) = &self.file else { return Ok(()) };
         let tmp = path.with_extension("tmp");
         let io = |source| KeyError::Io { path: path.clone(), source };

@@ -154,6 +154,15 @@ pub enum ServeError {
     Worker(usize, String),
 }
 
+/// Waits for worker `i` (already finished, or told to exit) and says how it ended.
+fn join_worker(i: usize, h: std::thread::JoinHandle<Result<(), String>>) -> Result<(), ServeError> {
+    match h.join() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServeError::Worker(i, e)),
+        Err(_) => Err(ServeError::Worker(i, "panicked".into())),
+    }
+}
+
 /// Runs the server until a signal (or `run_for`), drains, and returns the final counters.
 pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     if opts.ports.is_empty() || opts.ports.contains(&0) {
@@ -330,6 +339,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let mut exiting = false;
     let mut exited = vec![false; queues as usize];
     let mut answer_watch = AnswerWatch::default();
+    // A failure of the control loop itself (a map update, a worker that died) stops the server the orderly way
+    // (drain, then exit) and is returned at the end; the connections of the other workers are not cut.
+    let mut fault: Option<ServeError> = None;
+    let mut handles: Vec<Option<_>> = handles.into_iter().map(Some).collect();
     loop {
         // Reports arrive about every 100 ms per worker.
         if let Ok(r) = report_rx.recv_timeout(Duration::from_millis(100)) {
@@ -350,18 +363,45 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         }
         snap.uptime = started.elapsed().as_secs_f64();
         snap.steer = prog.counters().ok();
-        if exited.iter().all(|e| *e) || handles.iter().all(|h| h.is_finished()) {
+        if exited.iter().all(|e| *e) || handles.iter().flatten().all(|h| h.is_finished()) {
             break;
         }
-        // Key rotation: the ring always holds the previous, current and next slot.
-        if keys.ensure(slot_now(clock.wall_nanos(clock.now())))? {
-            for c in &commands {
-                let _ = c.send(Command::Keys(keys.ring().clone()));
+        // A worker that ended before it was told to (an I/O error) is joined at once, so that its error is
+        // said now and the others drain, rather than when the process ends.
+        for (i, slot) in handles.iter_mut().enumerate() {
+            if !exiting && slot.as_ref().is_some_and(|h| h.is_finished()) {
+                let outcome = slot.take().map(|h| join_worker(i, h));
+                let e = outcome.and_then(Result::err).unwrap_or_else(|| ServeError::Worker(i, "stopped".into()));
+                exited[i] = true;
+                // It reports no more: its last count of live connections must not hold up the drain.
+                if let Some(w) = snap.workers.get_mut(i) {
+                    w.stats.live_conns = 0;
+                }
+                fault.get_or_insert(e);
             }
-            if opts.xdp_cookies {
-                // The next slot's key is published a period ahead, so the workers have it before the program
-                // mints with it, however late this write lands.
-                prog.set_cookie_keys(keys.ring())?;
+        }
+        // Key rotation: the ring always holds the previous, current and next slot.
+        match keys.ensure(slot_now(clock.wall_nanos(clock.now()))) {
+            Ok(false) => {}
+            Ok(true) => {
+                for c in &commands {
+                    let _ = c.send(Command::Keys(keys.ring().clone()));
+                }
+                if opts.xdp_cookies {
+                    // The next slot's key is published a period ahead, so the workers have it before the program
+                    // mints with it, however late this write lands.
+                    if let Err(e) = prog.set_cookie_keys(keys.ring()) {
+                        fault.get_or_insert(e.into());
+                    }
+                }
+                // The keys are in use already; a file that cannot be written only costs the handshakes that a
+                // restart would cut (as if there were no file), so serving goes on.
+                if let Err(e) = keys.save() {
+                    eprintln!("xdptcp: warning: {e}; serving on with the keys in memory");
+                }
+            }
+            Err(e) => {
+                fault.get_or_insert(e.into());
             }
         }
         if !syn_answers.is_empty() && draining.is_none() {
@@ -376,20 +416,27 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                         AnswerWatch::WINDOW
                     );
                     for (q, _) in &syn_answers {
-                        prog.disable_syn_answer(*q)?;
+                        if let Err(e) = prog.disable_syn_answer(*q) {
+                            fault.get_or_insert(e.into());
+                        }
                     }
                     snap.xdp_fallbacks += 1;
                 }
                 Verdict::Resume => {
                     eprintln!("xdptcp: answering SYNs in XDP again");
                     for (q, a) in &syn_answers {
-                        prog.set_syn_answer(*q, a)?;
+                        if let Err(e) = prog.set_syn_answer(*q, a) {
+                            fault.get_or_insert(e.into());
+                        }
                     }
                 }
             }
         }
         let stop_now = stop.load(Ordering::Relaxed) || opts.run_for.is_some_and(|d| started.elapsed() >= d);
-        if stop_now && draining.is_none() {
+        if (stop_now || fault.is_some()) && draining.is_none() {
+            if let Some(e) = &fault {
+                eprintln!("xdptcp: stopping after an error: {e}");
+            }
             eprintln!("xdptcp: stopping: no new connections, draining live ones for up to {:?}", opts.drain_timeout);
             // First the program stops answering SYNs, then the workers stop listening.
             for (q, _) in &syn_answers {
@@ -424,12 +471,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             last_json = StdInstant::now();
         }
     }
-    let mut failure = None;
+    let mut failure = fault;
     for (i, h) in handles.into_iter().enumerate() {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = Some(ServeError::Worker(i, e)),
-            Err(_) => failure = Some(ServeError::Worker(i, "panicked".into())),
+        if let Some(Err(e)) = h.map(|h| join_worker(i, h)) {
+            failure.get_or_insert(e);
         }
     }
     for r in report_rx.try_iter() {
