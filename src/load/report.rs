@@ -36,7 +36,7 @@ pub struct GeneratorStats {
     pub rx_ring_drops: u64,
     /// Of those, dropped because the RX ring was full (the generator fell behind).
     pub rx_ring_full: u64,
-    /// Of those, dropped because the fill ring was empty (no frame to receive into).
+    /// Times the kernel found the fill ring empty (no frame to receive into; each such frame is dropped).
     pub rx_fill_empty: u64,
     pub tx_kicks: u64,
 }

@@ -81,7 +81,13 @@ impl Schedule {
                 (Some(warm.saturating_add(n)), 0, None)
             }
             (Pace::Rate(_), Bound::Duration(_)) => (None, 0, None),
-            (Pace::Concurrency(c), Bound::Count(n)) => (None, share(c), Some(share(n))),
+            (Pace::Concurrency(c), Bound::Count(n)) => {
+                // A worker with no share of the concurrency (fewer in flight than workers) starts nothing, so
+                // the count is split among the workers that have one: a share of it here would never be done.
+                let active = workers.min(c).max(1);
+                let left = if worker < active { n / active + u64::from(worker < n % active) } else { 0 };
+                (None, share(c), Some(left))
+            }
             (Pace::Concurrency(c), Bound::Duration(_)) => (None, share(c), None),
         };
         Schedule {
@@ -289,6 +295,23 @@ mod tests {
         assert!(a.next_due(T0 + Duration::from_millis(999), 0).is_some());
         assert!(a.next_due(T0 + Duration::from_secs(1), 0).is_none() && a.finished());
         assert_eq!(a.offered_rate(), None);
+    }
+
+    #[test]
+    fn closed_loop_with_fewer_in_flight_than_workers_gives_the_count_to_the_workers_that_run() {
+        // 2 in flight over 4 workers, 11 connections: workers 0 and 1 take 6 and 5, workers 2 and 3 none, and
+        // those finish at once instead of waiting for starts they can never make.
+        let mut all = Vec::new();
+        for w in 0..4 {
+            let mut s = Schedule::new(Pace::Concurrency(2), Bound::Count(11), T0, Duration::ZERO, w, 4);
+            let mut n = 0;
+            while s.next_due(T0, 0).is_some() {
+                n += 1;
+            }
+            assert!(s.finished(), "worker {w} is done after {n}");
+            all.push((s.concurrency, n));
+        }
+        assert_eq!(all, [(1, 6), (1, 5), (0, 0), (0, 0)]);
     }
 
     #[test]
