@@ -329,6 +329,17 @@ fn ceiling(exe: &Path, raw: &Path, quick: bool, tag: &str) -> Result<f64> {
     v["mpps"].as_f64().context("ceiling JSON has no mpps")
 }
 
+/// The `rps_cpus` mask with only `cpu` set: 32-bit hex groups, most significant first, comma-separated (the
+/// kernel's bitmap format, which a plain `1 << cpu` would overflow from CPU 64 on).
+fn rps_mask(cpu: usize) -> String {
+    let groups = cpu / 32 + 1;
+    (0..groups)
+        .rev()
+        .map(|g| format!("{:08x}", if g == cpu / 32 { 1u32 << (cpu % 32) } else { 0 }))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Routes the generator's source range back through it (for the Linux server), steers the server's receive
 /// processing to the server CPU (RPS), and gives the kernel server room to queue.
 fn prepare(topo: &VethPair, server_cpu: usize) -> Result<()> {
@@ -336,7 +347,7 @@ fn prepare(topo: &VethPair, server_cpu: usize) -> Result<()> {
     for cidr in [SRC_CIDR, FLOOD_CIDR] {
         netns_exec(a, &["ip", "route", "replace", cidr, "via", &topo.ip4_b.to_string()])?;
     }
-    let mask = format!("{:x}", 1u64 << server_cpu);
+    let mask = rps_mask(server_cpu);
     for q in 0..topo.queues {
         let path = format!("/sys/class/net/{}/queues/rx-{q}/rps_cpus", topo.if_a);
         netns_exec(a, &["sh", "-c", &format!("echo {mask} > {path}")])?;
@@ -569,7 +580,7 @@ fn report(
         }
         plots::latency_curves(&svg_lat, &format!("{}: connect latency at 50% of max rate", sc.name), &series)?;
         let svg_rate = a.out.join(format!("{name}-{}-rate.svg", sc.name));
-        let completed = |s: &Sweep| s.runs.iter().map(|(r, x)| (*r, x.achieved_cps * x.success())).collect::<Vec<_>>();
+        let completed = |s: &Sweep| s.runs.iter().map(|(r, x)| (*r, x.achieved_cps)).collect::<Vec<_>>();
         let mut rates = vec![("xdptcp", completed(ours)), ("Linux", completed(linux))];
         if let Some(r) = responder {
             rates.push(("stateless responder", completed(r)));
@@ -618,18 +629,22 @@ fn report(
     let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
     let (ratio0, frac0) = ratios(xdptcp_cps, linux_cps, sc0.frames_c2s, ceiling_mpps);
     let (ratio90, frac90) = ratios(p90_rate(ours0), p90_rate(linux0), sc0.frames_c2s, ceiling_mpps);
+    // The headline fields are null, not 0, when a sweep found no rate meeting the bar (0 µs would read as
+    // perfect). The p99s are each server's at its own half-load rate; at equal load, see `*_at_linux_half_rate`.
+    let (knee_ours, knee_linux) = (ours0.best.is_some(), linux0.best.is_some());
+    let half_p99 = |s: &Sweep| s.half.as_ref().map(|(_, r)| r.connect_us.p99);
     let last = json!({
         "bench": "xdptcp",
         "name": name,
         "quick": a.quick,
         "ceiling_mpps": ceiling_mpps,
         "ceiling_samples_mpps": ceilings,
-        "xdptcp_cps": xdptcp_cps,
-        "linux_cps": linux_cps,
-        "ratio_vs_linux": ratio0,
-        "fraction_of_ceiling": frac0,
-        "xdptcp_connect_p99_us": p99(ours0),
-        "linux_connect_p99_us": p99(linux0),
+        "xdptcp_cps": knee_ours.then_some(xdptcp_cps),
+        "linux_cps": knee_linux.then_some(linux_cps),
+        "ratio_vs_linux": (knee_ours && knee_linux).then_some(ratio0),
+        "fraction_of_ceiling": (knee_ours && ceiling_mpps > 0.0).then_some(frac0),
+        "xdptcp_connect_p99_us": half_p99(ours0),
+        "linux_connect_p99_us": half_p99(linux0),
         "xdptcp_connect_p99_us_at_linux_half_rate": ours0.same_rate.as_ref().map(|(_, r)| r.connect_us.p99),
         "xdptcp_cps_p90_under_1ms": p90_rate(ours0),
         "linux_cps_p90_under_1ms": p90_rate(linux0),
@@ -747,5 +762,13 @@ mod tests {
         let (ratio, frac) = ratios(139_219.0, 18_984.0, 4.0, 0.531);
         assert!(frac > 1.0 && (ratio - 7.33).abs() < 0.01, "{frac} {ratio}");
         assert_eq!(ratios(1.0, 0.0, 3.0, 0.0), (0.0, 0.0));
+    }
+
+    #[test]
+    fn the_rps_mask_names_one_cpu_in_the_kernels_bitmap_format() {
+        assert_eq!(rps_mask(1), "00000002");
+        assert_eq!(rps_mask(31), "80000000");
+        assert_eq!(rps_mask(32), "00000001,00000000");
+        assert_eq!(rps_mask(70), "00000040,00000000,00000000");
     }
 }

@@ -4,8 +4,10 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
-/// Reads the (value, percentile) points of an HdrHistogram percentile-distribution (.hgrm) file.
+/// Reads the (value, percentile) points of an HdrHistogram percentile-distribution (.hgrm) file, values in µs
+/// (the files hold milliseconds, HdrHistogram's usual unit: see `load::histograms::write_hgrm`).
 pub fn read_hgrm(path: &Path) -> Result<Vec<(f64, f64)>> {
+    const US_PER_FILE_UNIT: f64 = 1000.0;
     let text = std::fs::read_to_string(path)?;
     let mut pts = Vec::new();
     for line in text.lines() {
@@ -13,7 +15,7 @@ pub fn read_hgrm(path: &Path) -> Result<Vec<(f64, f64)>> {
         if cols.len() >= 3 {
             if let (Ok(v), Ok(p)) = (cols[0].parse::<f64>(), cols[1].parse::<f64>()) {
                 if (0.0..1.0).contains(&p) {
-                    pts.push((v, p));
+                    pts.push((v * US_PER_FILE_UNIT, p));
                 }
             }
         }
@@ -38,6 +40,7 @@ pub fn latency_curves(out: &Path, title: &str, series: &[(&str, Vec<(f64, f64)>)
         .configure_mesh()
         .x_desc("percentile")
         .y_desc("latency (µs)")
+        .x_labels(6) // on the integers 0..=5, one label each
         .x_label_formatter(&|x| match x.round() as i32 {
             0 => "0%".into(),
             1 => "90%".into(),
@@ -97,4 +100,30 @@ pub fn rate_curves(out: &Path, title: &str, series: &[(&str, Vec<(f64, f64)>)]) 
     chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(|e| anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow!("{e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xdptcp::load::histograms::{record_us, write_hgrm, Histograms};
+    use std::time::Duration;
+
+    #[test]
+    fn hgrm_points_come_back_in_microseconds() {
+        // Connections at 1, 2, ..., 2000 µs: the curve must read about 1000 µs at p50 and 1800 at p90, as the
+        // axis says (the file holds 1.000 and 1.800 ms).
+        let mut h = Histograms::new();
+        for us in 1..=2000 {
+            record_us(&mut h.connect, Duration::from_micros(us));
+        }
+        let path = std::env::temp_dir().join(format!("xdptcp-plot-{}.hgrm", std::process::id()));
+        let mut text = Vec::new();
+        write_hgrm(&h.connect, &mut text).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let pts = read_hgrm(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let at = |p: f64| pts.iter().find(|(_, q)| *q >= p).map(|(v, _)| *v).unwrap();
+        assert!((at(0.5) - 1000.0).abs() < 10.0, "p50 {} µs", at(0.5));
+        assert!((at(0.9) - 1800.0).abs() < 10.0, "p90 {} µs", at(0.9));
+    }
 }
