@@ -22,6 +22,11 @@
 //! is memory: while it drains, the index holds both tables (the old one's buckets on top of the new one's).
 //! Should the new table fill anyway, hashbrown grows it the usual way, which is correct, just not smooth
 //! (`early_fills` counts it; tests hold it at zero).
+//!
+//! What one operation still pays: the insert that starts a drain allocates the fresh table, whose control bytes
+//! hashbrown writes at once (one byte per bucket: 8 MiB for the 2^23 buckets of the largest TIME-WAIT bound, a
+//! memset and its page faults, not measured apart), and the removal that ends one frees the old table. Under
+//! churn at a bound that happens once per same-size renewal.
 
 use hashbrown::HashTable;
 

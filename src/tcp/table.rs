@@ -1,8 +1,8 @@
 //! The per-worker connection table: a slab of entries indexed by a keyed hash of the 4-tuple.
 //!
 //! It owns the connections of one worker and the keyed hash shared with the TIME-WAIT table (`flow_hash`); the
-//! index itself is a `KeyedIndex` (`tcp::keyed_index`), which grows without a pause. It never allocates once
-//! the slab and the index have grown to their working size, never iterates in hash order for callers (handles
+//! index itself is a `KeyedIndex` (`tcp::keyed_index`), which grows without a pause. Once the slab has grown to
+//! its working size it allocates only when the index starts a drain (a fresh table; see there), never iterates in hash order for callers (handles
 //! are slab positions), and never hashes with a key a peer could know: the index is hashed with SipHash-1-3
 //! under a per-table secret, so no peer can aim tuples at one bucket.
 //!

@@ -1,7 +1,8 @@
 //! TIME-WAIT, apart from live connections: a compact table of closed connections that still guard their tuple.
 //!
 //! It owns the tuples in TIME-WAIT of one worker: what each remembers ([`TimeWait`]) and when its 2MSL ends. It
-//! never reads a clock, never allocates once grown to its working size, and never drops an entry before its
+//! never reads a clock, allocates only to grow the ring or when its index starts a drain (a fresh table; see
+//! `tcp::keyed_index`), and never drops an entry before its
 //! 2MSL has fully run (expiry is checked to the nanosecond).
 //!
 //! Shape: every entry lives the same `lifetime` from its insert (or restart), so entries sit in a ring in
