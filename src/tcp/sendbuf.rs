@@ -185,6 +185,12 @@ impl SendBufs {
             return;
         }
         let slot = std::mem::replace(&mut self.slots[*h as usize], Slot::Free);
+        if matches!(slot, Slot::Free) {
+            // A stale copy of a handle released already (a caller's bug): pushing the slot on the free list a
+            // second time would later hand it to two queues at once.
+            *h = NONE;
+            return;
+        }
         if let Slot::Owned { mut data, head } = slot {
             self.owned -= data.len() - head;
             // Keep a bounded number of spare vectors, and none that grew huge.
@@ -250,6 +256,23 @@ mod tests {
         assert!(!p.under_pressure());
         p.release(&mut c);
         assert_eq!((p.owned_bytes(), p.in_use()), (0, 0));
+    }
+
+    #[test]
+    fn a_stale_handle_released_again_frees_nothing_twice() {
+        let mut p = SendBufs::with_budget(100);
+        let mut a = NONE;
+        p.push(&mut a, b"abc", 1000);
+        let mut stale = a;
+        p.release(&mut a);
+        p.release(&mut stale);
+        assert_eq!((p.in_use(), stale), (0, NONE));
+        // Two new queues get two different slots.
+        let (mut x, mut y) = (NONE, NONE);
+        p.push(&mut x, b"x", 1000);
+        p.push(&mut y, b"y", 1000);
+        assert_ne!(x, y);
+        assert_eq!((p.slice(x, 0, 10), p.slice(y, 0, 10)), (&b"x"[..], &b"y"[..]));
     }
 
     #[test]
