@@ -35,7 +35,7 @@ use xdptcp::io::topology::VethPair;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// The short run (under two minutes): shorter steps, one refinement, shorter flood.
+    /// The short run (under two minutes): shorter steps, one refinement, knees from one run, shorter flood.
     #[arg(long)]
     quick: bool,
     /// Name of the result files (default: quick-<unix time> or full-<unix time>).
@@ -91,7 +91,7 @@ pub fn run(a: &Args) -> Result<()> {
     std::fs::create_dir_all(&raw).with_context(|| format!("creating {}", raw.display()))?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let step = a.step.unwrap_or(if a.quick { 1.5 } else { 4.0 });
-    let refine = if a.quick { 1 } else { 3 };
+    let depth = if a.quick { sweep::Depth::QUICK } else { sweep::Depth::FULL };
     println!("xdptcp bench ({}) — {}", if a.quick { "quick" } else { "full" }, machine());
 
     // 0. The machine's own latency floor.
@@ -144,7 +144,7 @@ pub fn run(a: &Args) -> Result<()> {
         // generator is equally busy, and its own catching up after the VM's gaps weighs the same on both.
         let linux = {
             let mut srv = start_linux(&exe, &topo, sc.app, a.server_cpu, &raw, &format!("linux-{}", sc.name))?;
-            let s = sweep::sweep(&spec(sc.http), 10_000.0, 3_000_000.0, refine, &raw, &format!("linux-{}", sc.name))?;
+            let s = sweep::sweep(&spec(sc.http), 10_000.0, 3_000_000.0, depth, &raw, &format!("linux-{}", sc.name))?;
             srv.stop(Duration::from_secs(10));
             s
         };
@@ -153,7 +153,7 @@ pub fn run(a: &Args) -> Result<()> {
         }
         let (ours, same_rate) = {
             let mut srv = start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, &format!("serve-{}", sc.name), &[])?;
-            let s = sweep::sweep(&spec(sc.http), 40_000.0, 3_000_000.0, refine, &raw, &format!("xdptcp-{}", sc.name))?;
+            let s = sweep::sweep(&spec(sc.http), 40_000.0, 3_000_000.0, depth, &raw, &format!("xdptcp-{}", sc.name))?;
             let same = match &linux.half {
                 Some((rate, _)) => {
                     let r = sweep::run_load(&spec(sc.http), *rate, &raw, &format!("xdptcp-{}-linux-half", sc.name))?;
@@ -176,7 +176,7 @@ pub fn run(a: &Args) -> Result<()> {
                 println!("  the same sweep against the stateless responder (no TCP state, same AF_XDP path and core)");
                 let tag = format!("responder-{}", sc.name);
                 let mut srv = responder::start(&exe, &topo, a.server_cpu, &raw, &tag)?;
-                let r = sweep::sweep(&spec(false), 40_000.0, 3_000_000.0, refine, &raw, &tag);
+                let r = sweep::sweep(&spec(false), 40_000.0, 3_000_000.0, depth, &raw, &tag);
                 srv.stop(Duration::from_secs(10));
                 Some(r?)
             };
@@ -201,7 +201,7 @@ pub fn run(a: &Args) -> Result<()> {
         } else {
             println!("  xdptcp serve --xdp-cookies (SYNs answered in the XDP program)");
             let tag = format!("xdpc-{}", sc.name);
-            Some(xdp_cookies::measure(&spec(sc.http), &ours, &linux, !a.quick, refine, &raw, &tag, |t| {
+            Some(xdp_cookies::measure(&spec(sc.http), &ours, &linux, !a.quick, depth, &raw, &tag, |t| {
                 start_xdptcp(&exe, &topo, sc.app, a.server_cpu, 1, &raw, t, &["--xdp-cookies"])
             })?)
         };
@@ -227,8 +227,10 @@ pub fn run(a: &Args) -> Result<()> {
     let plan = resilience::Plan {
         legit: &legit,
         legit_rate,
-        syn_secs: if a.quick { 3.0 } else { 8.0 },
-        ack_secs: if a.quick { 3.0 } else { 10.0 },
+        // The quick run's floods are short: it has to stay under two minutes on a machine whose sweeps vary by
+        // tens of seconds from run to run.
+        syn_secs: if a.quick { 2.0 } else { 8.0 },
+        ack_secs: if a.quick { 2.0 } else { 10.0 },
         flood_src: FLOOD_CIDR,
         raw: &raw,
     };

@@ -105,8 +105,8 @@ pub fn rate_curves(out: &Path, title: &str, series: &[(&str, Vec<(f64, f64)>)]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xdptcp::load::histograms::{record_us, write_hgrm, Histograms};
     use std::time::Duration;
+    use xdptcp::load::histograms::{record_us, write_hgrm, Histograms};
 
     #[test]
     fn hgrm_points_come_back_in_microseconds() {

@@ -153,8 +153,8 @@ pub fn log_run(tag: &str, rate: f64, r: &LoadResult) {
 /// `refine` times; then the same for the p99 bar, whose knee lies at or below that one (halving further
 /// down first if no rate so far met it); confirms each knee with a second run (see `confirm`); then measures
 /// latency at half the headline rate.
-pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag: &str) -> Result<Sweep> {
-    let mut s = search(start, max, refine, |rate| {
+pub fn sweep(spec: &LoadSpec, start: f64, max: f64, depth: Depth, dir: &Path, tag: &str) -> Result<Sweep> {
+    let mut s = search(start, max, depth, |rate| {
         let r = run_load(spec, rate, dir, &format!("{tag}-{rate:.0}"))?;
         log_run(tag, rate, &r);
         Ok(r)
@@ -169,7 +169,8 @@ pub fn sweep(spec: &LoadSpec, start: f64, max: f64, refine: u32, dir: &Path, tag
 }
 
 /// The search of [`sweep`], with `run` measuring one offered rate.
-fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<LoadResult>) -> Result<Sweep> {
+fn search(start: f64, max: f64, depth: Depth, mut run: impl FnMut(f64) -> Result<LoadResult>) -> Result<Sweep> {
+    let refine = depth.bisections;
     const MIN: f64 = 1_000.0;
     let mut s = Sweep::default();
     let mut probe = |rate: f64, s: &mut Sweep| -> Result<()> {
@@ -236,36 +237,49 @@ fn search(start: f64, max: f64, refine: u32, mut run: impl FnMut(f64) -> Result<
     // bisection tried may meet the p90 bar above where that bisection ended: taking the highest keeps the
     // headline at or below the p90 figure, as a stricter bar must be (a run that meets the p99 bar meets the
     // p90 one, so the p99 knee is always a p90 candidate).
-    let best = confirm(&mut s, passes, &mut probe)?;
-    let best_p90 = confirm(&mut s, passes_p90, &mut probe)?;
+    let best = confirm(&mut s, passes, depth.confirmations, &mut probe)?;
+    let best_p90 = confirm(&mut s, passes_p90, depth.confirmations, &mut probe)?;
     let run_at = |s: &Sweep, rate: Option<f64>| rate.and_then(|g| s.runs.iter().find(|(r, _)| *r == g).cloned());
     s.best_p90 = run_at(&s, best_p90);
     s.best = run_at(&s, best);
     Ok(s)
 }
 
-/// Extra runs one bar may take to confirm its knee.
-const CONFIRMATIONS: u32 = 4;
+/// How finely a sweep looks: bisections between the last pass and the first failure, and extra runs one bar
+/// may take to confirm its knee.
+#[derive(Clone, Copy, Debug)]
+pub struct Depth {
+    pub bisections: u32,
+    pub confirmations: u32,
+}
+
+impl Depth {
+    pub const FULL: Depth = Depth { bisections: 3, confirmations: 4 };
+    /// The short run's: one bisection, and knees from one run (a smoke run, held under two minutes).
+    pub const QUICK: Depth = Depth { bisections: 1, confirmations: 0 };
+}
 
 /// The highest rate that met `bar` in every run at it and in at least two, measuring candidates again (highest
-/// first) until one holds or [`CONFIRMATIONS`] runs are spent.
+/// first) until one holds or `confirmations` runs are spent; with none allowed, the highest that met it.
 fn confirm(
     s: &mut Sweep,
     bar: fn(&LoadResult) -> bool,
+    confirmations: u32,
     probe: &mut impl FnMut(f64, &mut Sweep) -> Result<()>,
 ) -> Result<Option<f64>> {
     let runs_at = |s: &Sweep, rate: f64| s.runs.iter().filter(|(r, _)| *r == rate).count();
-    let confirmed =
-        |s: &Sweep| s.runs.iter().map(|(r, _)| *r).filter(|r| met(s, *r, bar) && runs_at(s, *r) >= 2).reduce(f64::max);
-    for _ in 0..CONFIRMATIONS {
-        let candidate = s.runs.iter().map(|(r, _)| *r).filter(|r| met(s, *r, bar)).reduce(f64::max);
-        match candidate {
+    let highest = |s: &Sweep| s.runs.iter().map(|(r, _)| *r).filter(|r| met(s, *r, bar)).reduce(f64::max);
+    if confirmations == 0 {
+        return Ok(highest(s));
+    }
+    for _ in 0..confirmations {
+        match highest(s) {
             None => return Ok(None),
             Some(c) if runs_at(s, c) >= 2 => return Ok(Some(c)),
             Some(c) => probe(c, s)?,
         }
     }
-    Ok(confirmed(s))
+    Ok(s.runs.iter().map(|(r, _)| *r).filter(|r| met(s, *r, bar) && runs_at(s, *r) >= 2).reduce(f64::max))
 }
 
 /// Whether `rate` was measured and met `bar` in every run at it.
@@ -315,7 +329,7 @@ mod tests {
 
     #[test]
     fn the_sweep_finds_both_knees_to_the_refinement_asked_for() {
-        let s = search(40_000.0, 3_000_000.0, 3, |r| Ok(model(r))).unwrap();
+        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 3, ..Depth::FULL }, |r| Ok(model(r))).unwrap();
         // Steps 40, 60, 90, 135, 202.5 k: the p90 knee lies between 135 and 202.5 k, bisected three times.
         let p90 = s.best_p90.as_ref().unwrap().0;
         assert!((191_000.0..=200_000.0).contains(&p90), "p90 knee {p90}");
@@ -328,7 +342,7 @@ mod tests {
     fn the_headline_never_exceeds_the_p90_figure_when_the_p99_bisection_lands_above_the_p90_one() {
         // Both bars met up to 190 k. Steps 40 ... 135 k, 202.5 k fails; one bisection of the p90 knee ends at
         // 168.75 k; the p99 bisection then starts there and tries 185.6 k, which meets both bars.
-        let s = search(40_000.0, 3_000_000.0, 1, |r| {
+        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 1, ..Depth::FULL }, |r| {
             let mut m = model(r);
             m.connect_us.p99 = m.connect_us.p90.min(if r <= 190_000.0 { 100.0 } else { 5_000.0 });
             m.connect_us.p90 = m.connect_us.p99;
@@ -342,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_p99_knee_below_every_rate_climbed_is_found_by_halving_further_down() {
-        let s = search(40_000.0, 3_000_000.0, 3, |r| {
+        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 3, ..Depth::FULL }, |r| {
             let mut x = model(r);
             x.connect_us.p99 = if r <= 15_000.0 { 100.0 } else { 5_000.0 };
             Ok(x)
@@ -357,7 +371,7 @@ mod tests {
     #[test]
     fn a_server_that_never_meets_the_p99_bar_has_no_headline_rate() {
         let mut runs = 0;
-        let s = search(40_000.0, 3_000_000.0, 3, |r| {
+        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 3, ..Depth::FULL }, |r| {
             runs += 1;
             let mut x = model(r);
             x.connect_us.p99 = 5_000.0;
@@ -374,11 +388,19 @@ mod tests {
     }
 
     #[test]
+    fn the_quick_depth_takes_each_knee_from_one_run() {
+        let s = search(40_000.0, 3_000_000.0, Depth::QUICK, |r| Ok(model(r))).unwrap();
+        let best = s.best.as_ref().unwrap().0;
+        assert!((135_000.0..=150_000.0).contains(&best), "headline {best}");
+        assert_eq!(s.runs.iter().filter(|(r, _)| *r == best).count(), 1, "no second run in the smoke run");
+    }
+
+    #[test]
     fn a_knee_met_once_and_not_again_gives_way_to_one_that_holds() {
         // The p99 bar holds up to 150 k, but one run at 168.75 k also meets it (a lucky run), and its second
         // run does not: the headline is the highest rate that met the bar twice, never the lucky one.
         let mut at = std::collections::HashMap::new();
-        let s = search(40_000.0, 3_000_000.0, 1, |r| {
+        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 1, ..Depth::FULL }, |r| {
             let n = at.entry(r as u64).or_insert(0);
             *n += 1;
             let mut x = model(r);

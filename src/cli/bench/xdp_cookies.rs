@@ -32,7 +32,7 @@ pub fn measure(
     default: &Sweep,
     linux: &Sweep,
     full: bool,
-    refine: u32,
+    depth: sweep::Depth,
     raw: &Path,
     tag: &str,
     start: impl Fn(&str) -> Result<Proc>,
@@ -40,7 +40,7 @@ pub fn measure(
     let mut srv = start(tag)?;
     // The sweep first (full run), so that the equal-load run meets a server as warm as the default's half-load
     // run did (which came after its own sweep).
-    let s = if full { Some(sweep::sweep(spec, 40_000.0, 3_000_000.0, refine, raw, tag)?) } else { None };
+    let s = if full { Some(sweep::sweep(spec, 40_000.0, 3_000_000.0, depth, raw, tag)?) } else { None };
     let at_default_half = match &default.half {
         Some((rate, _)) => {
             if !full {
