@@ -22,7 +22,9 @@ const BAD_METHOD: u32 = 1 << 5;
 pub const DONE: u32 = 1 << 6;
 /// A body is being skipped; its remaining length is above [`BODY_SHIFT`].
 pub const IN_BODY: u32 = 1 << 7;
-pub const BODY_SHIFT: u32 = 8;
+/// The request carried a Content-Length (so a second one must agree with it).
+const HAS_LENGTH: u32 = 1 << 8;
+pub const BODY_SHIFT: u32 = 9;
 const REQUEST_BITS: u32 = (1 << BODY_SHIFT) - 1;
 
 /// The fixed responses for one body, built once (they live as long as the process).
@@ -130,8 +132,12 @@ pub fn on_line(r: &Responses, st: u32, raw: &[u8]) -> Step {
             }
         }
     } else if name.eq_ignore_ascii_case(b"content-length") {
+        // RFC 9112 §6.3: Content-Length fields that disagree make the framing unknowable (a request smuggled in
+        // a body one reader skips and another parses), so they are an error, not "the last one wins".
         match parse_u32(value) {
-            Some(n) if n <= MAX_BODY => st = (st & REQUEST_BITS) | (n << BODY_SHIFT),
+            Some(n) if n <= MAX_BODY && (st & HAS_LENGTH == 0 || st >> BODY_SHIFT == n) => {
+                st = (st & REQUEST_BITS) | HAS_LENGTH | (n << BODY_SHIFT)
+            }
             _ => return Step::Fail(r.bad_request),
         }
     } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
@@ -242,6 +248,24 @@ mod tests {
         assert!(s(r.ok[0][0][1]).contains("Connection: close\r\n"));
         assert!(s(r.ok[0][1][0]).contains("Connection: keep-alive\r\n"));
         assert!(s(r.ok[1][0][0]).ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn rfc9112_6_3_content_lengths_that_disagree_are_refused_and_repeats_that_agree_are_not() {
+        let r = Responses::new(b"x");
+        let Step::Next(st) = on_line(&r, 0, b"GET / HTTP/1.1\r\n") else { panic!() };
+        let Step::Next(cl) = on_line(&r, st, b"Content-Length: 5\r\n") else { panic!() };
+        assert_eq!(on_line(&r, cl, b"Content-Length: 7\r\n"), Step::Fail(r.bad_request));
+        let Step::Next(zero) = on_line(&r, st, b"Content-Length: 0\r\n") else { panic!() };
+        assert_eq!(on_line(&r, zero, b"Content-Length: 5\r\n"), Step::Fail(r.bad_request), "0, then 5");
+        let Step::Next(again) = on_line(&r, cl, b"content-length:5\r\n") else { panic!() };
+        let Step::Respond { next, .. } = on_line(&r, again, b"\r\n") else { panic!() };
+        assert_eq!(skip_body(next, 100), (5, 0));
+        // The largest body still fits above the flags.
+        let max = format!("Content-Length: {MAX_BODY}\r\n");
+        let Step::Next(big) = on_line(&r, st, max.as_bytes()) else { panic!() };
+        let Step::Respond { next, .. } = on_line(&r, big, b"\r\n") else { panic!() };
+        assert_eq!(skip_body(next, usize::MAX), (MAX_BODY as usize, 0));
     }
 
     #[test]
