@@ -151,18 +151,24 @@ fn rfc6298_2_3_later_samples_are_smoothed_into_the_rto() {
     assert!(got >= Duration::from_micros(362_500) && got < Duration::from_micros(412_500), "{got:?}");
 }
 
-#[test]
-fn rfc6298_3_karn_no_sample_from_a_retransmitted_segment_and_the_backoff_is_kept() {
-    // RTT 100 ms → RTO 300 ms. A segment retransmitted once and then acknowledged 5 s after its first sending
-    // must not teach the estimator a 5 s RTT (an RTO of 15 s), and its ACK gives no sample, so the doubled RTO
-    // stays for the next segment (Karn; RFC 6298 §5 after 5.7: only a new measurement collapses it): 600 ms.
+/// RTT 100 ms (RTO 300 ms); a segment retransmitted once at 300 ms and acknowledged 5 s after its first sending.
+fn client_after_an_acknowledged_retransmission() -> (Rig, ConnId, PeerConn) {
     let (mut rig, id, mut p) = client_with_rtt(Duration::from_millis(100));
     let (_, out) = rig.act(id, |c| c.send(b"abc"));
     p.take(&out);
-    rig.advance(Duration::from_millis(400)); // retransmitted at 300 ms
+    rig.advance(Duration::from_millis(400));
     assert_eq!(rig.ep.stats().retransmits, 1);
     rig.now += Duration::from_millis(4600);
     p.ack_now(&mut rig);
+    (rig, id, p)
+}
+
+#[test]
+fn rfc6298_3_karn_no_sample_from_a_retransmitted_segment_and_the_backoff_is_kept() {
+    // The late ACK must not teach the estimator a 5 s RTT (an RTO of 15 s), and it gives no sample, so the
+    // doubled RTO stays for the next segment (Karn; RFC 6298 §5 after 5.7: only a new measurement collapses
+    // it): 600 ms.
+    let (mut rig, id, _p) = client_after_an_acknowledged_retransmission();
     let got = first_retransmission(&mut rig, id, 10);
     assert!(got >= Duration::from_millis(600) && got < Duration::from_millis(650), "{got:?}");
 }
@@ -171,12 +177,7 @@ fn rfc6298_3_karn_no_sample_from_a_retransmitted_segment_and_the_backoff_is_kept
 fn rfc6298_5_a_new_measurement_collapses_the_backed_off_rto() {
     // As above, but the segment after the retransmitted one is acknowledged in 100 ms, before its (600 ms)
     // timer: that is a sample, and the RTO is computed afresh from SRTT 100 ms and RTTVAR 37.5 ms: 250 ms.
-    let (mut rig, id, mut p) = client_with_rtt(Duration::from_millis(100));
-    let (_, out) = rig.act(id, |c| c.send(b"abc"));
-    p.take(&out);
-    rig.advance(Duration::from_millis(400));
-    rig.now += Duration::from_millis(4600);
-    p.ack_now(&mut rig);
+    let (mut rig, id, mut p) = client_after_an_acknowledged_retransmission();
     let (_, out) = rig.act(id, |c| c.send(b"def"));
     p.take(&out);
     rig.now += Duration::from_millis(100);
