@@ -8,6 +8,7 @@ mod close;
 mod echo;
 mod http;
 pub mod http1;
+pub mod http1_response;
 
 pub use crate::tcp::api::{CloseReason, Conn, ConnId};
 pub use close::CloseApp;

@@ -7,8 +7,8 @@
 //! notion of time is what the runner hands it (`now`, set before every call into the endpoint).
 
 use super::histograms::{record_us, Histograms};
-use super::response::{Progress, ResponseReader};
 use super::schedule::Due;
+use crate::app::http1_response::{Progress, ResponseReader};
 use crate::app::{App, CloseReason, Conn, ConnId};
 use crate::time::Instant;
 use std::collections::VecDeque;

@@ -15,7 +15,6 @@ pub mod flood;
 pub mod histograms;
 pub mod neigh;
 pub mod report;
-pub mod response;
 pub mod runner;
 pub mod schedule;
 pub mod tuples;

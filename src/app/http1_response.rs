@@ -1,5 +1,7 @@
 //! An incremental reader of one HTTP/1.x response (RFC 9112): status line, headers, then a body delimited by
-//! `Content-Length` or, without one, by the server's close. Bytes may arrive split anywhere.
+//! `Content-Length` or, without one, by the server's close. Bytes may arrive split anywhere. The load generator's
+//! client side reads responses with it; it lives with the apps, in the sans-IO core, so that it is fuzzed
+//! (`fuzz/fuzz_targets/http_response.rs`) like every other parser.
 //!
 //! It keeps a dozen bytes of state per connection and never buffers or allocates: a load generator reads
 //! hundreds of thousands of responses a second and only needs the status code and where the body ends. It never
