@@ -282,9 +282,9 @@ fn bad_input_gets_one_clear_error_line_and_a_failing_exit() {
     let topo = serve_support::topology("xtbad");
     let (ns, ifc) = (topo.ns_a.as_str(), topo.if_a.as_str());
     assert_refused(ns, &[], &["--iface", "xtnosuch0", "--ports", "8080"], "xtnosuch0");
-    assert_refused(ns, &[], &["--iface", ifc, "--ports", "0"], "0");
-    assert_refused(ns, &[], &["--iface", ifc, "--ports", "70000"], "70000");
-    assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080,x"], "x");
+    assert_refused(ns, &[], &["--iface", ifc, "--ports", "0"], "'0' for '--ports <PORTS>': 0 is not in 1..=65535");
+    assert_refused(ns, &[], &["--iface", ifc, "--ports", "70000"], "70000 is not in 1..=65535");
+    assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080,x"], "'x' for '--ports <PORTS>'");
     assert_refused(
         ns,
         &[],
@@ -292,7 +292,7 @@ fn bad_input_gets_one_clear_error_line_and_a_failing_exit() {
         "--queues 5: xtbad0 has only 1 queue",
     );
     assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "1000"], "ring size 1000");
-    assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "32"], "32");
+    assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "32"], "'32' for '--ring <RING>'");
     assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--max-time-wait", "0"], "--max-time-wait");
     // Without privileges: an unprivileged user with no capabilities at all.
     let nobody =
