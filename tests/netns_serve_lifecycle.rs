@@ -219,8 +219,8 @@ fn cookie_key_file_handshake_minted_before_a_restart_completes_after_it() {
 }
 
 /// A key file that can no longer be written when the keys rotate (brought 3 s away with
-/// `--cookie-clock-skew`; a directory stands where the file's temporary copy goes, which even root cannot
-/// open for writing) is reported as a warning, and the server keeps serving with the keys in memory: the file
+/// `--cookie-clock-skew`; a directory with a file in it stands where the key file was, which even root cannot
+/// rename over) is reported as a warning, and the server keeps serving with the keys in memory: the file
 /// only matters to a restart, and cutting every connection over it would be the worse failure.
 #[test]
 fn a_key_file_that_cannot_be_written_at_rotation_is_reported_and_serving_goes_on() {
@@ -230,19 +230,26 @@ fn a_key_file_that_cannot_be_written_at_rotation_is_reported_and_serving_goes_on
     let topo = serve_support::topology("xtkeyw");
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let keys = dir.join("xtkeyw-keys");
-    let blocker = keys.with_extension("tmp");
     let _ = std::fs::remove_file(&keys);
-    let _ = std::fs::remove_dir(&blocker);
+    let _ = std::fs::remove_dir_all(&keys);
     let period = xdptcp::tcp::cookie::PERIOD.as_secs_f64();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let skew = format!("{:.3}", (period - 3.0) - now % period);
     let mut server =
         start(&topo, "close", &["--cookie-key-file", keys.to_str().unwrap(), "--cookie-clock-skew", &skew]);
-    std::fs::create_dir(&blocker).expect("a directory where the key file's temporary copy goes");
+    std::fs::remove_file(&keys).expect("the server wrote its key file");
+    std::fs::create_dir(&keys).expect("a directory where the key file was");
+    std::fs::write(keys.join("in-the-way"), b"x").unwrap();
     let said = serve_support::wait_for(Duration::from_secs(8), || {
         server.stderr_text().contains("serving on with the keys in memory").then_some(())
     });
-    let _ = std::fs::remove_dir(&blocker);
+    let _ = std::fs::remove_dir_all(&keys);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with(".xtkeyw-keys.") && n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "the failed save left its temporary copy behind: {leftovers:?}");
     assert!(said.is_some(), "no warning at the rotation:\n{}", server.stderr_text());
     let t = clients::sequential(&topo.ns_b, dst(&topo), Exchange::Close, 50);
     assert_eq!(t.ok, 50, "still serving after the rotation: {:?}\n{}", t.examples, server.stderr_text());

@@ -85,24 +85,28 @@ impl KeyManager {
     }
 
     /// Writes the ring to the key file (mode 0600, atomically by rename); nothing without a file.
+    ///
+    /// The temporary copy has a fresh random name and is created, never opened if it exists (`create_new`:
+    /// O_EXCL, which also refuses a symlink): a file someone else put at a fixed name would otherwise receive the
+    /// secrets with its own owner and mode, and two servers rotating together would write into each other.
     pub fn save(&self) -> Result<(), KeyError> {
         let Some(path) = &self.file else { return Ok(()) };
-        let tmp = path.with_extension("tmp");
         let io = |source| KeyError::Io { path: path.clone(), source };
-        {
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).map_err(|e| KeyError::Random(e.to_string()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", u64::from_le_bytes(tag)));
+        let written = (|| {
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io)?;
-            f.write_all(&self.ring.to_bytes()).map_err(io)?;
-            f.sync_all().map_err(io)?;
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            f.write_all(&self.ring.to_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        std::fs::rename(&tmp, path).map_err(io)?;
-        Ok(())
+        written.map_err(io)
     }
 }
 
@@ -142,6 +146,26 @@ mod tests {
         assert!(c.ring().get(500).is_none());
         std::fs::write(&path, b"garbage").unwrap();
         assert!(matches!(KeyManager::new(900, Some(&path)), Err(KeyError::Malformed { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_save_never_writes_into_a_file_it_did_not_create() {
+        // A world-readable file at the old fixed temporary name, and an old key file that is world-readable:
+        // the secrets go into a fresh private file, the one in the way is left alone, and nothing is left over.
+        let dir = std::env::temp_dir().join(format!("xdptcp-keys-tmp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys");
+        let decoy = path.with_extension("tmp");
+        std::fs::write(&decoy, b"someone else's").unwrap();
+        std::fs::set_permissions(&decoy, std::fs::Permissions::from_mode(0o644)).unwrap();
+        KeyManager::new(700, Some(&path)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        KeyManager::new(800, Some(&path)).unwrap(); // new keys: saved again
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(&decoy).unwrap(), b"someone else's");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "the key file and the decoy only: {names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

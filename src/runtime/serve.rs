@@ -343,23 +343,22 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     // (drain, then exit) and is returned at the end; the connections of the other workers are not cut.
     let mut fault: Option<ServeError> = None;
     let mut handles: Vec<Option<_>> = handles.into_iter().map(Some).collect();
+    let mut dead = vec![false; queues as usize];
     loop {
         // Reports arrive about every 100 ms per worker.
-        if let Ok(r) = report_rx.recv_timeout(Duration::from_millis(100)) {
+        let first = report_rx.recv_timeout(Duration::from_millis(100)).ok();
+        for r in first.into_iter().chain(report_rx.try_iter()) {
+            // A worker joined after it ended on an error may still have a report in the channel: stale, and it
+            // would bring back the live connections the drain must no longer wait for.
+            if dead.get(r.worker).copied().unwrap_or(false) {
+                continue;
+            }
             if r.exited {
                 if let Some(e) = exited.get_mut(r.worker) {
                     *e = true;
                 }
             }
             snap.update(r);
-            for r in report_rx.try_iter() {
-                if r.exited {
-                    if let Some(e) = exited.get_mut(r.worker) {
-                        *e = true;
-                    }
-                }
-                snap.update(r);
-            }
         }
         snap.uptime = started.elapsed().as_secs_f64();
         snap.steer = prog.counters().ok();
@@ -373,6 +372,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                 let outcome = slot.take().map(|h| join_worker(i, h));
                 let e = outcome.and_then(Result::err).unwrap_or_else(|| ServeError::Worker(i, "stopped".into()));
                 exited[i] = true;
+                dead[i] = true;
                 // It reports no more: its last count of live connections must not hold up the drain.
                 if let Some(w) = snap.workers.get_mut(i) {
                     w.stats.live_conns = 0;
