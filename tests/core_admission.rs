@@ -221,7 +221,7 @@ fn rfc5961_7_challenge_acks_are_limited_per_connection() {
 fn rfc5961_7_challenge_acks_are_limited_for_the_whole_endpoint_by_a_secret_budget_per_second() {
     // About 20 per second for the endpoint (each second's budget drawn in secret from 10..=30), 5 per
     // connection: forty connections, each provoked five times a second, ask for 200 a second.
-    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let cfg = Config { challenge_acks_per_sec: Some(20), ..config(SERVER_MAC) };
     let mut rig = Rig::server_with(cfg, Recorder::default());
     let mut peers = Vec::new();
     for port in 0..40u16 {
@@ -251,6 +251,63 @@ fn rfc5961_7_challenge_acks_are_limited_for_the_whole_endpoint_by_a_secret_budge
     let st = rig.ep.stats();
     assert_eq!(st.challenge_acks as usize, sizes.iter().sum::<usize>());
     assert_eq!(st.challenge_acks + st.challenge_acks_rate_limited, 30 * 6 * 40);
+}
+
+/// The off-path attack of CVE-2016-5696 against RFC 5961 §7's endpoint-wide budget, `pairs` times in virtual
+/// time: each trial is one second in which the victim gets five RSTs inside its window (`inside`: each costs a
+/// challenge ACK) or far outside it (dropped, free), and then the attacker's 8 connections provoke five challenge
+/// ACKs each (an in-window SYN), more than any second's budget holds, so they see what the victim's guesses left
+/// of it. Returns the mean number of challenge ACKs the attacker saw after in-window guesses and after others.
+fn side_channel(cap: Option<u32>, pairs: u32) -> (f64, f64) {
+    let cfg = Config { challenge_acks_per_sec: cap, ..config(SERVER_MAC) };
+    let mut rig = Rig::server_with(cfg, Recorder::default());
+    let mut conns: Vec<(u16, PeerConn)> = Vec::new();
+    for i in 0..9u16 {
+        let port = 42_000 + i;
+        rig.peer_port(port);
+        conns.push((port, PeerConn::open_to_server(&mut rig, SynOpts::NO_TS)));
+    }
+    let (victim, attacker) = conns.split_first_mut().unwrap();
+    let (mut inside_sum, mut outside_sum) = (0usize, 0usize);
+    for t in 0..2 * pairs {
+        let inside = t % 2 == 0;
+        rig.peer_port(victim.0);
+        for i in 0..5 {
+            let mut rst = victim.1.seg(&rig, RST);
+            rst.seq = victim.1.seq.wrapping_add(if inside { 100 + i } else { 1 << 30 });
+            rig.send(&rst);
+        }
+        let mut seen = 0;
+        for (port, p) in attacker.iter_mut() {
+            rig.peer_port(*port);
+            for _ in 0..5 {
+                let mut syn = p.seg(&rig, SYN);
+                syn.seq = p.seq.wrapping_add(5);
+                seen += rig.send(&syn).len();
+            }
+        }
+        if inside {
+            inside_sum += seen;
+        } else {
+            outside_sum += seen;
+        }
+        rig.now += Duration::from_secs(1);
+    }
+    assert_eq!(rig.ep.live_connections(), 9, "no guess closed a connection");
+    (inside_sum as f64 / f64::from(pairs), outside_sum as f64 / f64::from(pairs))
+}
+
+#[test]
+fn cve_2016_5696_without_an_endpoint_wide_budget_a_victims_guesses_cost_the_attacker_nothing() {
+    // The default: each connection has its own five a second and nothing is shared, so the attacker sees all
+    // 40 whatever the victim was sent. The same attack against an endpoint-wide budget (secret, 10..=30 a
+    // second) shows the channel the default closes: after in-window guesses the attacker sees five fewer on
+    // average (the secret size only adds noise, about 6 per second, which the mean over 300 seconds removes).
+    let (inside, outside) = side_channel(None, 300);
+    assert_eq!((inside, outside), (40.0, 40.0));
+    let (inside, outside) = side_channel(Some(20), 300);
+    eprintln!("endpoint-wide budget: the attacker saw {inside:.2} after in-window guesses, {outside:.2} after others");
+    assert!(outside - inside > 3.0, "the endpoint-wide budget leaks, and this attack must see it");
 }
 
 #[test]
@@ -309,7 +366,7 @@ fn rfc9293_3_10_7_4_retransmitted_data_is_acknowledged_whatever_the_challenge_ac
     // answer segments that occupy sequence space (never sent in reply to an ACK, so no ACK war can start) and are
     // not RFC 5961 challenge ACKs: the challenge budget (here about 20/s; 5 per connection) must not
     // silence them.
-    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let cfg = Config { challenge_acks_per_sec: Some(20), ..config(SERVER_MAC) };
     let mut rig = Rig::server_with(cfg, Recorder::default());
     let mut peers = Vec::new();
     for port in 0..10u16 {
@@ -345,7 +402,7 @@ fn rfc9293_3_10_7_4_retransmitted_data_is_acknowledged_whatever_the_challenge_ac
 
 #[test]
 fn rfc9293_3_10_7_4_a_retransmitted_fin_in_time_wait_is_acknowledged_whatever_the_challenge_ack_budget() {
-    let cfg = Config { challenge_acks_per_sec: 20, ..config(SERVER_MAC) };
+    let cfg = Config { challenge_acks_per_sec: Some(20), ..config(SERVER_MAC) };
     let app = Recorder::new(support::recorder::Script { close_on_open: true, ..Default::default() });
     let mut rig = Rig::server_with(cfg, app);
     let mut peers = Vec::new();

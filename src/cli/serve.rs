@@ -83,10 +83,12 @@ pub struct Args {
     /// Reset connections idle (nothing in flight, nothing received) for this many seconds; 0: never.
     #[arg(long, default_value_t = 120.0, value_parser = crate::cli::secs_arg::parse_secs)]
     idle_timeout: f64,
-    /// RFC 5961 §7 challenge ACKs per second for each worker, on average: each second's budget is drawn in secret
-    /// from half to one and a half times this (no CVE-2016-5696 side channel); 5 per connection apply as well.
-    #[arg(long, default_value_t = 1000)]
-    challenge_acks: u32,
+    /// An endpoint-wide cap on RFC 5961 §7 challenge ACKs per second for each worker, on average (each second's
+    /// budget drawn in secret from half to one and a half times this). Off by default, as in Linux since 6.0: a
+    /// budget shared between connections lets an off-path attacker's own connections see what a guess at a
+    /// victim's window cost it (CVE-2016-5696), and a secret size only adds noise. 5 per connection always apply.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    challenge_acks: Option<u32>,
     /// Upper bound of the retransmission timeout in seconds (RFC 6298 asks for at least 60; like Linux's
     /// tcp_rto_max_ms, lower it only where a test must see every retransmission within a short wait).
     #[arg(long, default_value_t = 60.0, value_parser = parse_rto)]

@@ -80,7 +80,7 @@ pub struct ServeOptions {
     /// Reset connections idle (nothing in flight, nothing received) for this long; `None`: never.
     pub idle_timeout: Option<Duration>,
     /// RFC 5961 §7: about this many challenge ACKs per second for each worker (each second's budget secret).
-    pub challenge_acks_per_sec: u32,
+    pub challenge_acks_per_sec: Option<u32>,
     /// Upper bound of the retransmission timeout (RFC 6298 (2.5): at least 60 s by default; lower in tests).
     pub max_rto: Duration,
     /// Bytes all send queues of one worker may hold together.

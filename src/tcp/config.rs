@@ -48,10 +48,15 @@ pub struct Config {
     pub fin_wait2_timeout: Duration,
     /// RFC 5961 challenge ACKs: at most this many per connection per second.
     pub challenge_acks_per_conn: u8,
-    /// RFC 5961 §7: about this many challenge ACKs per second for the whole endpoint — each second's budget is
-    /// drawn in secret from half to one and a half times this, so that it is no side channel (CVE-2016-5696;
-    /// see [`crate::tcp::ratelimit::SecretBudget`]).
-    pub challenge_acks_per_sec: u32,
+    /// RFC 5961 §7: an endpoint-wide cap on challenge ACKs of live connections, about this many per second (each
+    /// second's budget drawn in secret from half to one and a half times it). None by default, as Linux since
+    /// 6.0: any budget shared between connections is an off-path side channel (CVE-2016-5696), since an
+    /// attacker's own connections can watch what a guess at a victim's window cost it, and a secret budget only
+    /// adds noise that averaging removes. `challenge_acks_per_conn` bounds each connection on its own.
+    pub challenge_acks_per_sec: Option<u32>,
+    /// ACKs answered from TIME-WAIT entries per second for the whole endpoint (they keep no per-entry budget),
+    /// drawn in secret like the above.
+    pub time_wait_acks_per_sec: u32,
     /// RSTs for segments that match nothing (including failed cookies), per second for the whole endpoint.
     pub rst_per_sec: u32,
     /// Fall back to a smaller MSS when the same data times out twice (RFC 4821 black-hole detection, like Linux's
@@ -102,7 +107,8 @@ impl Default for Config {
             data_retries: 15,
             fin_wait2_timeout: Duration::from_secs(60),
             challenge_acks_per_conn: 5,
-            challenge_acks_per_sec: 1000,
+            challenge_acks_per_sec: None,
+            time_wait_acks_per_sec: 1000,
             rst_per_sec: 50_000,
             black_hole_detection: true,
             cookie_replay_entries: 1 << 20,

@@ -21,7 +21,10 @@ pub struct Ctx<A> {
     pub bufs: SendBufs,
     pub stats: Stats,
     pub rst_limit: RateLimiter,
-    pub challenge_limit: SecretBudget,
+    /// The optional endpoint-wide cap on live connections' challenge ACKs (`Config::challenge_acks_per_sec`).
+    pub challenge_limit: Option<SecretBudget>,
+    /// TIME-WAIT entries' answers, for the whole endpoint.
+    pub time_wait_limit: SecretBudget,
     pub listening: PortSet,
     /// Live connections of both families (the bound is shared).
     pub live: usize,
@@ -34,7 +37,8 @@ impl<A: App> Ctx<A> {
         Ctx {
             isn: IsnGenerator::new(cfg.isn_secret),
             rst_limit: RateLimiter::new(cfg.rst_per_sec, (cfg.rst_per_sec / 10).max(1)),
-            challenge_limit: SecretBudget::new(cfg.challenge_acks_per_sec, cfg.hash_secret),
+            challenge_limit: cfg.challenge_acks_per_sec.map(|n| SecretBudget::new(n, cfg.hash_secret)),
+            time_wait_limit: SecretBudget::new(cfg.time_wait_acks_per_sec, cfg.isn_secret),
             bufs: SendBufs::with_budget(cfg.send_memory),
             cfg,
             app,

@@ -400,7 +400,10 @@ pub fn limited_ack<K: FlowKey, A: App, S: FrameSink>(
         tcb.challenge_epoch = epoch;
         tcb.challenge_count = 0;
     }
-    if tcb.challenge_count >= ctx.cfg.challenge_acks_per_conn || !ctx.challenge_limit.allow(ctx.now) {
+    let now = ctx.now;
+    if tcb.challenge_count >= ctx.cfg.challenge_acks_per_conn
+        || ctx.challenge_limit.as_mut().is_some_and(|b| !b.allow(now))
+    {
         ctx.stats.challenge_acks_rate_limited += 1;
         return;
     }

@@ -91,7 +91,7 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
 
 /// `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>` from a TIME-WAIT entry, limited for the whole endpoint.
 fn ack<A: App, S: FrameSink>(ctx: &mut Ctx<A>, frame: &FrameRepr<'_>, tw: &TimeWait, sink: &mut S, challenge: bool) {
-    if !ctx.challenge_limit.allow(ctx.now) {
+    if !ctx.time_wait_limit.allow(ctx.now) {
         ctx.stats.challenge_acks_rate_limited += 1;
         return;
     }

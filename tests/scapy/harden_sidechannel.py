@@ -6,8 +6,9 @@ drains the budget, lets a known number of tokens come back, sends spoofed RSTs f
 guessed sequence number, then counts the challenge ACKs its own connections can still earn. A guess inside the
 victim's window costs the budget tokens (the victim's challenge ACKs) and the attacker sees fewer; a guess outside
 costs nothing. The count tells in-window from out-of-window guesses, which narrows the victim's sequence number
-down to an exact RST. Linux closed this channel in 2016 by randomising the global limit, and since 6.0 keeps no
-global limit by default (per-socket limits only).
+down to an exact RST. Linux narrowed this channel in 2016 by randomising the global limit (which only adds noise
+that averaging removes), and since 6.0 keeps no global limit by default (per-socket limits only), as xdptcp
+does.
 
 Each trial: drain (30 attacker connections x 5 in-window RSTs), wait 20 ms, send the victim 5 RSTs at a sequence
 number inside (or outside) its window, then probe (10 fresh attacker connections x 5 in-window RSTs) and count
