@@ -301,6 +301,13 @@ fn bad_input_gets_one_clear_error_line_and_a_failing_exit() {
     assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "1000"], "ring size 1000");
     assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--ring", "32"], "'32' for '--ring <RING>'");
     assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--max-time-wait", "0"], "--max-time-wait");
+    // A metrics port already taken is refused before anything is attached to the interface.
+    common::in_netns(ns, || {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = taken.local_addr().unwrap().to_string();
+        assert_refused(ns, &[], &["--iface", ifc, "--ports", "8080", "--metrics", &at], "metrics listener on");
+    });
+    assert!(!xdp_shown(&topo), "a refused server left its program on the interface");
     // Without privileges: an unprivileged user with no capabilities at all.
     let nobody =
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"];

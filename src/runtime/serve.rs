@@ -154,6 +154,15 @@ pub enum ServeError {
     Worker(usize, String),
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Waits for worker `i` (already finished, or told to exit) and says how it ended.
 fn join_worker(i: usize, h: std::thread::JoinHandle<Result<(), String>>) -> Result<(), ServeError> {
     match h.join() {
@@ -229,6 +238,19 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         prog.insert_xsk(q, s.fd())?;
         sockets.push(s);
     }
+    // The metrics port is bound before the program is attached: a port in use is refused while nothing has been
+    // steered yet (after, the kernel's first connections would have been cut by the exit).
+    let page: metrics::Page = Arc::new(parking_lot::Mutex::new(String::new()));
+    let metrics_stop = Arc::new(AtomicBool::new(false));
+    // Stops the endpoint's thread however `serve` returns, an error on the way included.
+    let _stop_metrics = StopOnDrop(metrics_stop.clone());
+    let metrics_at = match opts.metrics {
+        Some(addr) => Some(
+            metrics::serve(addr, page.clone(), metrics_stop.clone())
+                .map_err(|e| ServeError::Os { what: format!("metrics listener on {addr}"), source: e })?,
+        ),
+        None => None,
+    };
     prog.attach(&opts.iface, opts.mode)?;
 
     let clock = Clock::with_wall_skew(opts.cookie_clock_skew_ns);
@@ -308,11 +330,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         prog.set_syn_answer(*q, a)?;
     }
 
-    let page: metrics::Page = Arc::new(parking_lot::Mutex::new(String::new()));
-    let metrics_stop = Arc::new(AtomicBool::new(false));
-    if let Some(addr) = opts.metrics {
-        let bound = metrics::serve(addr, page.clone(), metrics_stop.clone())
-            .map_err(|e| ServeError::Os { what: format!("metrics listener on {addr}"), source: e })?;
+    if let Some(bound) = metrics_at {
         eprintln!("xdptcp: metrics on http://{bound}/metrics");
     }
     eprintln!(
