@@ -79,7 +79,8 @@ pub struct ServeOptions {
     pub cookie_clock_skew_ns: i64,
     /// Reset connections idle (nothing in flight, nothing received) for this long; `None`: never.
     pub idle_timeout: Option<Duration>,
-    /// RFC 5961 §7: about this many challenge ACKs per second for each worker (each second's budget secret).
+    /// RFC 5961 §7: an endpoint-wide cap of about this many challenge ACKs per second for each worker (each
+    /// second's budget secret); `None`, the default, leaves only the per-connection limit (no side channel).
     pub challenge_acks_per_sec: Option<u32>,
     /// Upper bound of the retransmission timeout (RFC 6298 (2.5): at least 60 s by default; lower in tests).
     pub max_rto: Duration,
