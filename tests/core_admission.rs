@@ -229,14 +229,7 @@ fn rfc5961_7_challenge_acks_are_limited_for_the_whole_endpoint_by_a_secret_budge
         peers.push(PeerConn::open_to_server(&mut rig, SynOpts::NO_TS));
     }
     let provoke = |rig: &mut Rig, peers: &mut Vec<PeerConn>| -> usize {
-        let mut n = 0;
-        for (i, p) in peers.iter_mut().enumerate() {
-            rig.peer_port(41_000 + i as u16);
-            let mut s = p.seg(rig, SYN);
-            s.seq = p.seq.wrapping_add(5);
-            n += rig.send(&s).len();
-        }
-        n
+        peers.iter_mut().enumerate().map(|(i, p)| in_window_syn(rig, 41_000 + i as u16, p)).sum()
     };
     let mut sizes = Vec::new();
     for _second in 0..30 {
@@ -251,6 +244,14 @@ fn rfc5961_7_challenge_acks_are_limited_for_the_whole_endpoint_by_a_secret_budge
     let st = rig.ep.stats();
     assert_eq!(st.challenge_acks as usize, sizes.iter().sum::<usize>());
     assert_eq!(st.challenge_acks + st.challenge_acks_rate_limited, 30 * 6 * 40);
+}
+
+/// Sends `p` an in-window SYN from `port` (RFC 5961 §4: a challenge ACK is due); returns the segments it drew.
+fn in_window_syn(rig: &mut Rig, port: u16, p: &mut PeerConn) -> usize {
+    rig.peer_port(port);
+    let mut s = p.seg(rig, SYN);
+    s.seq = p.seq.wrapping_add(5);
+    rig.send(&s).len()
 }
 
 /// The off-path attack of CVE-2016-5696 against RFC 5961 §7's endpoint-wide budget, `pairs` times in virtual
@@ -279,12 +280,7 @@ fn side_channel(cap: Option<u32>, pairs: u32) -> (f64, f64) {
         }
         let mut seen = 0;
         for (port, p) in attacker.iter_mut() {
-            rig.peer_port(*port);
-            for _ in 0..5 {
-                let mut syn = p.seg(&rig, SYN);
-                syn.seq = p.seq.wrapping_add(5);
-                seen += rig.send(&syn).len();
-            }
+            seen += (0..5).map(|_| in_window_syn(&mut rig, *port, p)).sum::<usize>();
         }
         if inside {
             inside_sum += seen;

@@ -249,32 +249,6 @@ mod tests {
         }
     }
 
-    /// An independent reading of a flood frame (etherparse, not the project's parser): its source address, TCP
-    /// flags (SYN, ACK) and acknowledgment number, with the IPv4 header checksum and the TCP checksum verified.
-    fn etherparse_reading(frame: &[u8]) -> (IpAddr, bool, bool, u32) {
-        use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-        let p = SlicedPacket::from_ethernet(frame).expect("etherparse reads the frame");
-        let Some(TransportSlice::Tcp(t)) = p.transport else { panic!("not TCP") };
-        let src = match p.net {
-            Some(NetSlice::Ipv4(ip)) => {
-                let h = ip.header().to_header();
-                assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 header checksum");
-                let (s, d) = (ip.header().source_addr(), ip.header().destination_addr());
-                let sum = t.to_header().calc_checksum_ipv4_raw(s.octets(), d.octets(), t.payload()).unwrap();
-                assert_eq!(sum, t.checksum(), "TCP checksum over IPv4");
-                IpAddr::V4(s)
-            }
-            Some(NetSlice::Ipv6(ip)) => {
-                let (s, d) = (ip.header().source_addr(), ip.header().destination_addr());
-                let sum = t.to_header().calc_checksum_ipv6_raw(s.octets(), d.octets(), t.payload()).unwrap();
-                assert_eq!(sum, t.checksum(), "TCP checksum over IPv6");
-                IpAddr::V6(s)
-            }
-            _ => panic!("not IP"),
-        };
-        (src, t.syn(), t.ack(), t.acknowledgment_number())
-    }
-
     #[test]
     fn syn_flood_frames_parse_come_only_from_the_range_and_spread_over_it() {
         let mut f = Flooder::new(spec(FloodKind::Syn, "10.77.9.0/24", "10.77.0.1:8080"), 42);
@@ -285,7 +259,8 @@ mod tests {
         let mut sources = HashSet::new();
         for frame in sink.take() {
             let p = parse_frame(&frame).expect("valid checksums and lengths");
-            assert_eq!(etherparse_reading(&frame), (p.ip.src_addr(), true, false, 0));
+            let e = crate::wire::reparse::tcp(&frame);
+            assert_eq!((e.src, e.syn, e.ack, e.ack_number), (p.ip.src_addr(), true, false, 0));
             assert!(p.tcp.flags.syn() && !p.tcp.flags.ack());
             assert_eq!(p.tcp.dst_port, 8080);
             assert_eq!(p.tcp.options.mss, Some(1460));
@@ -306,7 +281,8 @@ mod tests {
         let mut acks = HashSet::new();
         for frame in sink.take() {
             let p = parse_frame(&frame).unwrap();
-            assert_eq!(etherparse_reading(&frame), (p.ip.src_addr(), false, true, p.tcp.ack));
+            let e = crate::wire::reparse::tcp(&frame);
+            assert_eq!((e.src, e.syn, e.ack, e.ack_number), (p.ip.src_addr(), false, true, p.tcp.ack));
             assert_eq!(p.tcp.flags, TcpFlags::ACK);
             assert!(f.spec().src.contains(p.ip.src_addr()));
             acks.insert(p.tcp.ack);

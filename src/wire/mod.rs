@@ -12,6 +12,8 @@ pub mod ethernet;
 pub mod frame;
 pub mod ipv4;
 pub mod ipv6;
+#[cfg(test)]
+pub(crate) mod reparse;
 pub mod tcp;
 
 pub use error::{EmitError, ParseError};

@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn the_sweep_finds_both_knees_to_the_refinement_asked_for() {
-        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 3, ..Depth::FULL }, |r| Ok(model(r))).unwrap();
+        let s = search(40_000.0, 3_000_000.0, Depth::FULL, |r| Ok(model(r))).unwrap();
         // Steps 40, 60, 90, 135, 202.5 k: the p90 knee lies between 135 and 202.5 k, bisected three times.
         let p90 = s.best_p90.as_ref().unwrap().0;
         assert!((191_000.0..=200_000.0).contains(&p90), "p90 knee {p90}");
@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_p99_knee_below_every_rate_climbed_is_found_by_halving_further_down() {
-        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 3, ..Depth::FULL }, |r| {
+        let s = search(40_000.0, 3_000_000.0, Depth::FULL, |r| {
             let mut x = model(r);
             x.connect_us.p99 = if r <= 15_000.0 { 100.0 } else { 5_000.0 };
             Ok(x)
@@ -371,7 +371,7 @@ mod tests {
     #[test]
     fn a_server_that_never_meets_the_p99_bar_has_no_headline_rate() {
         let mut runs = 0;
-        let s = search(40_000.0, 3_000_000.0, Depth { bisections: 3, ..Depth::FULL }, |r| {
+        let s = search(40_000.0, 3_000_000.0, Depth::FULL, |r| {
             runs += 1;
             let mut x = model(r);
             x.connect_us.p99 = 5_000.0;
