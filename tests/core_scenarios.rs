@@ -9,7 +9,7 @@ use support::net::{Dir, Fate, Net};
 use support::recorder::{Event, Recorder, Script};
 use xdptcp::app::CloseReason;
 use xdptcp::sink::VecSink;
-use xdptcp::tcp::State;
+use xdptcp::tcp::{Config, State};
 
 fn echo_server() -> Recorder {
     Recorder::new(Script { echo: true, close_on_peer_close: true, ..Script::default() })
@@ -228,4 +228,54 @@ fn rfc9293_3_6_half_close_lets_the_peer_keep_sending() {
     assert_eq!(net.server.app().closed(sid), Some(CloseReason::Normal), "{}", net.trace());
     assert!(net.client.app().events.iter().any(|e| matches!(e, Event::PeerClose(_))));
     assert_eq!(net.client.time_wait_len(), 1);
+}
+
+/// One lost segment in a burst: the server holds the nine behind it (RFC 9293 §3.10.7.4) and SACKs them in its
+/// duplicate ACKs (RFC 2018); once fast retransmit repairs the hole, one ACK covers everything. Dropped instead,
+/// each of them would be sent again, one per partial ACK.
+#[test]
+fn rfc2018_a_lost_segment_is_the_only_one_sent_again_the_rest_are_held_and_sacked() {
+    let data: Vec<u8> = (0..14_000u32).map(|i| (i % 251) as u8).collect();
+    let lose_the_second = |reassembly_memory: usize| {
+        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+        let mut scfg = support::net::config(support::frames::SERVER_MAC);
+        scfg.reassembly_memory = reassembly_memory;
+        let ccfg = support::net::config(support::frames::CLIENT_MAC);
+        let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
+        let mut data_segments = 0;
+        net.set_filter(move |dir, _, s| {
+            if dir == Dir::ClientToServer && !s.payload.is_empty() {
+                data_segments += 1;
+                if data_segments == 2 {
+                    return Fate::Drop;
+                }
+            }
+            Fate::Deliver
+        });
+        net
+    };
+    // The same loss with the pool off: everything behind the hole is dropped and sent again.
+    let mut net = lose_the_second(0);
+    net.connect();
+    net.drive_for(Duration::from_secs(5));
+    assert!(net.client.stats().retransmits >= 8, "{}", net.trace());
+    assert_eq!(net.server.stats().out_of_order_held, 0);
+
+    let mut net = lose_the_second(Config::default().reassembly_memory);
+    let id = net.connect();
+    // Well inside the first RTO (1 s): only fast retransmit can have repaired the loss by then.
+    net.drive_for(Duration::from_millis(500));
+    let sid = net.server.app().opened()[0];
+    assert!(net.server.app().received(sid) == data, "the stream is whole and in order\n{}", net.trace());
+    assert_eq!(net.client.stats().retransmits, 1, "only the lost segment went again\n{}", net.trace());
+    let held = net.server.stats().out_of_order_held;
+    assert!(held >= 8, "the segments behind the hole were held: {held}");
+    assert_eq!(net.server.stats().out_of_order_delivered_bytes, data.len() as u64 - 1448 * 2, "{}", net.trace());
+    let server_acks = net.segs(Dir::ServerToClient);
+    let sacks: Vec<_> = server_acks.iter().filter(|s| !s.sack.is_empty()).collect();
+    assert!(sacks.len() >= 3, "the duplicate ACKs carry SACK blocks: {sacks:?}");
+    assert!(sacks.iter().all(|s| s.sack.len() <= 3), "three blocks at most beside timestamps: {sacks:?}");
+    net.drive_for(Duration::from_secs(5));
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    assert_eq!(net.server.app().count_closed(CloseReason::Normal), 1);
 }

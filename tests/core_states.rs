@@ -301,18 +301,44 @@ fn rfc9293_3_10_7_4_a_partly_old_segment_delivers_only_its_new_bytes() {
 }
 
 #[test]
-fn rfc9293_3_10_7_4_out_of_order_data_is_dropped_with_a_duplicate_ack_and_never_delivered_early() {
+fn rfc9293_3_10_7_4_out_of_order_data_is_held_acked_at_once_with_sack_and_delivered_when_the_hole_fills() {
+    let mut sacked = 0;
     each_fixture(&[State::Established], |mut fx| {
-        let mut later = fx.seg(ACK | PSH, fx.rcv_nxt.wrapping_add(4), fx.snd_una);
+        let n = fx.rcv_nxt;
+        let mut later = fx.seg(ACK | PSH, n.wrapping_add(4), fx.snd_una);
         later.payload = b"5678".to_vec();
-        assert_eq!(send(&mut fx, &later), Did::Ack { seq: fx.snd_nxt, ack: fx.rcv_nxt });
-        assert!(fx.new_events().is_empty());
-        let mut first = fx.seg(ACK | PSH, fx.rcv_nxt, fx.snd_una);
+        let out = fx.rig.send(&later);
+        // RFC 5681 §4.2: a duplicate ACK at once; RFC 2018 §4: its first block is the segment just held.
+        assert!(
+            matches!(out.as_slice(), [a] if a.flags == ACK && a.ack == n),
+            "{:?} {:?}: {out:?}",
+            fx.role,
+            fx.flavour
+        );
+        if !out[0].sack.is_empty() {
+            assert_eq!(out[0].sack, vec![(n.wrapping_add(4), n.wrapping_add(8))], "{:?} {:?}", fx.role, fx.flavour);
+            sacked += 1;
+        }
+        assert!(fx.new_events().is_empty(), "nothing is delivered ahead of the hole");
+        let mut first = fx.seg(ACK | PSH, n, fx.snd_una);
         first.payload = b"1234".to_vec();
-        assert_eq!(send(&mut fx, &first), Did::Ack { seq: fx.snd_nxt, ack: fx.rcv_nxt.wrapping_add(4) });
-        let ev: Vec<_> = fx.new_events().to_vec();
-        assert!(matches!(ev.as_slice(), [Event::Data(_, d)] if d == b"1234"), "{ev:?}");
+        let out = fx.rig.send(&first);
+        assert!(
+            matches!(out.as_slice(), [a] if a.flags == ACK && a.ack == n.wrapping_add(8) && a.sack.is_empty()),
+            "the ACK covers the held bytes too, and nothing is held any more: {out:?}"
+        );
+        let data: Vec<u8> = fx
+            .new_events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Data(_, d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(data, b"12345678", "in order, once each");
     });
+    assert!(sacked > 0, "no fixture negotiated SACK");
 }
 
 // --- Negotiation outcomes -------------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ impl Snapshot {
             m.time_wait += w.memory.time_wait;
             m.send_queues += w.memory.send_queues;
             m.replay_filters += w.memory.replay_filters;
+            m.reassembly += w.memory.reassembly;
         }
         m
     }
@@ -116,11 +117,7 @@ impl Snapshot {
         v.push(("worker_stalls_over_1ms".into(), stalls as f64, false));
         v.push(("worker_longest_stall_us".into(), longest.as_micros() as f64, true));
         let m = self.memory();
-        v.push((
-            "memory_bytes".into(),
-            (m.conn_tables + m.timers + m.time_wait + m.send_queues + m.replay_filters) as f64,
-            true,
-        ));
+        v.push(("memory_bytes".into(), m.total() as f64, true));
         v.push(("workers".into(), self.workers.len() as f64, true));
         v.push(("uptime_seconds".into(), self.uptime, true));
         v

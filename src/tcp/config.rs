@@ -32,8 +32,13 @@ pub struct Config {
     pub send_memory: usize,
     /// Offer and accept RFC 7323 timestamps.
     pub timestamps: bool,
-    /// Offer and accept SACK-permitted (we only ever act as a SACK-aware sender; we never send SACK blocks).
+    /// Offer and accept SACK-permitted. Our ACKs then carry SACK blocks for the out-of-order data we hold
+    /// (RFC 2018); as a sender we only note the peer's.
     pub sack: bool,
+    /// Bytes the endpoint may spend holding out-of-order segments (one ring of the receive window per connection
+    /// that holds any, see [`crate::tcp::reassembly`]). Beyond it, or at 0, they are dropped and the peer
+    /// retransmits them.
+    pub reassembly_memory: usize,
     /// RFC 6298: the RTO before any RTT sample (1 s).
     pub initial_rto: Duration,
     /// Lower bound of the RTO. RFC 6298 says 1 s; like Linux we default to 200 ms, which suits data centres.
@@ -100,6 +105,7 @@ impl Default for Config {
             send_memory: 256 << 20,
             timestamps: true,
             sack: true,
+            reassembly_memory: 32 << 20,
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(60),

@@ -9,6 +9,7 @@ use crate::tcp::cookie::{self, KeyRing};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::ports::PortSet;
 use crate::tcp::ratelimit::{RateLimiter, SecretBudget};
+use crate::tcp::reassembly::Reassembly;
 use crate::tcp::sendbuf::SendBufs;
 use crate::tcp::stats::Stats;
 use crate::time::Instant;
@@ -19,6 +20,8 @@ pub struct Ctx<A> {
     pub keys: KeyRing,
     pub isn: IsnGenerator,
     pub bufs: SendBufs,
+    /// Out-of-order data connections hold.
+    pub held: Reassembly,
     pub stats: Stats,
     pub rst_limit: RateLimiter,
     /// The optional endpoint-wide cap on live connections' challenge ACKs (`Config::challenge_acks_per_sec`).
@@ -40,6 +43,7 @@ impl<A: App> Ctx<A> {
             challenge_limit: cfg.challenge_acks_per_sec.map(|n| SecretBudget::new(n, cfg.hash_secret)),
             time_wait_limit: SecretBudget::new(cfg.time_wait_acks_per_sec, cfg.isn_secret),
             bufs: SendBufs::with_budget(cfg.send_memory),
+            held: Reassembly::new(cfg.rcv_wnd, cfg.reassembly_memory),
             cfg,
             app,
             keys: KeyRing::new(),

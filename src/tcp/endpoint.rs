@@ -47,8 +47,17 @@ pub struct Memory {
     pub timers: usize,
     pub time_wait: usize,
     pub send_queues: usize,
+    /// Rings of the out-of-order pool, allocated as connections first hold data and kept for reuse.
+    pub reassembly: usize,
     /// Reserved for the cookie replay filters (fixed; see [`crate::tcp::replay`]).
     pub replay_filters: usize,
+}
+
+impl Memory {
+    /// Everything together.
+    pub fn total(&self) -> usize {
+        self.conn_tables + self.timers + self.time_wait + self.send_queues + self.reassembly + self.replay_filters
+    }
 }
 
 /// One TCP endpoint: listeners, connections, TIME-WAIT and timers of one worker.
@@ -156,6 +165,7 @@ impl<A: App> Endpoint<A> {
             timers: self.v4.wheel.memory_bytes() + self.v6.wheel.memory_bytes(),
             time_wait: self.v4.tw.memory_bytes() + self.v6.tw.memory_bytes(),
             send_queues: self.ctx.bufs.memory_bytes(),
+            reassembly: self.ctx.held.allocation_size(),
         }
     }
 

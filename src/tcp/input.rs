@@ -1,9 +1,10 @@
 //! Segment arrival on a live connection: RFC 9293 §3.10.7.3 (SYN-SENT) and §3.10.7.4 (every other state),
 //! hardened by RFC 5961 (blind RST, SYN and data injection) and RFC 7323 (PAWS).
 //!
-//! We keep no out-of-order data: a segment beyond RCV.NXT is dropped and answered with a duplicate ACK, and the
-//! peer retransmits. In-order data goes straight to the app, which may take only part of it (the rest is not
-//! acknowledged). Nothing here allocates.
+//! In-order data goes straight to the app, which may take only part of it (the rest is not acknowledged). Data
+//! beyond RCV.NXT is held in the endpoint's reassembly pool (see [`crate::tcp::reassembly`]) and handed over
+//! once the hole before it fills. Nothing here allocates, except the pool's ring the first few times a
+//! connection holds data.
 
 use crate::app::App;
 use crate::sink::FrameSink;
@@ -14,6 +15,7 @@ use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
 use crate::tcp::lifecycle::{app_conn, Next};
 use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_first};
+use crate::tcp::reassembly::{self, Hold};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::Drop;
 use crate::wire::{TcpFlags, TcpRepr};
@@ -244,35 +246,41 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         return Next::Keep;
     }
 
-    // Seventh: segment text, in order only.
-    let mut fin_in_order = seg.flags.fin();
-    if !seg.payload.is_empty() && tcb.state.accepts_data() {
-        if seq > tcb.rcv_nxt {
-            ctx.stats.drop(Drop::OutOfOrder);
-            tcb.set(flags::ACK_NOW);
-            fin_in_order = false;
-        } else {
-            let skip = (tcb.rcv_nxt - seq) as usize;
-            let fresh = seg.payload.get(skip..).unwrap_or(&[]);
-            let fresh = &fresh[..fresh.len().min(wnd as usize)];
-            if !fresh.is_empty() {
-                let mut c = app_conn!(ctx, id, key, tcb);
-                let taken = ctx.app.on_data(&mut c, fresh).min(fresh.len());
-                tcb.rcv_nxt += taken as u32;
-                if taken < seg.payload.len() - skip {
-                    fin_in_order = false;
-                }
-                if tcb.state == State::FinWait2 {
-                    wheel.cancel(h); // A peer still sending is alive: restart the FIN-WAIT-2 timeout.
+    // Seventh: segment text. In-order bytes go to the app, then any held bytes they made contiguous; bytes (and a
+    // FIN) beyond RCV.NXT are held. Either way an ACK goes at once: RFC 5681 §4.2 wants a duplicate ACK for a
+    // segment out of order and an immediate one for a segment that fills a hole, and our ACKs carry SACK blocks
+    // for whatever is still held.
+    let mut fin_at = seg.flags.fin().then(|| seq + seg.payload.len() as u32);
+    if tcb.state.accepts_data() && seq > tcb.rcv_nxt && (seg_len > 0) {
+        hold(ctx, tcb, seq, seg);
+        fin_at = None;
+        tcb.set(flags::ACK_NOW);
+    } else if !seg.payload.is_empty() && tcb.state.accepts_data() {
+        let skip = (tcb.rcv_nxt - seq) as usize;
+        let fresh = seg.payload.get(skip..).unwrap_or(&[]);
+        let fresh = &fresh[..fresh.len().min(wnd as usize)];
+        if !fresh.is_empty() {
+            let mut c = app_conn!(ctx, id, key, tcb);
+            let taken = ctx.app.on_data(&mut c, fresh).min(fresh.len());
+            tcb.rcv_nxt += taken as u32;
+            if tcb.rx_held != reassembly::NONE {
+                ctx.held.settle(&mut tcb.rx_held, tcb.rcv_nxt);
+                if taken == fresh.len() {
+                    deliver_held(ctx, id, key, tcb);
                 }
             }
-            tcb.set(flags::ACK_NOW);
+            if tcb.state == State::FinWait2 {
+                wheel.cancel(h); // A peer still sending is alive: restart the FIN-WAIT-2 timeout.
+            }
         }
+        tcb.set(flags::ACK_NOW);
     }
 
-    // Eighth: FIN, once everything before it has been taken.
-    if fin_in_order && !tcb.state.peer_fin_received() && seq + seg.payload.len() as u32 == tcb.rcv_nxt {
+    // Eighth: FIN, once everything before it has been taken: the one this segment carries, or one held.
+    let fin_at = fin_at.or_else(|| ctx.held.fin(tcb.rx_held));
+    if fin_at == Some(tcb.rcv_nxt) && !tcb.state.peer_fin_received() {
         tcb.rcv_nxt += 1;
+        ctx.held.settle(&mut tcb.rx_held, tcb.rcv_nxt);
         tcb.set(flags::ACK_NOW);
         let before = tcb.state;
         tcb.state = match before {
@@ -287,8 +295,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             return Next::TimeWait;
         }
     } else if seg.flags.fin() && tcb.state.accepts_data() {
-        // A FIN that cannot be taken yet (beyond RCV.NXT) is dropped like out-of-order data, and answered with a
-        // duplicate ACK at once (RFC 5681 §4.2), as the module docs promise.
+        // A FIN that cannot be taken yet (the app left bytes before it) is answered at once, like data.
         tcb.set(flags::ACK_NOW);
     }
     Next::Keep
@@ -445,4 +452,33 @@ fn synchronize<K: FlowKey, A: App>(
     let mut c = app_conn!(ctx, id, key, tcb);
     ctx.app.on_open(&mut c);
     Next::Keep
+}
+
+/// Holds the part of `seg` beyond RCV.NXT (RFC 9293 §3.10.7.4), or counts it dropped when it cannot be held.
+fn hold<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, seq: SeqNum, seg: &TcpRepr<'_>) {
+    match ctx.held.hold(&mut tcb.rx_held, tcb.rcv_nxt, tcb.rcv_adv, seq, seg.payload, seg.flags.fin()) {
+        Hold::Held => ctx.stats.out_of_order_held += 1,
+        Hold::Duplicate => {}
+        Hold::PoolFull | Hold::TooManyRanges => ctx.stats.drop(Drop::OutOfOrder),
+    }
+}
+
+/// Hands the app the held bytes that now start at RCV.NXT, for as long as it takes all it is given.
+fn deliver_held<K: FlowKey, A: App>(ctx: &mut Ctx<A>, id: ConnId, key: &K, tcb: &mut Tcb) {
+    while tcb.rx_held != reassembly::NONE && !tcb.has(flags::ABORT) {
+        // One slice per turn: where the ring wraps, the next turn starts at its beginning.
+        let (ready, _) = ctx.held.ready(tcb.rx_held, tcb.rcv_nxt);
+        if ready.is_empty() {
+            return;
+        }
+        let mut c = app_conn!(ctx, id, key, tcb);
+        let taken = ctx.app.on_data(&mut c, ready).min(ready.len());
+        let all = taken == ready.len();
+        tcb.rcv_nxt += taken as u32;
+        ctx.stats.out_of_order_delivered_bytes += taken as u64;
+        ctx.held.settle(&mut tcb.rx_held, tcb.rcv_nxt);
+        if !all {
+            return;
+        }
+    }
 }

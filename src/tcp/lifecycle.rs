@@ -133,6 +133,7 @@ pub fn close<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32,
     flows.wheel.cancel(h);
     let (_key, mut tcb) = flows.table.remove(h);
     ctx.bufs.release(&mut tcb.tx);
+    ctx.held.release(&mut tcb.rx_held);
     ctx.live -= 1;
     let s = &mut ctx.stats;
     match reason {
@@ -151,6 +152,7 @@ pub fn enter_time_wait<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K
     flows.wheel.cancel(h);
     let (key, mut tcb) = flows.table.remove(h);
     ctx.bufs.release(&mut tcb.tx);
+    ctx.held.release(&mut tcb.rx_held);
     ctx.live -= 1;
     let tw = TimeWait {
         snd_nxt: tcb.snd_nxt.0,

@@ -24,6 +24,7 @@ mod output;
 pub mod ports;
 pub mod presence;
 pub mod ratelimit;
+pub mod reassembly;
 pub mod replay;
 pub mod sendbuf;
 pub mod seq;

@@ -9,6 +9,7 @@ use crate::tcp::config::Config;
 use crate::tcp::conn::{flags, State, Tcb};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::{FlowKey, TTL};
+use crate::tcp::reassembly::{self, Reassembly};
 use crate::tcp::sendbuf::SendBufs;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::{Drop, Stats};
@@ -52,7 +53,7 @@ pub fn emit_ctl<K: FlowKey, A: App, S: FrameSink>(
     sink: &mut S,
 ) -> bool {
     let ts = ctx.ts_clock();
-    emit_conn(&ctx.cfg, &mut ctx.stats, ts, key, tcb, seq, flags_, &[], sink)
+    emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, flags_, &[], sink)
 }
 
 /// Emits one segment of a connection. `ack` is taken from RCV.NXT when the ACK flag is set. Takes the context's
@@ -61,6 +62,7 @@ pub fn emit_ctl<K: FlowKey, A: App, S: FrameSink>(
 pub fn emit_conn<K: FlowKey, S: FrameSink>(
     cfg: &Config,
     stats: &mut Stats,
+    held: &Reassembly,
     ts_now: u32,
     key: &K,
     tcb: &Tcb,
@@ -72,6 +74,16 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
     let mut options = TcpOptions::default();
     if tcb.has(flags::TS) && !flags_.rst() {
         options.timestamps = Some(Timestamps { tsval: ts_now, tsecr: tcb.ts_recent });
+    }
+    if tcb.rx_held != reassembly::NONE && tcb.has(flags::SACK) && flags_.ack() && !flags_.rst() {
+        // RFC 2018 §4: what we hold beyond RCV.NXT, newest first. A segment's payload and options together stay
+        // within the MSS (RFC 6691), so a full data segment carries none and a pure ACK as many as fit (each block
+        // 8 bytes after 4 of NOP, NOP, kind and length).
+        let used = payload.len() as u32 + if options.timestamps.is_some() { 12 } else { 0 };
+        let fit = (u32::from(tcb.mss).saturating_sub(used).saturating_sub(4) / 8).min(4) as u8;
+        let mut sack = held.sack_blocks(tcb.rx_held, tcb.rcv_nxt);
+        sack.len = sack.len.min(fit);
+        options.sack = sack;
     }
     let tcp = TcpRepr {
         src_port: key.local_port(),
@@ -238,7 +250,7 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
             let seq = tcb.snd_nxt;
             let ts = ctx.ts_clock();
             let payload = ctx.bufs.slice(tcb.tx, in_flight as usize, n as usize);
-            if !emit_conn(&ctx.cfg, &mut ctx.stats, ts, key, tcb, seq, f, payload, sink) {
+            if !emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
                 break;
             }
             sent = true;
@@ -312,7 +324,7 @@ pub fn retransmit_first<K: FlowKey, A: App, S: FrameSink>(
     let seq = tcb.snd_una;
     let ts = ctx.ts_clock();
     let payload = ctx.bufs.slice(tcb.tx, 0, n as usize);
-    let ok = emit_conn(&ctx.cfg, &mut ctx.stats, ts, key, tcb, seq, f, payload, sink);
+    let ok = emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink);
     if ok {
         ctx.stats.retransmits += 1;
     }

@@ -21,7 +21,8 @@ pub enum Drop {
     Paws,
     /// Segment without ACK on a synchronized connection, or an unacceptable ACK.
     BadAck,
-    /// Data beyond RCV.NXT (we do not queue out-of-order data; the peer retransmits).
+    /// Data or a FIN beyond RCV.NXT that could not be held (the reassembly pool was full, or it would open more
+    /// holes than a connection may hold): the peer retransmits it.
     OutOfOrder,
     /// A segment to a listening port that is neither SYN nor ACK.
     ListenerJunk,
@@ -112,6 +113,10 @@ pub struct Stats {
     pub challenge_acks: u64,
     pub challenge_acks_rate_limited: u64,
     pub retransmits: u64,
+    /// Segments beyond RCV.NXT whose new bytes (or FIN) were held until the hole before them filled.
+    pub out_of_order_held: u64,
+    /// Held bytes handed to the app once the hole before them filled.
+    pub out_of_order_delivered_bytes: u64,
     /// Times a connection whose full-sized segments kept timing out fell back to a smaller MSS (RFC 4821
     /// black-hole detection; ICMP "fragmentation needed" goes to the kernel, not to us).
     pub mss_black_hole_fallbacks: u64,
@@ -166,6 +171,8 @@ impl Stats {
         self.challenge_acks += o.challenge_acks;
         self.challenge_acks_rate_limited += o.challenge_acks_rate_limited;
         self.retransmits += o.retransmits;
+        self.out_of_order_held += o.out_of_order_held;
+        self.out_of_order_delivered_bytes += o.out_of_order_delivered_bytes;
         self.mss_black_hole_fallbacks += o.mss_black_hole_fallbacks;
         self.zero_window_probes += o.zero_window_probes;
         self.time_wait_entered += o.time_wait_entered;
@@ -200,6 +207,8 @@ impl Stats {
             ("challenge_acks".into(), self.challenge_acks),
             ("challenge_acks_rate_limited".into(), self.challenge_acks_rate_limited),
             ("retransmits".into(), self.retransmits),
+            ("out_of_order_held".into(), self.out_of_order_held),
+            ("out_of_order_delivered_bytes".into(), self.out_of_order_delivered_bytes),
             ("mss_black_hole_fallbacks".into(), self.mss_black_hole_fallbacks),
             ("zero_window_probes".into(), self.zero_window_probes),
             ("time_wait_entered".into(), self.time_wait_entered),

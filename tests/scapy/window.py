@@ -20,8 +20,8 @@ def right_edge_kept(port, ahead):
     f.barrier()
     a0 = f.rcv_nxt  # the server's SND.NXT: nothing of it acknowledged yet
     edge = a0 + 3000  # the right edge we offer, and keep, for the whole case
-    # 1. A segment ahead of RCV.NXT (in the server's window): the server drops it as out of order, but it carries
-    #    an ACK and our window.
+    # 1. A segment ahead of RCV.NXT (in the server's window): the server holds it (the gap before it is never
+    #    filled), and it carries an ACK and our window.
     if ahead:
         f.replies("PA", seq=f.snd_nxt + 50_000, window=edge - a0, payload=b"ahead" * 2)
     else:

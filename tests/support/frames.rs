@@ -37,6 +37,8 @@ pub struct Seg {
     pub wscale: Option<u8>,
     pub sack_perm: bool,
     pub ts: Option<(u32, u32)>,
+    /// SACK blocks (left, right), in the order they were sent.
+    pub sack: Vec<(u32, u32)>,
     pub payload: Vec<u8>,
     /// The 802.1Q VLAN id the frame carries (priority 0), if tagged.
     pub vlan: Option<u16>,
@@ -140,6 +142,13 @@ pub fn build(s: &Seg, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
     if let Some((v, e)) = s.ts {
         opts.push(TcpOptionElement::Timestamp(v, e));
     }
+    if let Some((&first, rest)) = s.sack.split_first() {
+        let mut more = [None; 3];
+        for (slot, &b) in more.iter_mut().zip(rest) {
+            *slot = Some(b);
+        }
+        opts.push(TcpOptionElement::SelectiveAcknowledgement(first, more));
+    }
     if let Some(w) = s.wscale {
         opts.push(TcpOptionElement::Noop);
         opts.push(TcpOptionElement::WindowScale(w));
@@ -231,6 +240,9 @@ pub fn parse_macs(frame: &[u8]) -> (Seg, [u8; 6], [u8; 6]) {
             TcpOptionElement::WindowScale(w) => s.wscale = Some(w),
             TcpOptionElement::SelectiveAcknowledgementPermitted => s.sack_perm = true,
             TcpOptionElement::Timestamp(v, e) => s.ts = Some((v, e)),
+            TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
+                s.sack = core::iter::once(first).chain(rest.into_iter().flatten()).collect();
+            }
             _ => {}
         }
     }
@@ -251,5 +263,11 @@ pub fn assert_legal(s: &Seg) {
     }
     if f(RST) {
         assert!(s.ts.is_none(), "RST with timestamps (RFC 7323 §5.2 recommends none): {s:?}");
+    }
+    // RFC 2018 §3: SACK blocks only on ACKs, each a non-empty range, never on SYN or RST.
+    if !s.sack.is_empty() {
+        assert!(f(ACK) && !f(SYN) && !f(RST), "SACK blocks on {s:?}");
+        assert!(s.sack.iter().all(|&(l, r)| (r.wrapping_sub(l) as i32) > 0), "empty or inverted SACK block: {s:?}");
+        assert!(s.sack.iter().all(|&(l, _)| (l.wrapping_sub(s.ack) as i32) > 0), "a SACK block at or below ACK: {s:?}");
     }
 }
