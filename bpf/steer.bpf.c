@@ -66,17 +66,20 @@ enum steer_counter {
 	C_FRAGMENT = 4,   // IPv4 fragment or IPv6 fragment header
 	C_BAD_HEADER = 5, // wrong IP version, IHL < 5, TCP data offset < 5, lengths that contradict each other
 	C_NOT_IP = 6,     // ARP, LLDP, stacked VLAN tags, 802.1ad tags, anything that is neither IPv4 nor IPv6
-	C_NOT_TCP = 7,    // UDP, ICMP, IPv6 extension headers other than fragment
+	C_NOT_TCP = 7,    // UDP, ICMP (but "too big" about our segments), IPv6 extension headers other than fragment
 	C_NOT_OURS = 8,   // TCP, but neither a listened port nor from a target
 	C_NOT_LOCAL = 9,  // ours by port, but to an address outside local_addrs (restrict_local only)
 	C_NO_XSK = 10,    // ours, but no AF_XDP socket is bound to this queue
 	C_VLAN_NOT_ALLOWED = 11, // one tag with a VID not in `vlans`: the kernel drops it unless it has that VLAN
 	C_ANSWERED = 12,  // outcome: a SYN answered here with a cookie SYN-ACK (XDP_TX)
 	C_SYN_HELD = 13,  // a SYN left to the worker because its presence cell is nonzero (then counted as usual)
-	C_MAX = 14,
+	C_ICMP_TOO_BIG = 14, // an ICMP "too big" message quoting a segment of ours (then counted as usual)
+	C_MAX = 15,
 };
 
 #define IPPROTO_FRAGMENT_HDR 44
+#define PROTO_ICMP 1
+#define PROTO_ICMPV6 58
 #define IP_FRAG_MASK 0x3fff // MF flag and fragment offset
 #define VLAN_VID_MASK 0x0fff
 
@@ -771,6 +774,50 @@ __noinline int syn_answer(struct xdp_md *ctx)
 	return ANSWER_SENT;
 }
 
+// ---- ICMP "too big" -----------------------------------------------------------------------------------------
+
+// Whether the ICMP message at `m` (its IP header already checked) is "too big" about a TCP segment of ours: ICMPv4
+// destination unreachable / fragmentation needed or ICMPv6 packet too big, quoting a segment whose source port we
+// listen on (server role) or whose destination is a target (client role). Those go to the stack, which lowers the
+// connection's MSS (src/tcp/path_mtu.rs, after checking the quoted sequence number); every other ICMP message is
+// the kernel's. Only the fields needed here are read; the stack checks the rest, checksum included.
+static __always_inline int icmp_too_big_for_us(__u8 *m, void *end, int v6)
+{
+	if ((void *)(m + 8) > end)
+		return 0;
+	if (v6 ? (m[0] != 2 || m[1] != 0) : (m[0] != 3 || m[1] != 4))
+		return 0;
+	__u8 *q = m + 8;
+	struct target_key tk = {};
+	__u8 *t;
+	if (v6) {
+		if ((void *)(q + 40 + 8) > end)
+			return 0;
+		if ((q[0] >> 4) != 6 || q[6] != IPPROTO_TCP)
+			return 0;
+		__builtin_memcpy(tk.addr, q + 24, 16); // the quoted destination: the peer
+		t = q + 40;
+	} else {
+		if ((void *)(q + 20) > end)
+			return 0;
+		__u32 ihl = (q[0] & 0x0f) * 4;
+		if ((q[0] >> 4) != 4 || ihl < 20 || q[9] != IPPROTO_TCP)
+			return 0;
+		t = q + ihl;
+		if ((void *)(t + 8) > end)
+			return 0;
+		tk.addr[10] = 0xff;
+		tk.addr[11] = 0xff;
+		__builtin_memcpy(&tk.addr[12], q + 16, 4);
+	}
+	__u32 sport = *(__u16 *)t; // wire bytes as a native u16, as the `ports` index is written
+	__u8 *listening = bpf_map_lookup_elem(&ports, &sport);
+	if (listening && *listening)
+		return 1;
+	tk.port = *(__be16 *)(t + 2);
+	return bpf_map_lookup_elem(&targets, &tk) != 0;
+}
+
 SEC("xdp")
 int steer(struct xdp_md *ctx)
 {
@@ -819,6 +866,12 @@ int steer(struct xdp_md *ctx)
 			return pass(C_BAD_HEADER);
 		if (ip->frag_off & bpf_htons(IP_FRAG_MASK))
 			return pass(C_FRAGMENT);
+		if (ip->protocol == PROTO_ICMP) {
+			if (!icmp_too_big_for_us(l3 + ihl, end, 0))
+				return pass(C_NOT_TCP);
+			ipv4_mapped(&dst, &ip->daddr);
+			goto icmp;
+		}
 		if (ip->protocol != IPPROTO_TCP)
 			return pass(C_NOT_TCP);
 		__u32 tot_len = bpf_ntohs(ip->tot_len);
@@ -838,6 +891,12 @@ int steer(struct xdp_md *ctx)
 			return pass(C_BAD_HEADER);
 		if (ip6->nexthdr == IPPROTO_FRAGMENT_HDR)
 			return pass(C_FRAGMENT);
+		if (ip6->nexthdr == PROTO_ICMPV6) {
+			if (!icmp_too_big_for_us((void *)(ip6 + 1), end, 1))
+				return pass(C_NOT_TCP);
+			__builtin_memcpy(dst.addr, &ip6->daddr, 16);
+			goto icmp;
+		}
 		if (ip6->nexthdr != IPPROTO_TCP)
 			return pass(C_NOT_TCP);
 		tcp = (void *)(ip6 + 1);
@@ -881,6 +940,14 @@ int steer(struct xdp_md *ctx)
 			return drop(C_TRUNCATED);
 	}
 
+	goto redirect;
+
+icmp:
+	count(C_ICMP_TOO_BIG);
+	if (restrict_local && !bpf_map_lookup_elem(&local_addrs, &dst))
+		return pass(C_NOT_LOCAL);
+
+redirect:;
 	__u32 queue = ctx->rx_queue_index;
 	if (bpf_map_lookup_elem(&xsks, &queue)) {
 		// The fallback only applies if the socket left between the lookup and the redirect.

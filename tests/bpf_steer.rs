@@ -388,3 +388,40 @@ fn counters_account_for_every_frame_whatever_the_bytes() {
     // No socket, and SYN answering is off unless a queue is enabled (tests/bpf_syn_answer.rs).
     assert_eq!((c.redirected, c.answered, c.syn_held), (0, 0, 0));
 }
+
+#[test]
+fn icmp_too_big_about_our_segments_is_ours_and_other_icmp_is_passed() {
+    if !common::require_root("icmp_too_big_about_our_segments_is_ours_and_other_icmp_is_passed") {
+        return;
+    }
+    let p = server_program();
+    let router4: std::net::IpAddr = "10.77.0.254".parse().unwrap();
+    let router6: std::net::IpAddr = "fd77::fe".parse().unwrap();
+    let too_big = |router, sent: &[u8], to: SocketAddr, mtu, quote| {
+        common::icmp_too_big(router, to.ip(), common::MAC_CLIENT, common::MAC_SERVER, mtu, sent, quote)
+    };
+    // Segments the server sent from its listened port, quoted as routers quote them (IPv4: header and 8 bytes).
+    for (router, sent, quote) in
+        [(router4, common::tcp_syn(server4(), client4()), 28), (router6, common::tcp_syn(server6(), client6()), 48)]
+    {
+        let to = if router.is_ipv4() { server4() } else { server6() };
+        let before = counters(&p);
+        assert_ours(&p, &too_big(router, &sent, to, 1280, quote));
+        assert_eq!((counters(&p) - before).icmp_too_big, 1);
+    }
+    // About a segment from a port nobody listens on, or about a quote cut before its ports: the kernel's.
+    let other = common::tcp_syn(addr("10.77.0.1:9"), client4());
+    assert_passed_for(&p, &too_big(router4, &other, server4(), 1280, 28), "not_tcp");
+    let sent = common::tcp_syn(server4(), client4());
+    assert_passed_for(&p, &too_big(router4, &sent, server4(), 1280, 24), "not_tcp");
+    // A quoted UDP datagram from the same port number is not TCP.
+    let udp = common::udp_v4(server4(), client4(), common::MAC_SERVER, common::MAC_CLIENT, b"dns?");
+    assert_passed_for(&p, &too_big(router4, &udp, server4(), 1280, 28), "not_tcp");
+    // Client role: a segment to a target, quoted back.
+    let target = addr("10.77.0.9:80");
+    let to_target = common::tcp_syn(addr("10.77.0.2:50123"), target);
+    let msg = too_big(router4, &to_target, addr("10.77.0.2:50123"), 1280, 28);
+    assert_passed_for(&p, &msg, "not_tcp");
+    p.add_target(target).unwrap();
+    assert_ours(&p, &msg);
+}

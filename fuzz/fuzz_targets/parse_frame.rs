@@ -1,12 +1,20 @@
 //! Any bytes: `parse_frame` must not panic or read past the input. Whatever parses must emit, and the emitted
-//! frame must parse back to the canonical form of the first Repr.
+//! frame must parse back to the canonical form of the first Repr. What is not TCP goes to the ICMP "too big"
+//! parser, as `Endpoint::handle_frame` sends it, which must not panic either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xdptcp::wire::{parse_frame, EmitError};
+use xdptcp::wire::{icmp, parse_frame, EmitError, ParseError};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(first) = parse_frame(data) else { return };
+    let first = match parse_frame(data) {
+        Ok(f) => f,
+        Err(ParseError::NotTcp) => {
+            let _ = icmp::parse_too_big(data);
+            return;
+        }
+        Err(_) => return,
+    };
     assert_eq!(first.tcp, first.tcp.canonical(), "a parsed TCP Repr is canonical");
     let need = first.frame_len();
     let mut buf = vec![0u8; need];

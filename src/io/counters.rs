@@ -3,12 +3,13 @@
 //! Slot numbers mirror `enum steer_counter` in bpf/steer.bpf.c; the two lists must change together. Every frame
 //! the program sees ends in exactly one outcome (redirected, passed, dropped, answered), and every frame passed or
 //! dropped also counts exactly one reason, so `passed + dropped == sum of reasons` holds for any traffic.
-//! `syn_held` is neither: it says why a SYN took the ordinary path, which then counted it as usual.
+//! `syn_held` and `icmp_too_big` are neither: the first says why a SYN took the ordinary path, the second that a
+//! redirected frame was an ICMP "too big" message about one of our segments.
 
 use core::ops::Sub;
 
 /// Number of counter slots in the BPF map.
-pub const SLOTS: usize = 14;
+pub const SLOTS: usize = 15;
 
 /// Totals of the steering program's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,12 +43,15 @@ pub struct SteerCounters {
     /// Informational: SYNs left to the worker because their tuple's presence cell was nonzero (each is also
     /// counted by the ordinary path, usually as `redirected`).
     pub syn_held: u64,
+    /// Informational: ICMP "too big" messages quoting a segment of ours (each also counted as its outcome,
+    /// usually `redirected`).
+    pub icmp_too_big: u64,
 }
 
 impl SteerCounters {
     /// Builds the totals from the slots in map order.
     pub fn from_slots(s: [u64; SLOTS]) -> Self {
-        let [redirected, passed, dropped, truncated, fragment, bad_header, not_ip, not_tcp, not_ours, not_local, no_xsk, vlan_not_allowed, answered, syn_held] =
+        let [redirected, passed, dropped, truncated, fragment, bad_header, not_ip, not_tcp, not_ours, not_local, no_xsk, vlan_not_allowed, answered, syn_held, icmp_too_big] =
             s;
         SteerCounters {
             redirected,
@@ -64,6 +68,7 @@ impl SteerCounters {
             vlan_not_allowed,
             answered,
             syn_held,
+            icmp_too_big,
         }
     }
 
@@ -84,6 +89,7 @@ impl SteerCounters {
             ("vlan_not_allowed", self.vlan_not_allowed),
             ("answered", self.answered),
             ("syn_held", self.syn_held),
+            ("icmp_too_big", self.icmp_too_big),
         ]
     }
 
@@ -135,7 +141,8 @@ mod tests {
         assert_eq!(named[0].0, "redirected");
         assert_eq!(named[11].0, "vlan_not_allowed");
         assert_eq!(named[12].0, "answered");
-        assert_eq!(named[SLOTS - 1].0, "syn_held");
+        assert_eq!(named[13].0, "syn_held");
+        assert_eq!(named[SLOTS - 1].0, "icmp_too_big");
         assert_eq!(c.total(), c.redirected + c.passed + c.dropped + c.answered);
     }
 

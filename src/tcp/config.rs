@@ -65,8 +65,8 @@ pub struct Config {
     /// RSTs for segments that match nothing (including failed cookies), per second for the whole endpoint.
     pub rst_per_sec: u32,
     /// Fall back to a smaller MSS when the same data times out twice (RFC 4821 black-hole detection, like Linux's
-    /// `tcp_mtu_probing=1`; see `timers.rs`). ICMP never reaches the stack, so this is its only defence against a
-    /// path MTU below its segments.
+    /// `tcp_mtu_probing=1`; see `timers.rs`): the defence against a path MTU below our segments when no ICMP
+    /// "too big" message reaches us (see `path_mtu.rs`).
     pub black_hole_detection: bool,
     /// Entries of the memory of cookie ACKs that opened a connection (rounded down to a power of two, 4 bytes
     /// each; 0: off). See [`crate::tcp::replay`] for how long a record lasts at a given connection rate.

@@ -18,13 +18,14 @@ use crate::tcp::input;
 use crate::tcp::lifecycle::{app_conn, finish, send_rst, Next};
 use crate::tcp::listen::on_listen;
 use crate::tcp::output::{emit_syn, our_mss, reset_for};
+use crate::tcp::path_mtu;
 use crate::tcp::presence::Presence;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::{Drop, Stats};
 use crate::tcp::timers;
 use crate::tcp::tw_input::on_time_wait;
 use crate::time::Instant;
-use crate::wire::{parse_frame, FrameRepr, IpRepr, MacAddr};
+use crate::wire::{icmp, parse_frame, FrameRepr, IpRepr, MacAddr, ParseError};
 use std::net::{IpAddr, SocketAddr};
 
 /// Why [`Endpoint::connect`] refused.
@@ -175,6 +176,7 @@ impl<A: App> Endpoint<A> {
         self.ctx.stats.frames_in += 1;
         let f = match parse_frame(frame) {
             Ok(f) => f,
+            Err(ParseError::NotTcp) => return self.handle_icmp(frame, sink),
             Err(e) => {
                 self.ctx.stats.malformed(e);
                 return;
@@ -208,6 +210,44 @@ impl<A: App> Endpoint<A> {
                 let key = V6Flow::new(ip.dst, f.tcp.dst_port, ip.src, f.tcp.src_port);
                 dispatch(&mut self.ctx, &mut self.v6, key, &f, sink);
             }
+        }
+    }
+
+    /// A frame that is not TCP: an ICMP "too big" message about one of our connections lowers its MSS (see
+    /// [`path_mtu`]); anything else is counted as not TCP.
+    fn handle_icmp<S: FrameSink>(&mut self, frame: &[u8], sink: &mut S) {
+        let t = match icmp::parse_too_big(frame) {
+            Ok(t) => t,
+            Err(e) => {
+                self.ctx.stats.malformed(e);
+                return;
+            }
+        };
+        self.ctx.stats.icmp_too_big += 1;
+        let unicast_ip = match t.dst {
+            IpAddr::V4(a) => !crate::wire::ipv4::is_not_unicast(a),
+            IpAddr::V6(a) => !crate::wire::ipv6::is_not_unicast(a),
+        };
+        if t.eth.dst != self.ctx.cfg.local_mac || !unicast_ip {
+            self.ctx.stats.drop(Drop::NotUnicast);
+            return;
+        }
+        if !self.ctx.cfg.local_addrs.is_empty() && !self.ctx.cfg.local_addrs.contains(&t.dst) {
+            self.ctx.stats.drop(Drop::NotLocal);
+            return;
+        }
+        // The quoted segment left from the address the message came back to.
+        let q = t.quoted;
+        match (q.src, q.dst) {
+            (IpAddr::V4(l), IpAddr::V4(r)) if t.dst == q.src => {
+                let key = V4Flow::new(l, q.src_port, r, q.dst_port);
+                path_mtu::too_big(&mut self.ctx, &mut self.v4, &key, q.seq, t.mtu, sink);
+            }
+            (IpAddr::V6(l), IpAddr::V6(r)) if t.dst == q.src => {
+                let key = V6Flow::new(l, q.src_port, r, q.dst_port);
+                path_mtu::too_big(&mut self.ctx, &mut self.v6, &key, q.seq, t.mtu, sink);
+            }
+            _ => self.ctx.stats.drop(Drop::IcmpUnmatched),
         }
     }
 

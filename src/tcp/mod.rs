@@ -21,6 +21,7 @@ mod keyed_index;
 mod lifecycle;
 mod listen;
 mod output;
+mod path_mtu;
 pub mod ports;
 pub mod presence;
 pub mod ratelimit;

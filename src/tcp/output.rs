@@ -306,27 +306,40 @@ pub fn retransmit_first<K: FlowKey, A: App, S: FrameSink>(
         State::SynSent | State::SynReceived => return emit_syn(ctx, key, tcb, sink),
         _ => {}
     }
+    retransmit_at(ctx, key, tcb, 0, sink).is_some()
+}
+
+/// Sends again the in-flight segment that starts `offset` bytes after SND.UNA: up to one MSS of data, with our
+/// FIN if it was sent and this segment reaches it. Returns the sequence space it covered, or None when nothing is
+/// left there or no buffer was free. The caller clears RTT timing (Karn).
+pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &Tcb,
+    offset: u32,
+    sink: &mut S,
+) -> Option<u32> {
     let queued = ctx.bufs.len(tcb.tx) as u32;
     let in_flight = tcb.in_flight();
-    let data_in_flight = in_flight.min(queued);
-    let n = data_in_flight.min(tcb.send_mss());
-    let fin = tcb.state.fin_sent() && in_flight > queued && n == data_in_flight;
+    let left = in_flight.min(queued).saturating_sub(offset);
+    let n = left.min(tcb.send_mss());
+    let fin = tcb.state.fin_sent() && in_flight > queued && n == left;
     if n == 0 && !fin {
-        return false;
+        return None;
     }
     let mut f = TcpFlags::ACK;
     if fin {
         f = f | TcpFlags::FIN;
     }
-    if n > 0 && n == data_in_flight {
+    if n > 0 && n == left {
         f = f | TcpFlags::PSH;
     }
-    let seq = tcb.snd_una;
+    let seq = tcb.snd_una + offset;
     let ts = ctx.ts_clock();
-    let payload = ctx.bufs.slice(tcb.tx, 0, n as usize);
-    let ok = emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink);
-    if ok {
-        ctx.stats.retransmits += 1;
+    let payload = ctx.bufs.slice(tcb.tx, offset as usize, n as usize);
+    if !emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
+        return None;
     }
-    ok
+    ctx.stats.retransmits += 1;
+    Some(n + u32::from(fin))
 }

@@ -403,4 +403,109 @@ mod tests {
             Hold::PoolFull
         );
     }
+
+    use proptest::prelude::*;
+
+    /// The sender's stream: the byte at sequence number `s`, so that anything held can be checked against it.
+    fn byte_at(s: SeqNum) -> u8 {
+        (s.0.wrapping_mul(2_654_435_761) >> 24) as u8
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A segment `ahead` bytes beyond RCV.NXT, `len` long.
+        Arrive { ahead: u32, len: u16, fin: bool },
+        /// In-order bytes arrive and the app takes `n` of them (then whatever held bytes follow, as input does).
+        InOrder { n: u16, drain: bool },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (1u32..1200, 0u16..300, proptest::bool::weighted(0.05))
+                .prop_map(|(ahead, len, fin)| Op::Arrive { ahead, len, fin }),
+            1 => (0u16..400, any::<bool>()).prop_map(|(n, drain)| Op::InOrder { n, drain }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        /// Whatever arrives in whatever order, the pool hands back only the sender's own bytes, in sequence, and
+        /// its SACK blocks describe exactly bytes it holds beyond RCV.NXT.
+        #[test]
+        fn held_bytes_are_the_senders_in_order_and_sack_blocks_tell_the_truth(
+            start in any::<u32>(),
+            ops in proptest::collection::vec(op(), 1..60),
+        ) {
+            const WINDOW: u32 = 1000;
+            let mut p = Reassembly::new(WINDOW, 4096);
+            let mut h = NONE;
+            let mut nxt = SeqNum(start);
+            let mut fin_seen: Option<SeqNum> = None;
+            for op in ops {
+                match op {
+                    Op::Arrive { ahead, len, fin } => {
+                        let seq = nxt + ahead;
+                        let data: Vec<u8> = (0..u32::from(len)).map(|i| byte_at(seq + i)).collect();
+                        // A sender never moves its FIN: one stream, one FIN at most.
+                        let fin = fin && fin_seen.is_none_or(|f| f == seq + u32::from(len));
+                        let r = p.hold(&mut h, nxt, nxt + WINDOW, seq, &data, fin);
+                        if r == Hold::Held && fin && seq + u32::from(len) <= nxt + WINDOW {
+                            fin_seen = Some(seq + u32::from(len));
+                        }
+                        if r == Hold::Held || r == Hold::Duplicate {
+                            // Everything of it inside the window (and before a FIN) is held now.
+                            let end = (seq + u32::from(len)).min(nxt + WINDOW);
+                            let end = p.fin(h).map_or(end, |f| end.min(f));
+                            // (Bytes held at RCV.NXT itself, which the app has not taken, are ready, not SACKed.)
+                            let blocks = p.sack_blocks(h, nxt);
+                            let (a, b) = p.ready(h, nxt);
+                            let ready_end = nxt + (a.len() + b.len()) as u32;
+                            let mut s = seq;
+                            while s < end {
+                                let sacked = blocks.as_slice().iter().any(|&(l, r)| SeqNum(l) <= s && s < SeqNum(r));
+                                prop_assert!(sacked || s < ready_end,
+                                    "byte {:?} of a held segment is in no block {:?} nor ready", s, blocks);
+                                s += 1;
+                            }
+                        }
+                    }
+                    Op::InOrder { n, drain } => {
+                        // The app takes n in-order bytes (they came from the sender, as the pool's must).
+                        nxt += u32::from(n);
+                        p.settle(&mut h, nxt);
+                        if drain {
+                            loop {
+                                let (a, _) = p.ready(h, nxt);
+                                if a.is_empty() {
+                                    break;
+                                }
+                                for (i, &b) in a.iter().enumerate() {
+                                    prop_assert_eq!(b, byte_at(nxt + i as u32), "held byte at {:?}", nxt + i as u32);
+                                }
+                                nxt += a.len() as u32;
+                                p.settle(&mut h, nxt);
+                            }
+                        }
+                    }
+                }
+                // The blocks: non-empty, disjoint, beyond RCV.NXT, inside the window, at most four.
+                let blocks = p.sack_blocks(h, nxt);
+                let b = blocks.as_slice();
+                prop_assert!(b.len() <= 4);
+                for (i, &(l, r)) in b.iter().enumerate() {
+                    prop_assert!(SeqNum(l) < SeqNum(r) && SeqNum(l) > nxt && SeqNum(r) <= nxt + WINDOW, "{:?} at {:?}", b, nxt);
+                    for &(l2, r2) in &b[i + 1..] {
+                        prop_assert!(SeqNum(r) < SeqNum(l2) || SeqNum(r2) < SeqNum(l), "overlapping or touching {:?}", b);
+                    }
+                }
+                prop_assert!(p.in_use() <= 1);
+                if h == NONE {
+                    prop_assert_eq!(p.in_use(), 0, "a freed handle leaves no slot taken");
+                }
+            }
+            p.release(&mut h);
+            prop_assert_eq!(p.in_use(), 0);
+        }
+    }
 }

@@ -36,10 +36,13 @@ pub enum Drop {
     NoCookieKey,
     /// Segment for a port nobody listens on and no connection (answered with RST when allowed).
     NoConnection,
+    /// An ICMP "too big" message that quotes no live connection of ours, a sequence number outside SND.UNA to
+    /// SND.NXT (RFC 5927 §4.1), or no MTU.
+    IcmpUnmatched,
 }
 
 impl Drop {
-    pub const ALL: [Drop; 14] = [
+    pub const ALL: [Drop; 15] = [
         Drop::NotLocal,
         Drop::NotUnicast,
         Drop::OutOfWindow,
@@ -54,6 +57,7 @@ impl Drop {
         Drop::CookieReplayed,
         Drop::NoCookieKey,
         Drop::NoConnection,
+        Drop::IcmpUnmatched,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Drop {
             Drop::CookieReplayed => "cookie_replayed",
             Drop::NoCookieKey => "no_cookie_key",
             Drop::NoConnection => "no_connection",
+            Drop::IcmpUnmatched => "icmp_unmatched",
         }
     }
 }
@@ -118,8 +123,12 @@ pub struct Stats {
     /// Held bytes handed to the app once the hole before them filled.
     pub out_of_order_delivered_bytes: u64,
     /// Times a connection whose full-sized segments kept timing out fell back to a smaller MSS (RFC 4821
-    /// black-hole detection; ICMP "fragmentation needed" goes to the kernel, not to us).
+    /// black-hole detection: for paths whose routers send no ICMP, or whose ICMP is filtered).
     pub mss_black_hole_fallbacks: u64,
+    /// ICMP "too big" messages received (ICMPv4 fragmentation needed, ICMPv6 packet too big).
+    pub icmp_too_big: u64,
+    /// Of which lowered a connection's MSS (RFC 1191, RFC 8201).
+    pub path_mtu_lowered: u64,
     pub zero_window_probes: u64,
     pub time_wait_entered: u64,
     pub time_wait_overflow: u64,
@@ -174,6 +183,8 @@ impl Stats {
         self.out_of_order_held += o.out_of_order_held;
         self.out_of_order_delivered_bytes += o.out_of_order_delivered_bytes;
         self.mss_black_hole_fallbacks += o.mss_black_hole_fallbacks;
+        self.icmp_too_big += o.icmp_too_big;
+        self.path_mtu_lowered += o.path_mtu_lowered;
         self.zero_window_probes += o.zero_window_probes;
         self.time_wait_entered += o.time_wait_entered;
         self.time_wait_overflow += o.time_wait_overflow;
@@ -210,6 +221,8 @@ impl Stats {
             ("out_of_order_held".into(), self.out_of_order_held),
             ("out_of_order_delivered_bytes".into(), self.out_of_order_delivered_bytes),
             ("mss_black_hole_fallbacks".into(), self.mss_black_hole_fallbacks),
+            ("icmp_too_big".into(), self.icmp_too_big),
+            ("path_mtu_lowered".into(), self.path_mtu_lowered),
             ("zero_window_probes".into(), self.zero_window_probes),
             ("time_wait_entered".into(), self.time_wait_entered),
             ("time_wait_overflow".into(), self.time_wait_overflow),

@@ -112,9 +112,10 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
     }
 }
 
-/// RFC 4821 black-hole detection (its full-stop timeout), as Linux does it with `tcp_mtu_probing=1`: ICMP "fragmentation needed"
-/// and "packet too big" go to the kernel, never to us, so on a path whose MTU is below our segments every
-/// full-sized segment (DF set) is lost until the connection gives up. When the same data has timed out twice,
+/// RFC 4821 black-hole detection (its full-stop timeout), as Linux does it with `tcp_mtu_probing=1`: where ICMP
+/// "fragmentation needed" and "packet too big" never reach us (filtered on the way, or landing on another
+/// worker's queue), every full-sized segment (DF set) on a path whose MTU is below it is lost until the
+/// connection gives up. When the same data has timed out twice,
 /// and what is in flight is larger than a segment of the base MSS, we send smaller segments from then on: 1024
 /// bytes for IPv4 (Linux's `tcp_base_mss`) and 1220 for IPv6 (its 1280-byte minimum MTU); IPv4 falls to 536
 /// (RFC 9293's default, a 576-byte MTU) after four. Returns the new MSS, if it drops.

@@ -42,11 +42,13 @@ pub enum ParseError {
     /// Source address is multicast, broadcast, unspecified or loopback (never a valid TCP peer), or the source
     /// MAC is a group address.
     BadSourceAddress,
+    /// An ICMP "too big" message that is truncated, fails its checksum, or quotes no TCP segment of its family.
+    BadIcmp,
 }
 
 impl ParseError {
     /// Every variant, in a fixed order: `ALL[e.index()] == e`.
-    pub const ALL: [ParseError; 18] = [
+    pub const ALL: [ParseError; 19] = [
         ParseError::TruncatedEthernet,
         ParseError::NotIp,
         ParseError::TruncatedIp,
@@ -65,6 +67,7 @@ impl ParseError {
         ParseError::BadFlags,
         ParseError::ZeroPort,
         ParseError::BadSourceAddress,
+        ParseError::BadIcmp,
     ];
 
     /// Position in [`ParseError::ALL`], for counter arrays.
@@ -94,6 +97,7 @@ impl ParseError {
             ParseError::BadFlags => "bad_flags",
             ParseError::ZeroPort => "zero_port",
             ParseError::BadSourceAddress => "bad_source_address",
+            ParseError::BadIcmp => "bad_icmp",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Wire formats: Ethernet (+ one 802.1Q tag), IPv4, IPv6 and TCP.
+//! Wire formats: Ethernet (+ one 802.1Q tag), IPv4, IPv6 and TCP, and the ICMP "too big" messages about TCP.
 //!
 //! Each layer has a zero-copy view (`*Packet<T: AsRef<[u8]>>`, lengths checked once by `new_checked`) and a
 //! normalised `*Repr` that is all the state machine ever sees. Parsing never reads past the frame and rejects
@@ -10,6 +10,7 @@ pub mod checksum;
 mod error;
 pub mod ethernet;
 pub mod frame;
+pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 #[cfg(test)]
