@@ -144,3 +144,14 @@ fn scapy_send_window_right_edge_after_a_segment_ahead() {
     let out = b.run("window.py", &[]);
     out.assert_all_passed("window.py");
 }
+
+#[test]
+fn scapy_path_mtu_too_big_resends_smaller() {
+    if !common::require_root("scapy_path_mtu_too_big_resends_smaller") {
+        return;
+    }
+    let b = Bench::new("xtpmtu", "echo", &[]);
+    let out = b.run("pmtu.py", &[]);
+    out.assert_all_passed("pmtu.py");
+    b.assert_expected_counters(&out);
+}
