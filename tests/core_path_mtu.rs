@@ -9,6 +9,7 @@ use support::frames::{self, Seg, ACK, CLIENT_MAC, SERVER_IP, SERVER_MAC};
 use support::peer::{PeerConn, SynOpts};
 use support::recorder::{Recorder, Script};
 use support::rig::Rig;
+use xdptcp::sink::VecSink;
 use xdptcp::tcp::stats::Drop;
 use xdptcp::wire::ParseError;
 
@@ -107,4 +108,42 @@ fn a_too_big_message_with_a_bad_checksum_or_a_cut_quote_is_counted_malformed() {
     let s = rig.ep.stats();
     assert_eq!(s.malformed[ParseError::BadIcmp.index()], 2);
     assert_eq!((s.icmp_too_big, s.path_mtu_lowered), (0, 0));
+}
+
+/// With one worker per receive queue, the message may reach a worker that does not hold the connection: that
+/// one keeps it for the others (`Config::forward_unmatched_icmp`), and the one that holds it applies it.
+#[test]
+fn a_too_big_message_on_another_workers_queue_is_forwarded_and_applied_where_the_connection_lives() {
+    let (mut holder, _p, data) = server_in_flight(20_000);
+    let msg = too_big_about(&data[0], 1000);
+    let mut cfg = support::net::config(SERVER_MAC);
+    cfg.forward_unmatched_icmp = true;
+    let mut other = Rig::server_with(cfg, Recorder::new(Script::default()));
+    assert!(other.send_raw(&msg).is_empty());
+    let kept: Vec<Vec<u8>> = other.ep.forwarded_icmp().collect();
+    assert_eq!(kept, vec![msg.clone()], "kept as it came");
+    let s = other.ep.stats();
+    assert_eq!((s.icmp_too_big, s.icmp_forwarded, unmatched(&other)), (1, 1, 0));
+    assert_eq!(other.ep.forwarded_icmp().count(), 0, "taken once");
+
+    let mut sink = VecSink::new();
+    holder.ep.handle_forwarded_icmp(holder.now, &kept[0], &mut sink);
+    let out = holder.collect(sink);
+    let lens: Vec<usize> = out.iter().map(|s| s.payload.len()).collect();
+    assert!(!lens.is_empty() && lens.iter().all(|&n| n <= 948), "{lens:?}");
+    let s = holder.ep.stats();
+    assert_eq!((s.icmp_forwarded_in, s.icmp_too_big, s.path_mtu_lowered), (1, 0, 1));
+
+    // A forwarded message that quotes nothing here is neither forwarded again nor counted unmatched (another
+    // worker holds the connection, or none does).
+    let mut sink = VecSink::new();
+    other.ep.handle_forwarded_icmp(other.now, &msg, &mut sink);
+    assert!(sink.take().is_empty());
+    assert_eq!(other.ep.forwarded_icmp().count(), 0);
+    assert_eq!((other.ep.stats().icmp_forwarded, unmatched(&other)), (1, 0));
+
+    // A lone endpoint (the default) counts such a message unmatched.
+    let mut lone = Rig::server_with(support::net::config(SERVER_MAC), Recorder::new(Script::default()));
+    assert!(lone.send_raw(&msg).is_empty());
+    assert_eq!((lone.ep.forwarded_icmp().count(), unmatched(&lone)), (0, 1));
 }

@@ -14,7 +14,7 @@ use crate::runtime::keys::{random_secret, slot_now, KeyError, KeyManager};
 use crate::runtime::metrics;
 use crate::runtime::pin::pin_current_thread;
 use crate::runtime::report::{write_atomically, Snapshot};
-use crate::runtime::worker::{self, Command, Report, WorkerOptions};
+use crate::runtime::worker::{self, Command, IcmpPeers, Report, WorkerOptions};
 use crate::tcp::presence::Presence;
 use crate::tcp::{Config, Endpoint};
 use crate::wire::MacAddr;
@@ -265,6 +265,8 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let (report_tx, report_rx) = bounded::<Report>(1024);
     let mut commands: Vec<Sender<Command>> = Vec::new();
     let mut handles = Vec::new();
+    let workers = sockets.len();
+    let mut peers = IcmpPeers::mesh(workers).into_iter();
     for (q, io) in sockets.into_iter().enumerate() {
         let cfg = Config {
             local_mac: MacAddr(ifmac),
@@ -280,8 +282,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             challenge_acks_per_sec: opts.challenge_acks_per_sec,
             max_rto: opts.max_rto,
             send_memory: opts.send_memory,
+            forward_unmatched_icmp: workers > 1,
             ..Config::default()
         };
+        let icmp = peers.next().unwrap_or_default();
         let presence = if opts.xdp_cookies {
             let p = Presence::new(
                 prog.presence_cells(q as u32)?,
@@ -315,7 +319,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                     pin_current_thread(id, &format!("worker {q}"));
                 }
                 let start = clock.now();
-                let w = WorkerSetup { start, ring, ports, presence, clock, wopts, crx, rtx };
+                let w = WorkerSetup { start, ring, ports, presence, clock, wopts, crx, rtx, icmp };
                 match app {
                     AppKind::Close => run_one(io, cfg, CloseApp, w),
                     AppKind::Echo => run_one(io, cfg, EchoApp, w),
@@ -520,6 +524,7 @@ struct WorkerSetup {
     wopts: WorkerOptions,
     crx: crossbeam::channel::Receiver<Command>,
     rtx: Sender<Report>,
+    icmp: IcmpPeers,
 }
 
 fn run_one<A: App>(io: XskSocket, cfg: Config, app: A, w: WorkerSetup) -> Result<(), String> {
@@ -531,7 +536,7 @@ fn run_one<A: App>(io: XskSocket, cfg: Config, app: A, w: WorkerSetup) -> Result
     for p in &w.ports {
         ep.listen(*p);
     }
-    worker::run(io, ep, w.clock, w.wopts, w.crx, w.rtx).map(|_| ()).map_err(|e| e.to_string())
+    worker::run(io, ep, w.clock, w.wopts, w.crx, w.rtx, w.icmp).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn publish(opts: &ServeOptions, snap: &Snapshot, page: &metrics::Page) {

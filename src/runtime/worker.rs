@@ -2,8 +2,9 @@
 //!
 //! The loop: take a batch of frames, hand each to the endpoint with the socket's TX sink, run due timers,
 //! flush (submit, kick only if asked, recycle), report counters now and then, and sleep in poll(2) when there is
-//! nothing to do (unless busy-polling). The only cross-thread traffic is two crossbeam channels: commands in
-//! (keys, drain, exit), reports out. No lock is taken.
+//! nothing to do (unless busy-polling). The only cross-thread traffic is crossbeam channels: commands in (keys,
+//! drain, exit), reports out, and with several workers the rare ICMP "too big" message that quotes a connection
+//! of another worker ([`IcmpPeers`]). No lock is taken.
 
 use crate::app::App;
 use crate::io::testing::MemIo;
@@ -81,6 +82,55 @@ impl IoCounters for MemIo {
     }
 }
 
+/// A worker's links to the others for ICMP "too big" messages (`Config::forward_unmatched_icmp`): a NIC's RSS
+/// hashes ICMP by its addresses, so a message about a connection of one queue may arrive on any other. What one
+/// worker's endpoint cannot match goes to every other worker once; a full inbox loses the copy (the connection then
+/// still has RFC 4821 black-hole detection).
+#[derive(Debug, Default)]
+pub struct IcmpPeers {
+    pub inbox: Option<Receiver<Vec<u8>>>,
+    pub others: Vec<Sender<Vec<u8>>>,
+}
+
+impl IcmpPeers {
+    /// Messages waiting in one worker's inbox, at most.
+    pub const INBOX: usize = 256;
+
+    /// The links of `n` workers: each has an inbox and a sender to every other's (none for a lone worker).
+    pub fn mesh(n: usize) -> Vec<IcmpPeers> {
+        if n < 2 {
+            return (0..n).map(|_| IcmpPeers::default()).collect();
+        }
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam::channel::bounded(Self::INBOX)).unzip();
+        rxs.into_iter()
+            .enumerate()
+            .map(|(i, rx)| IcmpPeers {
+                inbox: Some(rx),
+                others: txs.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, t)| t.clone()).collect(),
+            })
+            .collect()
+    }
+
+    /// Sends what `ep` kept for the others, and hands `ep` what the others sent here.
+    fn exchange<A: App, S: crate::sink::FrameSink>(
+        &self,
+        ep: &mut Endpoint<A>,
+        now: crate::time::Instant,
+        sink: &mut S,
+    ) {
+        for frame in ep.forwarded_icmp() {
+            for tx in &self.others {
+                let _ = tx.try_send(frame.clone());
+            }
+        }
+        if let Some(inbox) = &self.inbox {
+            while let Ok(frame) = inbox.try_recv() {
+                ep.handle_forwarded_icmp(now, &frame, sink);
+            }
+        }
+    }
+}
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -121,6 +171,7 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
     opts: WorkerOptions,
     commands: Receiver<Command>,
     reports: Sender<Report>,
+    peers: IcmpPeers,
 ) -> Result<(Endpoint<A>, P), IoError> {
     let mut next_report = clock.now();
     let mut dice = Dice::new(opts.loss.map_or(1, |l| l.seed));
@@ -143,6 +194,7 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
                 ep.handle_frame(now, frame, &mut lossy)
             }),
         };
+        peers.exchange(&mut ep, now, io.sink());
         if ep.poll_timeout().is_some_and(|t| t <= now) {
             match opts.loss {
                 None => ep.handle_timeout(now, io.sink()),
@@ -224,7 +276,7 @@ mod tests {
         server_io.inject(&syn_frame());
         // The in-memory pair is single-threaded: queue the exit first; the worker serves one round, then leaves.
         ctx.send(Command::Exit).unwrap();
-        let (ep, _) = run(server_io, ep, clock, WorkerOptions::default(), crx, rtx).unwrap();
+        let (ep, _) = run(server_io, ep, clock, WorkerOptions::default(), crx, rtx, IcmpPeers::default()).unwrap();
         let mut got = Vec::new();
         peer.recv(8, |f, _| got.push(f.to_vec()));
         assert_eq!(got.len(), 1, "one SYN-ACK came back");
@@ -270,6 +322,52 @@ mod tests {
         let mut buf = vec![0; f.frame_len()];
         f.emit(&mut buf).unwrap();
         buf
+    }
+
+    /// An ICMP "too big" from a router about a segment 10.0.0.1:80 → 10.0.0.2:40000 sent, to 10.0.0.1.
+    fn too_big_frame() -> Vec<u8> {
+        use etherparse::{icmpv4::DestUnreachableHeader, Icmpv4Type, PacketBuilder};
+        let mut quoted = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(80, 40000, 5, 1000)
+            .write(&mut quoted, &[7; 64])
+            .unwrap();
+        let kind =
+            Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1000 });
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+            .ipv4([10, 0, 0, 254], [10, 0, 0, 1], 64)
+            .icmpv4(kind)
+            .write(&mut out, &quoted[..28])
+            .unwrap();
+        out
+    }
+
+    /// A worker whose endpoint holds no connection for a "too big" message passes it to every other worker, and
+    /// hands its endpoint what the others sent it.
+    #[test]
+    fn icmp_too_big_for_another_workers_connection_goes_to_every_other_worker() {
+        let mut links = IcmpPeers::mesh(3).into_iter();
+        let (me, second, third) = (links.next().unwrap(), links.next().unwrap(), links.next().unwrap());
+        assert_eq!((me.others.len(), second.others.len()), (2, 2));
+        assert!(IcmpPeers::mesh(1)[0].inbox.is_none() && IcmpPeers::mesh(1)[0].others.is_empty());
+        let (mut io, _peer) = pair(256);
+        let clock = Clock::new();
+        let cfg = Config { forward_unmatched_icmp: true, ..Config::default() };
+        let ep = Endpoint::new(cfg, EchoApp, clock.now());
+        io.inject(&too_big_frame());
+        // Another worker forwarded one here before this one ran.
+        second.others[0].send(too_big_frame()).unwrap();
+        let (ctx, crx) = unbounded();
+        let (rtx, _rrx) = unbounded();
+        ctx.send(Command::Exit).unwrap();
+        let (ep, _) = run(io, ep, clock, WorkerOptions::default(), crx, rtx, me).unwrap();
+        for other in [&second, &third] {
+            let got: Vec<Vec<u8>> = other.inbox.as_ref().unwrap().try_iter().collect();
+            assert_eq!(got, vec![too_big_frame()], "one copy each");
+        }
+        let s = ep.stats();
+        assert_eq!((s.icmp_too_big, s.icmp_forwarded, s.icmp_forwarded_in), (1, 1, 1));
     }
 
     #[test]

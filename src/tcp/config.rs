@@ -88,6 +88,10 @@ pub struct Config {
     /// vanished peer, a slowloris, or a connection re-created from a late duplicate handshake ACK can hold.
     /// `None`: never.
     pub idle_timeout: Option<Duration>,
+    /// Keep ICMP "too big" messages that quote no connection of this endpoint for [`crate::tcp::Endpoint::
+    /// forwarded_icmp`], so that the runtime can pass them to the other workers: a NIC's RSS hashes ICMP by its
+    /// addresses, not by the quoted connection, so the message may land on any queue. Off for a lone endpoint.
+    pub forward_unmatched_icmp: bool,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             timer_tick: Duration::from_millis(1),
             timer_slots: 4096,
             idle_timeout: Some(Duration::from_secs(120)),
+            forward_unmatched_icmp: false,
         }
     }
 }

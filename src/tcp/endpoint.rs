@@ -67,6 +67,8 @@ pub struct Endpoint<A: App> {
     v4: Flows<V4Flow>,
     v6: Flows<V6Flow>,
     expired: Vec<u32>,
+    /// ICMP "too big" messages that quoted no connection here, for the other workers (bounded).
+    forward: Vec<Vec<u8>>,
 }
 
 impl<A: App> core::fmt::Debug for Endpoint<A> {
@@ -86,7 +88,7 @@ impl<A: App> Endpoint<A> {
         let v6 = Flows::new(&cfg, start);
         let mut ctx = Ctx::new(cfg, app);
         ctx.now = start;
-        Endpoint { ctx, v4, v6, expired: Vec::new() }
+        Endpoint { ctx, v4, v6, expired: Vec::new(), forward: Vec::new() }
     }
 
     pub fn config(&self) -> &Config {
@@ -176,7 +178,7 @@ impl<A: App> Endpoint<A> {
         self.ctx.stats.frames_in += 1;
         let f = match parse_frame(frame) {
             Ok(f) => f,
-            Err(ParseError::NotTcp) => return self.handle_icmp(frame, sink),
+            Err(ParseError::NotTcp) => return self.handle_icmp(frame, false, sink),
             Err(e) => {
                 self.ctx.stats.malformed(e);
                 return;
@@ -213,17 +215,38 @@ impl<A: App> Endpoint<A> {
         }
     }
 
+    /// ICMP "too big" messages kept for the other workers since the last call (see
+    /// `Config::forward_unmatched_icmp`); at most [`Endpoint::FORWARD_LIMIT`] wait, the rest are counted unmatched.
+    pub fn forwarded_icmp(&mut self) -> std::vec::Drain<'_, Vec<u8>> {
+        self.forward.drain(..)
+    }
+
+    /// Messages kept for other workers between two calls of [`Endpoint::forwarded_icmp`], at most.
+    pub const FORWARD_LIMIT: usize = 64;
+
+    /// A message another worker forwarded (see [`Endpoint::forwarded_icmp`]): applied if it quotes a connection
+    /// here, never forwarded again, and if it quotes none, not counted (another worker holds it, or nobody).
+    pub fn handle_forwarded_icmp<S: FrameSink>(&mut self, now: Instant, frame: &[u8], sink: &mut S) {
+        self.set_now(now);
+        self.ctx.stats.icmp_forwarded_in += 1;
+        self.handle_icmp(frame, true, sink);
+    }
+
     /// A frame that is not TCP: an ICMP "too big" message about one of our connections lowers its MSS (see
-    /// [`path_mtu`]); anything else is counted as not TCP.
-    fn handle_icmp<S: FrameSink>(&mut self, frame: &[u8], sink: &mut S) {
+    /// [`path_mtu`]); anything else is counted as not TCP. `forwarded` is set for a message from another worker.
+    fn handle_icmp<S: FrameSink>(&mut self, frame: &[u8], forwarded: bool, sink: &mut S) {
         let t = match icmp::parse_too_big(frame) {
             Ok(t) => t,
             Err(e) => {
-                self.ctx.stats.malformed(e);
+                if !forwarded {
+                    self.ctx.stats.malformed(e);
+                }
                 return;
             }
         };
-        self.ctx.stats.icmp_too_big += 1;
+        if !forwarded {
+            self.ctx.stats.icmp_too_big += 1;
+        }
         let unicast_ip = match t.dst {
             IpAddr::V4(a) => !crate::wire::ipv4::is_not_unicast(a),
             IpAddr::V6(a) => !crate::wire::ipv6::is_not_unicast(a),
@@ -238,16 +261,27 @@ impl<A: App> Endpoint<A> {
         }
         // The quoted segment left from the address the message came back to.
         let q = t.quoted;
-        match (q.src, q.dst) {
+        let found = match (q.src, q.dst) {
             (IpAddr::V4(l), IpAddr::V4(r)) if t.dst == q.src => {
                 let key = V4Flow::new(l, q.src_port, r, q.dst_port);
-                path_mtu::too_big(&mut self.ctx, &mut self.v4, &key, q.seq, t.mtu, sink);
+                path_mtu::too_big(&mut self.ctx, &mut self.v4, &key, q.seq, t.mtu, sink)
             }
             (IpAddr::V6(l), IpAddr::V6(r)) if t.dst == q.src => {
                 let key = V6Flow::new(l, q.src_port, r, q.dst_port);
-                path_mtu::too_big(&mut self.ctx, &mut self.v6, &key, q.seq, t.mtu, sink);
+                path_mtu::too_big(&mut self.ctx, &mut self.v6, &key, q.seq, t.mtu, sink)
             }
-            _ => self.ctx.stats.drop(Drop::IcmpUnmatched),
+            _ => {
+                self.ctx.stats.drop(Drop::IcmpUnmatched);
+                return;
+            }
+        };
+        if found == path_mtu::Found::NoConnection && !forwarded {
+            if self.ctx.cfg.forward_unmatched_icmp && self.forward.len() < Self::FORWARD_LIMIT {
+                self.forward.push(frame.to_vec());
+                self.ctx.stats.icmp_forwarded += 1;
+            } else {
+                self.ctx.stats.drop(Drop::IcmpUnmatched);
+            }
         }
     }
 

@@ -25,6 +25,15 @@ pub const MIN_MTU_V4: u32 = 552;
 pub const MIN_MTU_V6: u32 = 1280;
 const TCP_HEADER_LEN: u32 = 20;
 
+/// What a "too big" message found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Found {
+    /// No live connection of this endpoint has the quoted tuple (nothing counted: the caller decides).
+    NoConnection,
+    /// The connection exists; the message was applied, or refused and counted.
+    Connection,
+}
+
 /// Applies a "too big" message reporting `mtu` for the segment starting at `seq` of the connection `key`.
 pub fn too_big<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
@@ -33,27 +42,26 @@ pub fn too_big<K: FlowKey, A: App, S: FrameSink>(
     seq: u32,
     mtu: u32,
     sink: &mut S,
-) {
+) -> Found {
     let Some(h) = flows.table.find(key) else {
-        ctx.stats.drop(Drop::IcmpUnmatched);
-        return;
+        return Found::NoConnection;
     };
     let (key, tcb) = flows.table.entry_mut(h);
     let seq = SeqNum(seq);
     if !(seq >= tcb.snd_una && seq < tcb.snd_nxt) {
         ctx.stats.drop(Drop::IcmpUnmatched);
-        return;
+        return Found::Connection;
     }
     // RFC 1191 §5 would guess a plateau for a router that reports no MTU (0, from before RFC 1191); such routers
     // are gone, and a guess is as easy to forge as a value, so the message is taken only with a usable MTU.
     let floor = if K::V6 { MIN_MTU_V6 } else { MIN_MTU_V4 };
     if mtu == 0 {
         ctx.stats.drop(Drop::IcmpUnmatched);
-        return;
+        return Found::Connection;
     }
     let mss = mtu.max(floor) - u32::from(K::IP_HEADER_LEN) - TCP_HEADER_LEN;
     if mss >= u32::from(tcb.mss) {
-        return; // Not smaller than what we send already: nothing to do (the MSS is never raised by ICMP).
+        return Found::Connection; // Not smaller than what we send: nothing to do (ICMP never raises the MSS).
     }
     tcb.mss = mss as u16;
     ctx.stats.path_mtu_lowered += 1;
@@ -68,4 +76,5 @@ pub fn too_big<K: FlowKey, A: App, S: FrameSink>(
         }
     }
     finish(ctx, flows, h, Next::Keep, sink);
+    Found::Connection
 }

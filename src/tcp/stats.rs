@@ -129,6 +129,10 @@ pub struct Stats {
     pub icmp_too_big: u64,
     /// Of which lowered a connection's MSS (RFC 1191, RFC 8201).
     pub path_mtu_lowered: u64,
+    /// Of which quoted no connection here and were kept for the other workers (`Config::forward_unmatched_icmp`).
+    pub icmp_forwarded: u64,
+    /// Messages another worker forwarded here (counted in `icmp_too_big` there, not here).
+    pub icmp_forwarded_in: u64,
     pub zero_window_probes: u64,
     pub time_wait_entered: u64,
     pub time_wait_overflow: u64,
@@ -185,6 +189,8 @@ impl Stats {
         self.mss_black_hole_fallbacks += o.mss_black_hole_fallbacks;
         self.icmp_too_big += o.icmp_too_big;
         self.path_mtu_lowered += o.path_mtu_lowered;
+        self.icmp_forwarded += o.icmp_forwarded;
+        self.icmp_forwarded_in += o.icmp_forwarded_in;
         self.zero_window_probes += o.zero_window_probes;
         self.time_wait_entered += o.time_wait_entered;
         self.time_wait_overflow += o.time_wait_overflow;
@@ -223,6 +229,8 @@ impl Stats {
             ("mss_black_hole_fallbacks".into(), self.mss_black_hole_fallbacks),
             ("icmp_too_big".into(), self.icmp_too_big),
             ("path_mtu_lowered".into(), self.path_mtu_lowered),
+            ("icmp_forwarded".into(), self.icmp_forwarded),
+            ("icmp_forwarded_in".into(), self.icmp_forwarded_in),
             ("zero_window_probes".into(), self.zero_window_probes),
             ("time_wait_entered".into(), self.time_wait_entered),
             ("time_wait_overflow".into(), self.time_wait_overflow),
