@@ -85,6 +85,41 @@ fn fuzz_seed_frames_are_valid_and_committed() {
     check_or_write("seed_parse_frame", &seeds);
 }
 
+/// ICMP "too big" messages about one of our segments (IPv4 and IPv6), for the ICMP parser the parse_frame target
+/// reaches through frames that are not TCP. Built by etherparse.
+fn icmp_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let quoted = |f: &[u8], n: usize| f[14..14 + n].to_vec();
+    let ours4 = emit(&frame(eth(None), ipv4(), ack_tcp(b"data")));
+    let ours6 = emit(&frame(eth(None), ipv6(), ack_tcp(b"data")));
+    let mut v4 = Vec::new();
+    let kind = etherparse::Icmpv4Type::DestinationUnreachable(
+        etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1280 },
+    );
+    etherparse::PacketBuilder::ethernet2(SERVER_MAC.0, CLIENT_MAC.0)
+        .ipv4([10, 77, 0, 254], CLIENT_V4.octets(), 64)
+        .icmpv4(kind)
+        .write(&mut v4, &quoted(&ours4, 28))
+        .unwrap();
+    let mut v6 = Vec::new();
+    etherparse::PacketBuilder::ethernet2(SERVER_MAC.0, CLIENT_MAC.0)
+        .ipv6([0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe], CLIENT_V6.octets(), 64)
+        .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+        .write(&mut v6, &quoted(&ours6, 48))
+        .unwrap();
+    vec![("icmp_too_big_v4.bin", v4), ("icmp_too_big_v6.bin", v6)]
+}
+
+#[test]
+fn fuzz_seed_icmp_messages_are_valid_and_committed() {
+    let seeds = icmp_seeds();
+    for (name, bytes) in &seeds {
+        assert_eq!(parse_frame(bytes).err(), Some(ParseError::NotTcp), "{name}");
+        let t = icmp::parse_too_big(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(t.mtu, 1280, "{name}");
+    }
+    check_or_write("seed_parse_frame", &seeds);
+}
+
 #[test]
 fn fuzz_seed_option_lists_are_committed() {
     let seeds = option_seeds();

@@ -2,8 +2,9 @@
 //!
 //! The input is a little program: each step picks an action — open a connection, deliver / drop / duplicate /
 //! reorder / corrupt a frame on the wire between the two, jump the clock, inject raw bytes, inject a segment built
-//! around a live connection's real numbers (its last SEQ/ACK on the wire, plus a fuzzed offset), or let an app
-//! send, close or abort. After every step: no panic, both tables stay within their bounds, and every frame either
+//! around a live connection's real numbers (its last SEQ/ACK on the wire, plus a fuzzed offset), send an ICMP
+//! "too big" about a segment seen on the wire (fuzzed MTU and sequence offset), or let an app send, close or
+//! abort. After every step: no panic, both tables stay within their bounds, and every frame either
 //! endpoint emitted parses, has checksums that an independent computation (below, not the wire module's) agrees
 //! with, carries only legal flags, and no RST ever answers an RST.
 #![no_main]
@@ -345,6 +346,55 @@ fn independent_checksums_ok(f: &[u8]) -> bool {
 
 /// A segment from `from` on the tuple of client port `port`, emitted by the wire module into a frame.
 #[allow(clippy::too_many_arguments)]
+/// An ICMP "too big" reporting `mtu`, from a router to `sender`, quoting a segment `sender` sent on the
+/// connection of `port` with sequence number `seq` (IPv4: its header and 8 bytes; IPv6 likewise).
+fn too_big(sender: Side, v6: bool, port: u16, seq: u32, mtu: u32) -> Vec<u8> {
+    use xdptcp::wire::checksum;
+    let sent = segment(sender, v6, port, seq, 0, 0x10, TcpOptions::default(), &[]);
+    let ip_len = if v6 { 40 } else { 20 };
+    let quote = &sent[14..14 + ip_len + 8];
+    let (dst_mac, src_mac) = if sender == Side::Client { (CLIENT_MAC, SERVER_MAC) } else { (SERVER_MAC, CLIENT_MAC) };
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac.0);
+    f.extend_from_slice(&src_mac.0);
+    f.extend_from_slice(&(if v6 { 0x86ddu16 } else { 0x0800 }).to_be_bytes());
+    let mut icmp = if v6 {
+        let mut m = vec![2, 0, 0, 0];
+        m.extend_from_slice(&mtu.to_be_bytes());
+        m
+    } else {
+        let mut m = vec![3, 4, 0, 0, 0, 0];
+        m.extend_from_slice(&(mtu as u16).to_be_bytes());
+        m
+    };
+    icmp.extend_from_slice(quote);
+    if v6 {
+        let dst = if sender == Side::Client { CLIENT_V6 } else { SERVER_V6 };
+        let router = Ipv6Addr::new(0xfd09, 0, 0, 0, 0, 0, 0, 0xfe);
+        let pseudo = checksum::ipv6_pseudo_header(router, dst, 58, icmp.len() as u32);
+        let c = checksum::finish(checksum::add(pseudo, checksum::sum(&icmp)));
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[58, 64]);
+        f.extend_from_slice(&router.octets());
+        f.extend_from_slice(&dst.octets());
+    } else {
+        let dst = if sender == Side::Client { CLIENT_V4 } else { SERVER_V4 };
+        let c = checksum::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&(20 + icmp.len() as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 1, 0, 0, 10, 9, 0, 254]);
+        ip.extend_from_slice(&dst.octets());
+        let c = checksum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&ip);
+    }
+    f.extend_from_slice(&icmp);
+    f
+}
+
 fn segment(
     from: Side,
     v6: bool,
@@ -420,7 +470,7 @@ fuzz_target!(|data: &[u8]| {
         if p.done() {
             break;
         }
-        match p.u8() % 12 {
+        match p.u8() % 13 {
             0 => {
                 // Open a connection from the client (IPv4 or IPv6), on one of a few ports.
                 let v6 = p.u8() & 1 != 0;
@@ -513,6 +563,18 @@ fuzz_target!(|data: &[u8]| {
                         f[i] = b;
                     }
                 }
+            }
+            11 => {
+                // A router's "too big" about a segment one side sent, to that side.
+                let pick = usize::from(p.u8());
+                let Some(s) = (!w.seen.is_empty()).then(|| w.seen[pick % w.seen.len()]) else {
+                    continue;
+                };
+                let seq = s.seq.wrapping_add(i32::from(p.u16() as i16) as u32);
+                let mtu = u32::from(p.u16());
+                let f = too_big(s.from, s.v6, s.client_port, seq, mtu);
+                let to_sender = if s.from == Side::Client { Side::Server } else { Side::Client };
+                w.deliver(to_sender, &f, Chain { len: 0, since: w.now });
             }
             _ => {
                 // An app acts on one of its live connections.
