@@ -76,12 +76,7 @@ pub struct FrameRepr<'a> {
 /// then TCP (lengths, checksum, ports, flags), and the first failure names the reason. Bytes after the IP length
 /// (Ethernet padding) are ignored.
 pub fn parse_frame(frame: &[u8]) -> Result<FrameRepr<'_>, ParseError> {
-    let eth_frame = EthernetFrame::new_checked(frame)?;
-    let eth = EthernetRepr::parse(&eth_frame)?;
-    // A group (multicast or broadcast) source MAC is never a host's: replying to it would flood the segment.
-    if eth.src.is_multicast() {
-        return Err(ParseError::BadSourceAddress);
-    }
+    let (eth_frame, eth) = parse_ethernet(frame)?;
     let (ip, segment, pseudo_header) = match eth.ethertype {
         EtherType::IPV4 => {
             let packet = Ipv4Packet::new_checked(eth_frame.payload())?;
@@ -97,11 +92,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<FrameRepr<'_>, ParseError> {
             let packet = Ipv6Packet::new_checked(eth_frame.payload())?;
             let ip = Ipv6Repr::parse(&packet)?;
             if ip.next_header != PROTOCOL_TCP {
-                return Err(if ipv6::is_extension_header(ip.next_header) {
-                    ParseError::Ipv6ExtensionHeader
-                } else {
-                    ParseError::NotTcp
-                });
+                return Err(ipv6::refuse_next_header(ip.next_header));
             }
             let segment = packet.payload();
             let pseudo = checksum::ipv6_pseudo_header(ip.src, ip.dst, PROTOCOL_TCP, segment.len() as u32);
@@ -111,6 +102,17 @@ pub fn parse_frame(frame: &[u8]) -> Result<FrameRepr<'_>, ParseError> {
     };
     let tcp = TcpRepr::parse(&TcpPacket::new_checked(segment)?, pseudo_header)?;
     Ok(FrameRepr { eth, ip, tcp })
+}
+
+/// The Ethernet layer of a frame we may answer: lengths checked, and a group (multicast or broadcast) source MAC
+/// refused, since it is never a host's and replying to it would flood the segment.
+pub fn parse_ethernet(frame: &[u8]) -> Result<(EthernetFrame<&[u8]>, EthernetRepr), ParseError> {
+    let eth_frame = EthernetFrame::new_checked(frame)?;
+    let eth = EthernetRepr::parse(&eth_frame)?;
+    if eth.src.is_multicast() {
+        return Err(ParseError::BadSourceAddress);
+    }
+    Ok((eth_frame, eth))
 }
 
 impl FrameRepr<'_> {

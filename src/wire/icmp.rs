@@ -7,7 +7,8 @@
 //! IP header is read by hand: its total length says how long the original was, not how much is here.
 
 use crate::wire::checksum;
-use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
+use crate::wire::ethernet::{EtherType, EthernetRepr};
+use crate::wire::frame::parse_ethernet;
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::wire::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use crate::wire::ParseError;
@@ -48,11 +49,7 @@ pub struct TooBigRepr {
 /// another kind, is [`ParseError::NotTcp`] (what [`crate::wire::parse_frame`] calls it); a truncated message, a
 /// bad checksum or a quote that is not of a TCP segment of the same family is [`ParseError::BadIcmp`].
 pub fn parse_too_big(frame: &[u8]) -> Result<TooBigRepr, ParseError> {
-    let eth_frame = EthernetFrame::new_checked(frame)?;
-    let eth = EthernetRepr::parse(&eth_frame)?;
-    if eth.src.is_multicast() {
-        return Err(ParseError::BadSourceAddress);
-    }
+    let (eth_frame, eth) = parse_ethernet(frame)?;
     match eth.ethertype {
         EtherType::IPV4 => {
             let packet = Ipv4Packet::new_checked(eth_frame.payload())?;
@@ -79,11 +76,7 @@ pub fn parse_too_big(frame: &[u8]) -> Result<TooBigRepr, ParseError> {
             let packet = Ipv6Packet::new_checked(eth_frame.payload())?;
             let ip = Ipv6Repr::parse(&packet)?;
             if ip.next_header != PROTOCOL_ICMPV6 {
-                return Err(if ipv6::is_extension_header(ip.next_header) {
-                    ParseError::Ipv6ExtensionHeader
-                } else {
-                    ParseError::NotTcp
-                });
+                return Err(ipv6::refuse_next_header(ip.next_header));
             }
             let msg = packet.payload();
             if msg.len() < ICMP_HEADER_LEN {

@@ -46,6 +46,17 @@ pub const fn is_extension_header(next_header: u8) -> bool {
     matches!(next_header, 0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
 }
 
+/// Why a packet whose next header is not the protocol a parser wants is refused: extension headers are not
+/// followed, anything else is simply another protocol.
+#[inline]
+pub fn refuse_next_header(next_header: u8) -> ParseError {
+    if is_extension_header(next_header) {
+        ParseError::Ipv6ExtensionHeader
+    } else {
+        ParseError::NotTcp
+    }
+}
+
 /// True for addresses that are no host's unicast address, so never the source (nor, from the wire, the
 /// destination) of a TCP segment: unspecified, loopback, multicast (RFC 4291 §2.5.2, §2.5.3, §2.7) and
 /// IPv4-mapped (§2.5.5.2: they stand for IPv4 peers inside a host's API and never appear on the wire; Linux drops
