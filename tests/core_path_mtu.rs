@@ -5,7 +5,7 @@ mod common;
 mod support;
 
 use std::net::Ipv4Addr;
-use support::frames::{self, Seg, ACK, CLIENT_MAC, SERVER_IP, SERVER_MAC};
+use support::frames::{self, Seg, ACK, CLIENT_MAC, FIN, SERVER_IP, SERVER_MAC};
 use support::peer::{PeerConn, SynOpts};
 use support::recorder::{Recorder, Script};
 use support::rig::Rig;
@@ -62,6 +62,34 @@ fn rfc1191_too_big_about_the_flight_lowers_the_mss_and_sends_the_flight_again_in
     let more = p.ack_now(&mut rig);
     let lens: Vec<usize> = more.iter().map(|s| s.payload.len()).collect();
     assert!(lens.iter().any(|&n| n > 0) && lens.iter().all(|&n| n <= 948), "{lens:?}");
+}
+
+/// With our FIN in flight behind the data, the resent flight carries it once, on its last segment, at its own
+/// sequence number; with only the FIN in flight, one FIN goes again.
+#[test]
+fn rfc1191_the_resent_flight_ends_with_our_fin_once() {
+    let app = Recorder::new(Script { on_open_send: vec![3; 3000], close_on_open: true, ..Script::default() });
+    let mut rig = Rig::server_with(support::net::config(SERVER_MAC), app);
+    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65535);
+    let sent: Vec<Seg> = p.log[1..].to_vec();
+    let last = sent.last().unwrap();
+    assert!(last.flags & FIN != 0, "data and FIN left at once");
+    let fin_seq = last.seq.wrapping_add(last.payload.len() as u32);
+    let out = rig.send_raw(&too_big_about(&sent[0], 1000));
+    let fins: Vec<&Seg> = out.iter().filter(|s| s.flags & FIN != 0).collect();
+    assert_eq!(fins.len(), 1, "one FIN in {} segments", out.len());
+    assert_eq!(fins[0].seq.wrapping_add(fins[0].payload.len() as u32), fin_seq, "at its own place");
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
+    // The peer takes the data but not the FIN: only the FIN is in flight, and a message about it resends it once.
+    p.take(&out);
+    let data_end = fin_seq;
+    let mut ack = p.seg(&rig, ACK);
+    ack.ack = data_end;
+    p.send_seg(&mut rig, &ack);
+    let fin_only = Seg { seq: fin_seq, payload: Vec::new(), ..last.clone() };
+    let again = rig.send_raw(&too_big_about(&fin_only, 800));
+    assert_eq!(again.len(), 1, "{} segments", again.len());
+    assert!(again[0].flags & FIN != 0 && again[0].seq == fin_seq && again[0].payload.is_empty());
 }
 
 #[test]

@@ -321,9 +321,14 @@ pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
 ) -> Option<u32> {
     let queued = ctx.bufs.len(tcb.tx) as u32;
     let in_flight = tcb.in_flight();
-    let left = in_flight.min(queued).saturating_sub(offset);
+    if offset >= in_flight {
+        return None;
+    }
+    let data = in_flight.min(queued);
+    let left = data.saturating_sub(offset);
     let n = left.min(tcb.send_mss());
-    let fin = tcb.state.fin_sent() && in_flight > queued && n == left;
+    // Our FIN follows the last byte of data, and only a segment that ends there carries it.
+    let fin = tcb.state.fin_sent() && in_flight > queued && offset + n == data;
     if n == 0 && !fin {
         return None;
     }
