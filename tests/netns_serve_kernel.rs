@@ -223,6 +223,61 @@ fn kernel_client_bulk_echo_is_never_retransmitted() {
     );
 }
 
+/// A kernel client uploading through a server that loses 3 % of its frames each way (`--inject-loss 3`): the
+/// server holds what arrives after each hole and SACKs it (RFC 2018), and the client's kernel, which reads those
+/// blocks, must find every one valid and repair its losses by SACK-based recovery; the echo comes back whole.
+#[test]
+fn kernel_client_over_a_lossy_path_is_repaired_by_the_servers_sack_blocks() {
+    let test = "kernel_client_over_a_lossy_path_is_repaired_by_the_servers_sack_blocks";
+    if !common::require_root(test) {
+        return;
+    }
+    let topo = serve_support::topology("xtksack");
+    let server = Server::start(
+        &topo.ns_a,
+        &topo.if_a,
+        &["--ports", &PORT.to_string(), "--app", "echo", "--inject-loss", "3", "--cpus", serve_support::SERVER_CPU],
+    );
+    let dst = SocketAddr::new(topo.ip4_a.into(), PORT);
+    let _load = serve_support::load_lock();
+    let before = nstat::snapshot(&topo.ns_b);
+    let data: Vec<u8> = (0..1u32 << 19).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let back = common::in_netns(&topo.ns_b, || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(dst).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut r = s.try_clone().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).map(|_| back)
+        });
+        s.write_all(&data).expect("write");
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        reader.join().unwrap().expect("read the echo")
+    });
+    assert!(back == data, "the echo differs from what was sent ({} of {} bytes back)", back.len(), data.len());
+    let d = nstat::delta(&before, &nstat::snapshot(&topo.ns_b));
+    let s = server.wait_stats("the connection closed", Duration::from_secs(10), |s| s["conns_closed"] == 1);
+    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing: {s}"));
+    let c = |k: &str| d.get(k).copied().unwrap_or(0);
+    eprintln!(
+        "{test}: server held {} out-of-order segments, delivered {} held bytes, dropped {} out of order; client: \
+         {} retransmitted segments, {} SACK recoveries, {} SACK blocks discarded, {} RTOs",
+        n("out_of_order_held"),
+        n("out_of_order_delivered_bytes"),
+        n("dropped_out_of_order"),
+        c("TcpRetransSegs"),
+        c("TcpExtTCPSackRecovery"),
+        c("TcpExtTCPSACKDiscard"),
+        c("TcpExtTCPTimeouts"),
+    );
+    assert!(n("injected_loss_rx") > 0, "the server lost frames on purpose: {s}");
+    assert!(n("out_of_order_held") > 0 && n("out_of_order_delivered_bytes") > 0, "the pool was used: {s}");
+    assert_eq!(n("dropped_out_of_order"), 0, "nothing beyond RCV.NXT was dropped: {s}");
+    assert!(c("TcpExtTCPSackRecovery") > 0, "the client repaired losses by SACK: {d:?}");
+    assert_eq!((c("TcpExtTCPSACKDiscard"), c("TcpExtTCPSACKReneging")), (0, 0), "every block was valid: {d:?}");
+}
+
 /// `serve --xdp-cookies` for a kernel client whose veth has no XDP program: the SYN-ACKs the program sends with
 /// XDP_TX are dropped by the peer, so the server must notice that no cookie comes back, fall back to answering
 /// SYNs in its worker (saying when it will try XDP again), and the client must then connect on a SYN
