@@ -183,10 +183,15 @@ fn syn_flood_spoofed_keeps_legitimate_success_above_99_9_percent_state_flat_and_
     );
     // Flat: a million SYNs leave nothing behind. The legitimate clients may hold a few more connections at once
     // than in the warm-up (a close overlaps the next connect when the worker is busy), so a few hundred bytes of
-    // table and buffer growth are theirs; state per SYN would be megabytes.
+    // table and buffer growth are theirs; state per SYN would be megabytes. A legitimate connection whose segment
+    // the full ring dropped may also hold what followed it, in a reassembly ring (64 KiB, kept for reuse): that
+    // growth is the legitimate clients' and is allowed for, ring by ring, only where segments were held.
+    let rings = samples.max("memory_reassembly_bytes").saturating_sub(n(&base, "memory_reassembly_bytes"));
+    assert!(rings == 0 || delta("out_of_order_held") > 0, "rings grew with nothing held: {rings} bytes");
+    assert!(rings <= 2 * LOOPS as u64 * 66 * 1024, "more rings than the legitimate connections could use: {rings}");
     assert!(
-        samples.max("memory_bytes") <= n(&base, "memory_bytes") + MEMORY_SLACK,
-        "memory grew under the SYN flood: max {} > baseline {} + {MEMORY_SLACK}",
+        samples.max("memory_bytes") <= n(&base, "memory_bytes") + MEMORY_SLACK + rings,
+        "memory grew under the SYN flood: max {} > baseline {} + {MEMORY_SLACK} + {rings} of reassembly rings",
         samples.max("memory_bytes"),
         n(&base, "memory_bytes")
     );

@@ -118,6 +118,9 @@ impl Snapshot {
         v.push(("worker_longest_stall_us".into(), longest.as_micros() as f64, true));
         let m = self.memory();
         v.push(("memory_bytes".into(), m.total() as f64, true));
+        // Of which the rings of out-of-order data: they grow with the connections that lose segments (kept for
+        // reuse, bounded by the reassembly memory), not with traffic that holds no state.
+        v.push(("memory_reassembly_bytes".into(), m.reassembly as f64, true));
         v.push(("workers".into(), self.workers.len() as f64, true));
         v.push(("uptime_seconds".into(), self.uptime, true));
         v
