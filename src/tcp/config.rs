@@ -33,7 +33,7 @@ pub struct Config {
     /// Offer and accept RFC 7323 timestamps.
     pub timestamps: bool,
     /// Offer and accept SACK-permitted. Our ACKs then carry SACK blocks for the out-of-order data we hold
-    /// (RFC 2018); as a sender we only note the peer's.
+    /// (RFC 2018), and a fast recovery of ours reads the peer's (RFC 6675, see [`crate::tcp::scoreboard`]).
     pub sack: bool,
     /// Bytes the endpoint may spend holding out-of-order segments (one ring of the receive window per connection
     /// that holds any, see [`crate::tcp::reassembly`]). Beyond it, or at 0, they are dropped and the peer

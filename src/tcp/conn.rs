@@ -103,7 +103,8 @@ pub mod flags {
     pub const ABORT: u8 = 1 << 5;
     /// Something arrived that must be acknowledged.
     pub const ACK_NOW: u8 = 1 << 6;
-    /// A retransmission is repairing a loss: partial ACKs retransmit the next segment at once.
+    /// A retransmission is repairing a loss: partial ACKs retransmit the next segment at once, or with a scoreboard
+    /// (`Tcb::tx_board`) every ACK sends what RFC 6675 says is lost.
     pub const RECOVERY: u8 = 1 << 7;
 }
 
@@ -139,6 +140,8 @@ pub struct Tcb {
     pub tx: u32,
     /// Out-of-order data held (see [`crate::tcp::reassembly`]).
     pub rx_held: u32,
+    /// What the peer has SACKed while a loss is repaired (see [`crate::tcp::scoreboard`]).
+    pub tx_board: u32,
     /// The app's word.
     pub user: u32,
     /// Challenge-ACK accounting: the second in which `challenge_count` were sent.
@@ -184,6 +187,7 @@ impl Tcb {
             rtt_start_us: 0,
             tx: sendbuf::NONE,
             rx_held: crate::tcp::reassembly::NONE,
+            tx_board: crate::tcp::scoreboard::NONE,
             user: 0,
             challenge_epoch: 0,
             vlan: vlan.unwrap_or(0),
@@ -348,8 +352,8 @@ mod tests {
 
     #[test]
     fn tcb_stays_compact() {
-        // The per-connection budget (about 130 B with key, index and timer) leaves 92 B for the TCB.
-        assert!(core::mem::size_of::<Tcb>() <= 92, "Tcb is {} bytes", core::mem::size_of::<Tcb>());
+        // The per-connection budget (about 134 B with key, index and timer) leaves 96 B for the TCB.
+        assert!(core::mem::size_of::<Tcb>() <= 96, "Tcb is {} bytes", core::mem::size_of::<Tcb>());
     }
 
     #[test]

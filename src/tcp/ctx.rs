@@ -10,6 +10,7 @@ use crate::tcp::isn::IsnGenerator;
 use crate::tcp::ports::PortSet;
 use crate::tcp::ratelimit::{RateLimiter, SecretBudget};
 use crate::tcp::reassembly::Reassembly;
+use crate::tcp::scoreboard::Scoreboards;
 use crate::tcp::sendbuf::SendBufs;
 use crate::tcp::stats::Stats;
 use crate::time::Instant;
@@ -22,6 +23,8 @@ pub struct Ctx<A> {
     pub bufs: SendBufs,
     /// Out-of-order data connections hold.
     pub held: Reassembly,
+    /// What peers have SACKed of connections repairing a loss.
+    pub boards: Scoreboards,
     pub stats: Stats,
     pub rst_limit: RateLimiter,
     /// The optional endpoint-wide cap on live connections' challenge ACKs (`Config::challenge_acks_per_sec`).
@@ -44,6 +47,7 @@ impl<A: App> Ctx<A> {
             time_wait_limit: SecretBudget::new(cfg.time_wait_acks_per_sec, cfg.isn_secret),
             bufs: SendBufs::with_budget(cfg.send_memory),
             held: Reassembly::new(cfg.rcv_wnd, cfg.reassembly_memory),
+            boards: Scoreboards::default(),
             cfg,
             app,
             keys: KeyRing::new(),

@@ -14,8 +14,9 @@ use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
 use crate::tcp::lifecycle::{app_conn, Next};
-use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_first};
+use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_at, retransmit_first};
 use crate::tcp::reassembly::{self, Hold};
+use crate::tcp::scoreboard;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::Drop;
 use crate::wire::{TcpFlags, TcpRepr};
@@ -173,7 +174,9 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         // RFC 6298 §5.3: progress restarts the retransmission timer (re-armed when the event finishes).
         wheel.cancel(h);
         if tcb.has(flags::RECOVERY) {
-            if tcb.in_flight() > 0 {
+            if tcb.tx_board != scoreboard::NONE {
+                sack_recovery(ctx, key, tcb, seg, true, sink);
+            } else if tcb.in_flight() > 0 {
                 // A partial ACK after a retransmission: the next segment was lost too.
                 retransmit_first(ctx, key, tcb, sink);
             } else {
@@ -198,7 +201,20 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             tcb.halve_ssthresh();
             tcb.cwnd = tcb.ssthresh;
             tcb.set(flags::RECOVERY);
-            retransmit_first(ctx, key, tcb, sink);
+            // RFC 6675 §5 (4.1–4.3): with SACK, a scoreboard from this ACK on, and the first segment goes again.
+            let sacked = tcb.has(flags::SACK) && seg.options.sack.len > 0;
+            if sacked && ctx.boards.start(&mut tcb.tx_board, tcb.snd_una, tcb.snd_nxt) {
+                ctx.stats.sack_recoveries += 1;
+            }
+            if retransmit_first(ctx, key, tcb, sink) {
+                let end = tcb.snd_una + tcb.send_mss().min(tcb.in_flight());
+                ctx.boards.retransmitted(tcb.tx_board, end);
+            }
+            if tcb.tx_board != scoreboard::NONE {
+                sack_recovery(ctx, key, tcb, seg, false, sink);
+            }
+        } else if tcb.dup_acks > 3 && tcb.has(flags::RECOVERY) && tcb.tx_board != scoreboard::NONE {
+            sack_recovery(ctx, key, tcb, seg, false, sink);
         }
     }
     // Window update (RFC 9293 §3.10.7.4), from segments newer than the last update and only when SND.UNA =<
@@ -479,6 +495,43 @@ fn deliver_held<K: FlowKey, A: App>(ctx: &mut Ctx<A>, id: ConnId, key: &K, tcb: 
         ctx.held.settle(&mut tcb.rx_held, tcb.rcv_nxt);
         if !all {
             return;
+        }
+    }
+}
+
+/// RFC 6675 §5 on an ACK during a recovery that keeps a scoreboard: the ACK's SACK blocks join it; once the
+/// RecoveryPoint is acknowledged the recovery is over; until then, lost segments (NextSeg rule 1) go again while
+/// the pipe leaves a segment's room in cwnd. A partial ACK whose scoreboard names nothing lost still sends the
+/// segment at SND.UNA if this recovery has not sent it yet (what the recovery without a scoreboard does), so the
+/// repair never waits for the timer where it did not before.
+fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    seg: &TcpRepr<'_>,
+    partial_ack: bool,
+    sink: &mut S,
+) {
+    let board = tcb.tx_board;
+    ctx.boards.update(board, tcb.snd_una, tcb.snd_nxt, seg.options.sack.as_slice());
+    if ctx.boards.recovery_point(board).is_some_and(|p| tcb.snd_una >= p) || tcb.in_flight() == 0 {
+        ctx.boards.release(&mut tcb.tx_board);
+        tcb.clear(flags::RECOVERY);
+        return;
+    }
+    let smss = tcb.send_mss();
+    let mut sent = false;
+    while ctx.boards.pipe(board, tcb.snd_una, tcb.snd_nxt, smss) + smss <= tcb.cwnd {
+        let Some((seq, len)) = ctx.boards.next_lost(board, tcb.snd_una, smss) else { break };
+        let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
+        ctx.boards.retransmitted(board, seq + n);
+        ctx.stats.sack_retransmits += 1;
+        sent = true;
+    }
+    let first_resent = ctx.boards.high_rxt(board).is_some_and(|r| r > tcb.snd_una);
+    if partial_ack && !sent && !first_resent {
+        if let Some(n) = retransmit_at(ctx, key, tcb, 0, u32::MAX, sink) {
+            ctx.boards.retransmitted(board, tcb.snd_una + n);
         }
     }
 }

@@ -134,6 +134,7 @@ pub fn close<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32,
     let (_key, mut tcb) = flows.table.remove(h);
     ctx.bufs.release(&mut tcb.tx);
     ctx.held.release(&mut tcb.rx_held);
+    ctx.boards.release(&mut tcb.tx_board);
     ctx.live -= 1;
     let s = &mut ctx.stats;
     match reason {
@@ -153,6 +154,7 @@ pub fn enter_time_wait<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K
     let (key, mut tcb) = flows.table.remove(h);
     ctx.bufs.release(&mut tcb.tx);
     ctx.held.release(&mut tcb.rx_held);
+    ctx.boards.release(&mut tcb.tx_board);
     ctx.live -= 1;
     let tw = TimeWait {
         snd_nxt: tcb.snd_nxt.0,

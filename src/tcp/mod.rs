@@ -27,6 +27,7 @@ pub mod presence;
 pub mod ratelimit;
 pub mod reassembly;
 pub mod replay;
+pub mod scoreboard;
 pub mod sendbuf;
 pub mod seq;
 pub mod stats;

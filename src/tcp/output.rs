@@ -306,17 +306,18 @@ pub fn retransmit_first<K: FlowKey, A: App, S: FrameSink>(
         State::SynSent | State::SynReceived => return emit_syn(ctx, key, tcb, sink),
         _ => {}
     }
-    retransmit_at(ctx, key, tcb, 0, sink).is_some()
+    retransmit_at(ctx, key, tcb, 0, u32::MAX, sink).is_some()
 }
 
-/// Sends again the in-flight segment that starts `offset` bytes after SND.UNA: up to one MSS of data, with our
-/// FIN if it was sent and this segment reaches it. Returns the sequence space it covered, or None when nothing is
-/// left there or no buffer was free. The caller clears RTT timing (Karn).
+/// Sends again the in-flight segment that starts `offset` bytes after SND.UNA: up to one MSS (and at most `limit`
+/// bytes) of data, with our FIN if it was sent and this segment reaches it. Returns the sequence space it covered,
+/// or None when nothing is left there or no buffer was free. The caller clears RTT timing (Karn).
 pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     key: &K,
     tcb: &Tcb,
     offset: u32,
+    limit: u32,
     sink: &mut S,
 ) -> Option<u32> {
     let queued = ctx.bufs.len(tcb.tx) as u32;
@@ -326,7 +327,7 @@ pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
     }
     let data = in_flight.min(queued);
     let left = data.saturating_sub(offset);
-    let n = left.min(tcb.send_mss());
+    let n = left.min(tcb.send_mss()).min(limit);
     // Our FIN follows the last byte of data, and only a segment that ends there carries it.
     let fin = tcb.state.fin_sent() && in_flight > queued && offset + n == data;
     if n == 0 && !fin {

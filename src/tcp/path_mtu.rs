@@ -70,7 +70,7 @@ pub fn too_big<K: FlowKey, A: App, S: FrameSink>(
     let budget = tcb.cwnd.max(tcb.send_mss());
     let mut offset = 0;
     while offset < budget {
-        match retransmit_at(ctx, key, tcb, offset, sink) {
+        match retransmit_at(ctx, key, tcb, offset, u32::MAX, sink) {
             Some(n) if n > 0 => offset += n,
             _ => break,
         }

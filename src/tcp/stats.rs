@@ -118,6 +118,10 @@ pub struct Stats {
     pub challenge_acks: u64,
     pub challenge_acks_rate_limited: u64,
     pub retransmits: u64,
+    /// Fast recoveries that kept a scoreboard of the peer's SACK blocks (RFC 6675).
+    pub sack_recoveries: u64,
+    /// Of the retransmissions, those a scoreboard chose (lost segments beyond the first).
+    pub sack_retransmits: u64,
     /// Segments beyond RCV.NXT whose new bytes (or FIN) were held until the hole before them filled.
     pub out_of_order_held: u64,
     /// Held bytes handed to the app once the hole before them filled.
@@ -184,6 +188,8 @@ impl Stats {
         self.challenge_acks += o.challenge_acks;
         self.challenge_acks_rate_limited += o.challenge_acks_rate_limited;
         self.retransmits += o.retransmits;
+        self.sack_recoveries += o.sack_recoveries;
+        self.sack_retransmits += o.sack_retransmits;
         self.out_of_order_held += o.out_of_order_held;
         self.out_of_order_delivered_bytes += o.out_of_order_delivered_bytes;
         self.mss_black_hole_fallbacks += o.mss_black_hole_fallbacks;
@@ -224,6 +230,8 @@ impl Stats {
             ("challenge_acks".into(), self.challenge_acks),
             ("challenge_acks_rate_limited".into(), self.challenge_acks_rate_limited),
             ("retransmits".into(), self.retransmits),
+            ("sack_recoveries".into(), self.sack_recoveries),
+            ("sack_retransmits".into(), self.sack_retransmits),
             ("out_of_order_held".into(), self.out_of_order_held),
             ("out_of_order_delivered_bytes".into(), self.out_of_order_delivered_bytes),
             ("mss_black_hole_fallbacks".into(), self.mss_black_hole_fallbacks),

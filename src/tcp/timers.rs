@@ -88,6 +88,9 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             }
             tcb.dup_acks = 0;
             tcb.set(flags::RECOVERY);
+            // RFC 6675 §5.1: after a timeout the scoreboard is not trusted (the peer may have reneged); repair
+            // from SND.UNA one segment per partial ACK.
+            ctx.boards.release(&mut tcb.tx_board);
             retransmit_first(ctx, key, tcb, sink);
             Next::Keep
         }

@@ -1,0 +1,293 @@
+//! What the peer has SACKed of what we sent, while a loss is being repaired: the scoreboard of RFC 6675.
+//!
+//! A connection has one only during fast recovery, and only when SACK was negotiated and the peer's ACKs carry
+//! blocks; so a TCB keeps a `u32` handle into this pool, as it does for its send queue. The pool is bounded
+//! ([`Scoreboards::MAX`]); a connection that finds it full repairs its losses as before, one segment per partial
+//! ACK.
+//!
+//! From it come the three things RFC 6675 §4 needs: which octets are lost (`IsLost`: un-SACKed, with more than
+//! (DupThresh − 1)·SMSS SACKed octets above them), which to send next (`NextSeg` rule 1: the first lost octet not
+//! yet retransmitted, at or above HighRxt), and how much is in the network (`SetPipe`). What it does not do:
+//! rules 2 to 4 of NextSeg (new data and the rescue retransmission are left to the ordinary output and the
+//! retransmission timer), and it does not detect reneging (the retransmission timer, which discards the
+//! scoreboard as §5.1 allows, repairs that).
+
+use crate::tcp::seq::SeqNum;
+
+/// The handle of "no scoreboard".
+pub const NONE: u32 = u32::MAX;
+
+/// SACKed ranges one connection remembers (a receiver reports at most four per ACK; older ones merge).
+const MAX_RANGES: usize = 8;
+/// RFC 6675 DupThresh.
+const DUP_THRESH: u32 = 3;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Range {
+    start: SeqNum,
+    end: SeqNum,
+}
+
+#[derive(Debug, Default)]
+struct Board {
+    /// Sorted, disjoint, not touching, all inside (SND.UNA, SND.NXT].
+    ranges: [Range; MAX_RANGES],
+    len: usize,
+    /// RFC 6675 HighRxt: the end of what this recovery has retransmitted.
+    high_rxt: SeqNum,
+    /// RFC 6675 RecoveryPoint: SND.NXT when the recovery began; it ends once that is acknowledged.
+    recovery_point: SeqNum,
+}
+
+/// The scoreboards of one endpoint's connections in recovery.
+#[derive(Debug, Default)]
+pub struct Scoreboards {
+    boards: Vec<Board>,
+    free: Vec<u32>,
+}
+
+impl Scoreboards {
+    /// Connections that may hold a scoreboard at once (about 90 bytes each).
+    pub const MAX: usize = 4096;
+
+    /// Begins a recovery for the connection whose handle is `h`: RecoveryPoint = `snd_nxt`, HighRxt = `snd_una`.
+    /// False when every scoreboard is taken.
+    pub fn start(&mut self, h: &mut u32, snd_una: SeqNum, snd_nxt: SeqNum) -> bool {
+        if *h == NONE {
+            match self.free.pop() {
+                Some(i) => *h = i,
+                None if self.boards.len() < Self::MAX => {
+                    self.boards.push(Board::default());
+                    *h = self.boards.len() as u32 - 1;
+                }
+                None => return false,
+            }
+        }
+        self.boards[*h as usize] =
+            Board { ranges: Default::default(), len: 0, high_rxt: snd_una, recovery_point: snd_nxt };
+        true
+    }
+
+    /// Takes in the SACK blocks of an ACK: those inside (SND.UNA, SND.NXT] join the scoreboard (others, D-SACKs
+    /// among them, are ignored), and what lies at or below SND.UNA is forgotten. A block that would make more
+    /// ranges than the scoreboard holds is dropped: those octets then look un-SACKed, which only costs a
+    /// retransmission.
+    pub fn update(&mut self, h: u32, snd_una: SeqNum, snd_nxt: SeqNum, blocks: &[(u32, u32)]) {
+        let Some(b) = self.boards.get_mut(h as usize) else { return };
+        let gone = b.ranges[..b.len].iter().take_while(|r| r.end <= snd_una).count();
+        b.ranges.copy_within(gone..b.len, 0);
+        b.len -= gone;
+        if b.len > 0 && b.ranges[0].start < snd_una {
+            b.ranges[0].start = snd_una;
+        }
+        b.high_rxt = b.high_rxt.max(snd_una);
+        for &(left, right) in blocks {
+            let (l, r) = (SeqNum(left), SeqNum(right));
+            if l < r && l > snd_una && r <= snd_nxt {
+                insert(b, Range { start: l, end: r });
+            }
+        }
+    }
+
+    /// The recovery's RecoveryPoint.
+    pub fn recovery_point(&self, h: u32) -> Option<SeqNum> {
+        self.boards.get(h as usize).map(|b| b.recovery_point)
+    }
+
+    /// The recovery's HighRxt.
+    pub fn high_rxt(&self, h: u32) -> Option<SeqNum> {
+        self.boards.get(h as usize).map(|b| b.high_rxt)
+    }
+
+    /// Notes that the octets up to `end` have been retransmitted in this recovery.
+    pub fn retransmitted(&mut self, h: u32, end: SeqNum) {
+        if let Some(b) = self.boards.get_mut(h as usize) {
+            b.high_rxt = b.high_rxt.max(end);
+        }
+    }
+
+    /// NextSeg rule 1: the first lost octet at or above HighRxt (and SND.UNA), and how many un-SACKed octets
+    /// follow it before the next SACKed range.
+    pub fn next_lost(&self, h: u32, snd_una: SeqNum, smss: u32) -> Option<(SeqNum, u32)> {
+        let b = self.boards.get(h as usize)?;
+        let lost_below = lost_below(b, snd_una, smss);
+        let mut at = b.high_rxt.max(snd_una);
+        for r in &b.ranges[..b.len] {
+            if at < r.start {
+                return (at < lost_below).then(|| (at, r.start.min(lost_below) - at));
+            }
+            at = at.max(r.end);
+        }
+        None
+    }
+
+    /// SetPipe: the octets between SND.UNA and SND.NXT the network still holds by this scoreboard's reckoning.
+    /// Each un-SACKed octet counts once if it is not lost, and once more if it has been retransmitted.
+    pub fn pipe(&self, h: u32, snd_una: SeqNum, snd_nxt: SeqNum, smss: u32) -> u32 {
+        let Some(b) = self.boards.get(h as usize) else { return snd_nxt - snd_una };
+        let lost_below = lost_below(b, snd_una, smss);
+        let mut pipe = 0;
+        let mut at = snd_una;
+        let holes = b.ranges[..b.len].iter().map(|r| (r.start, r.end)).chain(core::iter::once((snd_nxt, snd_nxt)));
+        for (start, end) in holes {
+            if at < start {
+                let not_lost = start - at.max(lost_below).min(start);
+                let resent = b.high_rxt.min(start).max(at) - at;
+                pipe += not_lost + resent;
+            }
+            at = at.max(end);
+        }
+        pipe
+    }
+
+    /// Frees the scoreboard of `h` (if any) and sets `h` to [`NONE`].
+    pub fn release(&mut self, h: &mut u32) {
+        if (*h as usize) < self.boards.len() {
+            self.free.push(*h);
+        }
+        *h = NONE;
+    }
+
+    /// Scoreboards in use now.
+    pub fn in_use(&self) -> usize {
+        self.boards.len() - self.free.len()
+    }
+}
+
+/// IsLost(s) holds for every un-SACKed octet s below the returned sequence number: the start of the highest
+/// range whose octets, with those of every range above it, exceed (DupThresh − 1)·SMSS.
+fn lost_below(b: &Board, snd_una: SeqNum, smss: u32) -> SeqNum {
+    let mut sacked = 0u32;
+    for r in b.ranges[..b.len].iter().rev() {
+        sacked += r.end - r.start;
+        if sacked > (DUP_THRESH - 1) * smss {
+            return r.start;
+        }
+    }
+    snd_una
+}
+
+/// Adds `new` to the sorted ranges of `b`, merging what it overlaps or touches; dropped if there is no room.
+fn insert(b: &mut Board, mut new: Range) {
+    let mut out = [Range::default(); MAX_RANGES];
+    let mut n = 0;
+    let mut placed = false;
+    for &r in &b.ranges[..b.len] {
+        let item = if r.end < new.start {
+            r
+        } else if new.end < r.start {
+            if !placed {
+                if n == MAX_RANGES {
+                    return;
+                }
+                out[n] = new;
+                n += 1;
+                placed = true;
+            }
+            r
+        } else {
+            new.start = new.start.min(r.start);
+            new.end = new.end.max(r.end);
+            continue;
+        };
+        if n == MAX_RANGES {
+            return;
+        }
+        out[n] = item;
+        n += 1;
+    }
+    if !placed {
+        if n == MAX_RANGES {
+            return;
+        }
+        out[n] = new;
+        n += 1;
+    }
+    b.ranges = out;
+    b.len = n;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u32 = 100;
+
+    fn board(una: u32, nxt: u32, blocks: &[(u32, u32)]) -> (Scoreboards, u32) {
+        let mut s = Scoreboards::default();
+        let mut h = NONE;
+        assert!(s.start(&mut h, SeqNum(una), SeqNum(nxt)));
+        s.update(h, SeqNum(una), SeqNum(nxt), blocks);
+        (s, h)
+    }
+
+    #[test]
+    fn rfc6675_islost_needs_more_than_two_segments_sacked_above() {
+        // Flight 0..1000 in segments of 100; 100..200 lost, 200..400 SACKed: only two segments above it.
+        let (s, h) = board(0, 1000, &[(200, 400)]);
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), None, "not lost yet");
+        // A third SACKed segment above: 0..200 (un-SACKed) is lost now, and NextSeg starts at SND.UNA.
+        let (s, h) = board(0, 1000, &[(200, 400), (500, 600)]);
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(0), 200)));
+    }
+
+    #[test]
+    fn rfc6675_nextseg_skips_sacked_and_retransmitted_octets() {
+        let (mut s, h) = board(0, 1000, &[(100, 200), (300, 400), (500, 900)]);
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(0), 100)));
+        s.retransmitted(h, SeqNum(100));
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(200), 100)), "the next hole");
+        s.retransmitted(h, SeqNum(300));
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(400), 100)));
+        s.retransmitted(h, SeqNum(500));
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), None, "above the highest SACKed range nothing is lost");
+    }
+
+    #[test]
+    fn rfc6675_setpipe_counts_what_is_neither_sacked_nor_lost_and_what_was_resent() {
+        let (mut s, h) = board(0, 1000, &[(100, 200), (300, 400), (500, 900)]);
+        // Lost: 0..100, 200..300, 400..500 (over 200 octets SACKed above each); in flight: 900..1000.
+        assert_eq!(s.pipe(h, SeqNum(0), SeqNum(1000), MSS), 100);
+        s.retransmitted(h, SeqNum(300));
+        // 0..100 and 200..300 resent (counted once each, lost); 900..1000 still out.
+        assert_eq!(s.pipe(h, SeqNum(0), SeqNum(1000), MSS), 300);
+    }
+
+    #[test]
+    fn blocks_outside_the_flight_are_ignored_and_what_is_acknowledged_is_forgotten() {
+        let (mut s, h) = board(1000, 2000, &[(900, 1100), (1500, 2100), (1200, 1100), (1300, 1400)]);
+        assert_eq!(s.pipe(h, SeqNum(1000), SeqNum(2000), MSS), 900, "only 1300..1400 is SACKed");
+        s.update(h, SeqNum(1350), SeqNum(2000), &[(1400, 1600)]);
+        // SND.UNA moved to 1350: 1350..1400 stays SACKed, 1400..1600 joins it, and 1600..2000 is what is out.
+        assert_eq!(s.pipe(h, SeqNum(1350), SeqNum(2000), MSS), 400);
+        assert_eq!(s.recovery_point(h), Some(SeqNum(2000)));
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_and_ranges_merge() {
+        let una = u32::MAX - 150;
+        let (mut s, h) = board(una, 850, &[(u32::MAX - 50, 50), (100, 200)]);
+        s.update(h, SeqNum(una), SeqNum(850), &[(50, 100), (300, 400)]);
+        // SACKed: MAX-50..200 merged (251 octets) and 300..400; the 100 octets from SND.UNA are lost.
+        assert_eq!(s.next_lost(h, SeqNum(una), MSS), Some((SeqNum(una), 100)));
+    }
+
+    #[test]
+    fn the_pool_is_bounded_and_reuses_what_is_freed() {
+        let mut s = Scoreboards::default();
+        let mut hs: Vec<u32> = (0..Scoreboards::MAX).map(|_| NONE).collect();
+        for h in &mut hs {
+            assert!(s.start(h, SeqNum(0), SeqNum(10)));
+        }
+        let mut extra = NONE;
+        assert!(!s.start(&mut extra, SeqNum(0), SeqNum(10)));
+        s.release(&mut hs[7]);
+        assert!(s.start(&mut extra, SeqNum(0), SeqNum(10)));
+        assert_eq!(s.in_use(), Scoreboards::MAX);
+        // A connection restarting recovery reuses its own scoreboard.
+        let before = hs[3];
+        assert!(s.start(&mut hs[3], SeqNum(5), SeqNum(20)));
+        assert_eq!(hs[3], before);
+        assert_eq!(s.recovery_point(hs[3]), Some(SeqNum(20)));
+    }
+}
