@@ -181,6 +181,25 @@ fn kernel_clients_over_two_queues_are_served_by_two_workers() {
     assert_eq!(v["total"]["conns_closed"], 4000, "{v}");
 }
 
+/// A kernel client in `ns` writes `data` to the echo server at `dst` while reading the echo back, closes its
+/// side, and the whole echo must come back as sent (within `timeout` of silence).
+fn echo_intact(ns: &str, dst: SocketAddr, data: &[u8], timeout: Duration) {
+    let back = common::in_netns(ns, || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(dst).expect("connect");
+        s.set_read_timeout(Some(timeout)).unwrap();
+        let mut r = s.try_clone().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).map(|_| back)
+        });
+        s.write_all(data).expect("write");
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        reader.join().unwrap().expect("read the echo")
+    });
+    assert!(back == data, "the echo differs from what was sent ({} of {} bytes back)", back.len(), data.len());
+}
+
 /// Bulk data through `--app echo`: 1 MiB each way on one connection, the client writing and reading at once.
 /// The stream must come back intact (it does), and on a lossless link without the server ever dropping a byte it
 /// was invited to send, the client must never retransmit.
@@ -200,20 +219,7 @@ fn kernel_client_bulk_echo_is_never_retransmitted() {
     let _load = serve_support::load_lock();
     let before = nstat::snapshot(&topo.ns_b);
     let data: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let back = common::in_netns(&topo.ns_b, || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(dst).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut r = s.try_clone().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut back = Vec::new();
-            r.read_to_end(&mut back).map(|_| back)
-        });
-        s.write_all(&data).expect("write");
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-        reader.join().unwrap().expect("read the echo")
-    });
-    assert!(back == data, "the echo differs from what was sent ({} of {} bytes back)", back.len(), data.len());
+    echo_intact(&topo.ns_b, dst, &data, Duration::from_secs(20));
     let d = nstat::delta(&before, &nstat::snapshot(&topo.ns_b));
     let s = server.wait_stats("the connection closed", Duration::from_secs(5), |s| s["conns_closed"] == 1);
     assert_eq!(
@@ -242,20 +248,7 @@ fn kernel_client_over_a_lossy_path_is_repaired_by_the_servers_sack_blocks() {
     let _load = serve_support::load_lock();
     let before = nstat::snapshot(&topo.ns_b);
     let data: Vec<u8> = (0..1u32 << 19).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
-    let back = common::in_netns(&topo.ns_b, || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(dst).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut r = s.try_clone().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut back = Vec::new();
-            r.read_to_end(&mut back).map(|_| back)
-        });
-        s.write_all(&data).expect("write");
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-        reader.join().unwrap().expect("read the echo")
-    });
-    assert!(back == data, "the echo differs from what was sent ({} of {} bytes back)", back.len(), data.len());
+    echo_intact(&topo.ns_b, dst, &data, Duration::from_secs(60));
     let d = nstat::delta(&before, &nstat::snapshot(&topo.ns_b));
     let s = server.wait_stats("the connection closed", Duration::from_secs(10), |s| s["conns_closed"] == 1);
     let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing: {s}"));
