@@ -6,6 +6,7 @@
 #![cfg(feature = "af-xdp")]
 
 mod common;
+mod icmp_frames;
 
 use std::net::SocketAddr;
 
@@ -398,7 +399,7 @@ fn icmp_too_big_about_our_segments_is_ours_and_other_icmp_is_passed() {
     let router4: std::net::IpAddr = "10.77.0.254".parse().unwrap();
     let router6: std::net::IpAddr = "fd77::fe".parse().unwrap();
     let too_big = |router, sent: &[u8], to: SocketAddr, mtu, quote| {
-        common::icmp_too_big(router, to.ip(), common::MAC_CLIENT, common::MAC_SERVER, mtu, sent, quote)
+        icmp_frames::too_big(router, to.ip(), common::MAC_CLIENT, common::MAC_SERVER, mtu, sent, quote)
     };
     // Segments the server sent from its listened port, quoted as routers quote them (IPv4: header and 8 bytes).
     for (router, sent, quote) in

@@ -1,7 +1,7 @@
 //! ICMP "too big" on live connections, in virtual time (RFC 1191 §6.3, RFC 8201 §5.2, RFC 5927 §4.1): the
 //! messages are built by etherparse around frames the endpoint sent, and every reply is re-parsed by it.
 
-mod common;
+mod icmp_frames;
 mod support;
 
 use std::net::Ipv4Addr;
@@ -32,7 +32,7 @@ fn server_in_flight(n: usize) -> (Rig<Recorder>, PeerConn, Vec<Seg>) {
 /// A router's "fragmentation needed" about segment `s` of the server, quoting its IP header and 8 bytes.
 fn too_big_about(s: &Seg, mtu: u32) -> Vec<u8> {
     let frame = frames::build(s, SERVER_MAC, CLIENT_MAC);
-    common::icmp_too_big(ROUTER.into(), SERVER_IP.into(), CLIENT_MAC, SERVER_MAC, mtu, &frame, 28)
+    icmp_frames::too_big(ROUTER.into(), SERVER_IP.into(), CLIENT_MAC, SERVER_MAC, mtu, &frame, 28)
 }
 
 fn unmatched(rig: &Rig<Recorder>) -> u64 {
@@ -131,7 +131,7 @@ fn a_too_big_message_with_a_bad_checksum_or_a_cut_quote_is_counted_malformed() {
     bad[n - 1] ^= 0xff; // inside the quote: the ICMP checksum no longer holds
     assert!(rig.send_raw(&bad).is_empty());
     let frame = frames::build(&data[0], SERVER_MAC, CLIENT_MAC);
-    let cut = common::icmp_too_big(ROUTER.into(), SERVER_IP.into(), CLIENT_MAC, SERVER_MAC, 1000, &frame, 24);
+    let cut = icmp_frames::too_big(ROUTER.into(), SERVER_IP.into(), CLIENT_MAC, SERVER_MAC, 1000, &frame, 24);
     assert!(rig.send_raw(&cut).is_empty());
     let s = rig.ep.stats();
     assert_eq!(s.malformed[ParseError::BadIcmp.index()], 2);
