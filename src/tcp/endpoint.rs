@@ -185,23 +185,9 @@ impl<A: App> Endpoint<A> {
             }
         };
         // From our own destination address is no peer either (a LAND attack: it would talk to itself).
-        let unicast_ip = match f.ip {
-            IpRepr::V4(ip) => !crate::wire::ipv4::is_not_unicast(ip.dst) && ip.src != ip.dst,
-            IpRepr::V6(ip) => !crate::wire::ipv6::is_not_unicast(ip.dst) && ip.src != ip.dst,
-        };
-        if f.eth.dst != self.ctx.cfg.local_mac || !unicast_ip {
-            self.ctx.stats.drop(Drop::NotUnicast);
+        let (src, dst) = (f.ip.src_addr(), f.ip.dst_addr());
+        if !self.addressed_to_us(f.eth.dst, dst, src == dst) {
             return;
-        }
-        if !self.ctx.cfg.local_addrs.is_empty() {
-            let dst: IpAddr = match f.ip {
-                IpRepr::V4(ip) => ip.dst.into(),
-                IpRepr::V6(ip) => ip.dst.into(),
-            };
-            if !self.ctx.cfg.local_addrs.contains(&dst) {
-                self.ctx.stats.drop(Drop::NotLocal);
-                return;
-            }
         }
         match f.ip {
             IpRepr::V4(ip) => {
@@ -213,6 +199,25 @@ impl<A: App> Endpoint<A> {
                 dispatch(&mut self.ctx, &mut self.v6, key, &f, sink);
             }
         }
+    }
+
+    /// Whether a frame is for us, as Linux judges it: unicast to our MAC, to a unicast address that is one of ours,
+    /// and not from that very address (`land`). Counts the drop when it is not.
+    fn addressed_to_us(&mut self, eth_dst: MacAddr, dst: IpAddr, land: bool) -> bool {
+        let unicast_ip = !land
+            && match dst {
+                IpAddr::V4(a) => !crate::wire::ipv4::is_not_unicast(a),
+                IpAddr::V6(a) => !crate::wire::ipv6::is_not_unicast(a),
+            };
+        if eth_dst != self.ctx.cfg.local_mac || !unicast_ip {
+            self.ctx.stats.drop(Drop::NotUnicast);
+            return false;
+        }
+        if !self.ctx.cfg.local_addrs.is_empty() && !self.ctx.cfg.local_addrs.contains(&dst) {
+            self.ctx.stats.drop(Drop::NotLocal);
+            return false;
+        }
+        true
     }
 
     /// ICMP "too big" messages kept for the other workers since the last call (see
@@ -247,16 +252,7 @@ impl<A: App> Endpoint<A> {
         if !forwarded {
             self.ctx.stats.icmp_too_big += 1;
         }
-        let unicast_ip = match t.dst {
-            IpAddr::V4(a) => !crate::wire::ipv4::is_not_unicast(a),
-            IpAddr::V6(a) => !crate::wire::ipv6::is_not_unicast(a),
-        };
-        if t.eth.dst != self.ctx.cfg.local_mac || !unicast_ip {
-            self.ctx.stats.drop(Drop::NotUnicast);
-            return;
-        }
-        if !self.ctx.cfg.local_addrs.is_empty() && !self.ctx.cfg.local_addrs.contains(&t.dst) {
-            self.ctx.stats.drop(Drop::NotLocal);
+        if !self.addressed_to_us(t.eth.dst, t.dst, false) {
             return;
         }
         // The quoted segment left from the address the message came back to.
