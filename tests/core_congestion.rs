@@ -233,3 +233,44 @@ fn rfc4821_full_stop_timeouts_of_full_sized_segments_fall_back_to_smaller_ones()
     let out = p.ack_now(&mut rig);
     assert!(!out.is_empty() && out.iter().all(|s| s.payload.len() <= 524), "{out:?}");
 }
+
+/// Sends [`RESPONSE`] bytes from the server's app now; returns what went out at once.
+fn app_sends(rig: &mut Rig) -> Vec<Seg> {
+    let id = rig.ep.app().opened()[0];
+    let (taken, out) = rig.act(id, |c| c.send(&[8; RESPONSE]));
+    assert_eq!(taken, Some(RESPONSE), "the send queue takes the whole response");
+    out
+}
+
+/// The server sent its whole first response and the peer acknowledged every segment at once, so the congestion
+/// window grew far past the initial window; returns the rig and the peer with nothing in flight.
+fn server_after_a_grown_window() -> (Rig, PeerConn) {
+    let (mut rig, mut p, burst) = server_sending(SynOpts::FULL);
+    let mut next = burst;
+    while !next.is_empty() {
+        next = p.ack_each(&mut rig, &next).into_iter().flat_map(|(_, o)| o).collect();
+    }
+    assert_eq!(p.received.len(), RESPONSE);
+    (rig, p)
+}
+
+#[test]
+fn rfc5681_4_1_a_connection_idle_longer_than_the_rto_restarts_from_the_initial_window() {
+    // The RTO here is the 200 ms floor (the RTT samples are all zero in virtual time); one second idle exceeds it.
+    let (mut rig, _p) = server_after_a_grown_window();
+    rig.advance(Duration::from_secs(1));
+    let burst = app_sends(&mut rig);
+    assert_eq!((burst.len(), bytes(&burst)), (10, 10 * SMSS), "RW = min(IW, cwnd): ten segments, not the grown window");
+    assert_eq!(rig.ep.stats().cwnd_restarts, 1);
+}
+
+#[test]
+fn rfc5681_4_1_a_connection_idle_shorter_than_the_rto_keeps_its_window() {
+    let (mut rig, _p) = server_after_a_grown_window();
+    rig.advance(Duration::from_millis(100));
+    let burst = app_sends(&mut rig);
+    // Slow start grew cwnd by one segment per ACK of the 42-segment first response: 52 segments now.
+    assert!(burst.len() > 40, "the grown window is kept: {} segments", burst.len());
+    assert_eq!(bytes(&burst) as usize, RESPONSE.min(burst.len() * SMSS as usize));
+    assert_eq!(rig.ep.stats().cwnd_restarts, 0);
+}

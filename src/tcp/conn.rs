@@ -133,7 +133,9 @@ pub struct Tcb {
     /// RFC 6298 smoothed RTT and variance, in microseconds; `srtt_us == 0` before the first sample.
     pub srtt_us: u32,
     pub rttvar_us: u32,
-    /// The segment being timed ends at this sequence number; it was sent at `rtt_start_us`.
+    /// The segment being timed ends at this sequence number; it was sent at `rtt_start_us`. While nothing is in
+    /// flight, `rtt_start_us` holds instead when the last ACK emptied the flight: RFC 5681 §4.1's idle clock
+    /// (see [`Tcb::restart_after_idle`]), kept here rather than in a field of its own.
     pub rtt_seq: SeqNum,
     pub rtt_start_us: u32,
     /// The send queue (see [`sendbuf`]).
@@ -285,6 +287,26 @@ impl Tcb {
             ((u64::from(smss) * u64::from(smss)) / u64::from(self.cwnd.max(1))).max(1) as u32
         };
         self.cwnd = self.cwnd.saturating_add(grow);
+    }
+
+    /// RFC 5681 §4.1: a connection that "has not sent data in an interval exceeding the retransmission timeout"
+    /// SHOULD start again from no more than the restart window, RW = min(IW, cwnd): the window it grew
+    /// describes a path that may have changed since. Called with nothing in flight, before sending new data.
+    /// The idle time is measured from when the flight emptied, which is no earlier than the last send, so this
+    /// restarts only connections the RFC says to (a few it would restart too, idle just over an RTO since their
+    /// last send but not since their last ACK, keep their window). Idle spells are measured on a 32-bit
+    /// microsecond clock: one of more than 71 minutes may read as short. Returns whether cwnd was cut.
+    pub fn restart_after_idle(&mut self, now_us: u32, cfg: &Config) -> bool {
+        let rw = self.initial_window();
+        if self.cwnd <= rw {
+            return false;
+        }
+        let idle = u64::from(now_us.wrapping_sub(self.rtt_start_us));
+        if idle <= self.rto(cfg).as_micros() as u64 {
+            return false;
+        }
+        self.cwnd = rw;
+        true
     }
 
     /// RFC 5681 §3.1 equation 4: on a loss, ssthresh = max(FlightSize / 2, 2·SMSS).

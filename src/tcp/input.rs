@@ -169,6 +169,9 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             tcb.clear(flags::RTT_TIMING);
             tcb.rtt_sample(ctx.now_us().wrapping_sub(tcb.rtt_start_us));
         }
+        if tcb.in_flight() == 0 {
+            tcb.rtt_start_us = ctx.now_us(); // The idle clock of RFC 5681 §4.1 starts (see `Tcb::rtt_seq`).
+        }
         tcb.retries = 0;
         tcb.dup_acks = 0;
         // RFC 6298 §5.3: progress restarts the retransmission timer (re-armed when the event finishes).

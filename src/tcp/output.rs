@@ -223,6 +223,9 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
                 break;
             }
             let in_flight = tcb.in_flight();
+            if in_flight == 0 && tcb.restart_after_idle(ctx.now_us(), &ctx.cfg) {
+                ctx.stats.cwnd_restarts += 1;
+            }
             // RFC 5681 §3.1: never more than min(cwnd, rwnd) in flight. With nothing in flight the congestion
             // window always allows a full segment (see `send_window`), so only a closed peer window makes a probe.
             let mut room = tcb.send_window().saturating_sub(in_flight);

@@ -137,6 +137,9 @@ pub struct Stats {
     pub icmp_forwarded: u64,
     /// Messages another worker forwarded here (counted in `icmp_too_big` there, not here).
     pub icmp_forwarded_in: u64,
+    /// Times a connection idle for longer than its RTO cut its congestion window back to the initial window
+    /// before sending again (RFC 5681 §4.1).
+    pub cwnd_restarts: u64,
     pub zero_window_probes: u64,
     pub time_wait_entered: u64,
     pub time_wait_overflow: u64,
@@ -197,6 +200,7 @@ impl Stats {
         self.path_mtu_lowered += o.path_mtu_lowered;
         self.icmp_forwarded += o.icmp_forwarded;
         self.icmp_forwarded_in += o.icmp_forwarded_in;
+        self.cwnd_restarts += o.cwnd_restarts;
         self.zero_window_probes += o.zero_window_probes;
         self.time_wait_entered += o.time_wait_entered;
         self.time_wait_overflow += o.time_wait_overflow;
@@ -239,6 +243,7 @@ impl Stats {
             ("path_mtu_lowered".into(), self.path_mtu_lowered),
             ("icmp_forwarded".into(), self.icmp_forwarded),
             ("icmp_forwarded_in".into(), self.icmp_forwarded_in),
+            ("cwnd_restarts".into(), self.cwnd_restarts),
             ("zero_window_probes".into(), self.zero_window_probes),
             ("time_wait_entered".into(), self.time_wait_entered),
             ("time_wait_overflow".into(), self.time_wait_overflow),
