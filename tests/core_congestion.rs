@@ -6,7 +6,7 @@
 mod support;
 
 use std::time::Duration;
-use support::frames::{Seg, SERVER_MAC};
+use support::frames::{Seg, ACK, SERVER_MAC};
 use support::net::{config, Dir, Fate, Net};
 use support::peer::{PeerConn, SynOpts};
 use support::recorder::{Recorder, Script};
@@ -273,4 +273,44 @@ fn rfc5681_4_1_a_connection_idle_shorter_than_the_rto_keeps_its_window() {
     assert!(burst.len() > 40, "the grown window is kept: {} segments", burst.len());
     assert_eq!(bytes(&burst) as usize, RESPONSE.min(burst.len() * SMSS as usize));
     assert_eq!(rig.ep.stats().cwnd_restarts, 0);
+}
+
+#[test]
+fn rfc6937_during_recovery_new_data_follows_what_is_delivered_in_proportion_ssthresh_to_the_flight() {
+    let (mut rig, mut p, burst) = server_sending(SynOpts::FULL);
+    let round2: Vec<Seg> = p.ack_each(&mut rig, &burst).into_iter().flat_map(|(_, o)| o).collect();
+    assert_eq!(round2.len(), 20, "slow start: twenty segments in flight");
+    // The first of them is lost; the peer SACKs the nineteen others one by one, each in a duplicate ACK.
+    let una = round2[0].seq;
+    let end = |s: &Seg| s.seq.wrapping_add(s.len());
+    let mut per_ack = Vec::new();
+    for s in &round2[1..] {
+        let mut a = p.seg(&rig, ACK);
+        a.ack = una;
+        a.sack = vec![(round2[1].seq, end(s))];
+        per_ack.push(rig.send(&a));
+    }
+    // The third starts the recovery: ssthresh = 10 segments, RecoverFS = 20. The lost segment goes again, and from
+    // then on sends follow deliveries at ssthresh / RecoverFS: one new segment for every two delivered, so the
+    // flight shrinks from 20 to 10 over the round trip instead of stopping (RFC 6937 §3), and never in a burst.
+    assert!(per_ack[..2].iter().all(|o| o.is_empty()), "{per_ack:?}");
+    assert_eq!(per_ack[2][0].seq, una, "the fast retransmit comes first");
+    assert!(per_ack.iter().all(|o| o.len() <= 2), "{per_ack:?}");
+    let new: Vec<&Seg> = per_ack.iter().flatten().filter(|s| s.seq != una).collect();
+    let counts: Vec<usize> = per_ack[2..].iter().map(|o| o.iter().filter(|s| s.seq != una).count()).collect();
+    // In the last three the flight (pipe) has come down to ssthresh, and PRR-SSRB keeps it there: a segment out
+    // for each one delivered.
+    assert_eq!(counts, [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1], "new segments per duplicate ACK");
+    assert_eq!(new.len(), 9, "prr_out reaches ceil(19 × 10 / 20) = 10 segments with the retransmission");
+    for (i, s) in new.iter().enumerate() {
+        assert_eq!((s.seq, s.payload.len() as u32), (end(&round2[19]).wrapping_add(i as u32 * SMSS), SMSS));
+    }
+    // The retransmission arrives: the ACK covers everything sent before the loss, the recovery ends with
+    // cwnd = ssthresh, and with nine segments in flight one more may go.
+    let mut a = p.seg(&rig, ACK);
+    a.ack = end(&round2[19]);
+    let out = rig.send(&a);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let s = rig.ep.stats();
+    assert_eq!((s.sack_recoveries, s.retransmits), (1, 1));
 }

@@ -321,3 +321,35 @@ fn rfc6675_several_losses_in_one_window_are_repaired_in_one_round_trip_with_sack
     // Two partial-ACK round trips (20 ms each) saved, less what ordering costs.
     assert!(with + Duration::from_millis(30) <= without, "with SACK {with:?}, without {without:?}");
 }
+
+#[test]
+fn rfc6582_3_2_a_full_ack_ends_the_recovery_and_data_sent_during_it_is_never_resent() {
+    // 400 KB through 10 ms each way, two data segments lost in one window. Once the retransmissions fill both
+    // holes, the ACK that covers everything sent before the loss ends the recovery; the new data sent meanwhile
+    // is still in flight and must not be sent again (an earlier version kept repairing until the flight emptied
+    // and, without SACK, resent 231 of the 277 segments).
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    let min_segments = data.len().div_ceil(1448);
+    for sack in [false, true] {
+        for lost in [&[20usize, 40][..], &[30, 60], &[100, 130]] {
+            let lost: &'static [usize] = Box::leak(lost.to_vec().into_boxed_slice());
+            let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
+            ccfg.sack = sack;
+            ccfg.send_buffer = 1 << 20;
+            let scfg = support::net::config(support::frames::SERVER_MAC);
+            let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+            let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
+            net.latency = Duration::from_millis(10);
+            lose_client_data(&mut net, lost);
+            let id = net.connect();
+            net.drive_for(Duration::from_secs(10));
+            let sid = net.server.app().opened()[0];
+            assert!(net.server.app().received(sid) == data, "sack {sack}, lost {lost:?}: the stream is whole");
+            assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "sack {sack}, lost {lost:?}");
+            let s = net.client.stats();
+            let sent = net.segs(Dir::ClientToServer).iter().filter(|s| !s.payload.is_empty()).count();
+            assert_eq!(s.retransmits, 2, "sack {sack}, lost {lost:?}: only the two lost segments go again");
+            assert_eq!(sent, min_segments + 2, "sack {sack}, lost {lost:?}");
+        }
+    }
+}

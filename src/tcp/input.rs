@@ -14,7 +14,7 @@ use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
 use crate::tcp::lifecycle::{app_conn, Next};
-use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_at, retransmit_first};
+use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_at, retransmit_first, send_new_in_recovery};
 use crate::tcp::reassembly::{self, Hold};
 use crate::tcp::scoreboard;
 use crate::tcp::seq::SeqNum;
@@ -177,13 +177,16 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         // RFC 6298 §5.3: progress restarts the retransmission timer (re-armed when the event finishes).
         wheel.cancel(h);
         if tcb.has(flags::RECOVERY) {
-            if tcb.tx_board != scoreboard::NONE {
+            if ack >= tcb.recover {
+                // RFC 6582 §3.2 step 3 (a full acknowledgment): everything sent before the loss was noticed has
+                // arrived. What was sent since is new data, not a hole: repairing on until the flight empties
+                // would resend it segment by segment, one per ACK.
+                end_recovery(ctx, tcb);
+            } else if tcb.tx_board != scoreboard::NONE {
                 sack_recovery(ctx, key, tcb, seg, true, sink);
-            } else if tcb.in_flight() > 0 {
-                // A partial ACK after a retransmission: the next segment was lost too.
-                retransmit_first(ctx, key, tcb, sink);
             } else {
-                tcb.clear(flags::RECOVERY);
+                // RFC 6582 §3.2 step 4, a partial ACK: the segment at the new SND.UNA was lost too.
+                retransmit_first(ctx, key, tcb, sink);
             }
         }
     } else if ack == tcb.snd_una
@@ -193,31 +196,17 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         && window != 0
         && tcb.in_flight() > 0
     {
-        // RFC 5681 §3.2 fast retransmit on the third duplicate ACK: ssthresh = max(FlightSize / 2, 2·SMSS)
-        // (step 2) and the lost segment goes again (step 3). Of fast recovery we keep only the outcome, cwnd =
-        // ssthresh, at once: no 3·SMSS inflation nor per-duplicate growth (steps 3-4), so no new data leaves until
-        // ACKs bring the flight under the halved window. That is more conservative than §3.2 allows, which §3
-        // permits ("MUST NOT be more aggressive"); holes after the first are repaired one per partial ACK
-        // (RECOVERY), not by RFC 6582's NewReno window arithmetic.
-        tcb.dup_acks = tcb.dup_acks.saturating_add(1);
-        if tcb.dup_acks == 3 {
-            tcb.halve_ssthresh();
-            tcb.cwnd = tcb.ssthresh;
-            tcb.set(flags::RECOVERY);
-            // RFC 6675 §5 (4.1–4.3): with SACK, a scoreboard from this ACK on, and the first segment goes again.
-            let sacked = tcb.has(flags::SACK) && seg.options.sack.len > 0;
-            if sacked && ctx.boards.start(&mut tcb.tx_board, tcb.snd_una, tcb.snd_nxt) {
-                ctx.stats.sack_recoveries += 1;
-            }
-            if retransmit_first(ctx, key, tcb, sink) {
-                let end = tcb.snd_una + tcb.send_mss().min(tcb.in_flight());
-                ctx.boards.retransmitted(tcb.tx_board, end);
-            }
+        if tcb.has(flags::RECOVERY) {
+            // Duplicates during a recovery never start another (RFC 6582 §3.2 step 1: one reduction per window
+            // of data); with a scoreboard each one brings SACK information and, by PRR, room to send.
             if tcb.tx_board != scoreboard::NONE {
                 sack_recovery(ctx, key, tcb, seg, false, sink);
             }
-        } else if tcb.dup_acks > 3 && tcb.has(flags::RECOVERY) && tcb.tx_board != scoreboard::NONE {
-            sack_recovery(ctx, key, tcb, seg, false, sink);
+        } else {
+            tcb.dup_acks = tcb.dup_acks.saturating_add(1);
+            if tcb.dup_acks == 3 {
+                enter_fast_recovery(ctx, key, tcb, seg, sink);
+            }
         }
     }
     // Window update (RFC 9293 §3.10.7.4), from segments newer than the last update and only when SND.UNA =<
@@ -502,11 +491,56 @@ fn deliver_held<K: FlowKey, A: App>(ctx: &mut Ctx<A>, id: ConnId, key: &K, tcb: 
     }
 }
 
-/// RFC 6675 §5 on an ACK during a recovery that keeps a scoreboard: the ACK's SACK blocks join it; once the
-/// RecoveryPoint is acknowledged the recovery is over; until then, lost segments (NextSeg rule 1) go again while
-/// the pipe leaves a segment's room in cwnd. A partial ACK whose scoreboard names nothing lost still sends the
-/// segment at SND.UNA if this recovery has not sent it yet (what the recovery without a scoreboard does), so the
-/// repair never waits for the timer where it did not before.
+/// RFC 5681 §3.2 fast retransmit on the third duplicate ACK: ssthresh = max(FlightSize / 2, 2·SMSS) (step 2),
+/// the lost segment goes again (step 3), and the recovery lasts until everything sent so far is acknowledged
+/// (RFC 6582's `recover`). With SACK, a scoreboard from this ACK on (RFC 6675 §5, 4.1–4.3) and proportional
+/// rate reduction (RFC 6937) set what each later ACK lets out. Without one (no SACK, or every scoreboard taken)
+/// we keep only the outcome of fast recovery, cwnd = ssthresh, at once: no 3·SMSS inflation nor per-duplicate
+/// growth (steps 3-4), so no new data leaves until ACKs bring the flight under the halved window. That is more
+/// conservative than §3.2 allows, which §3 permits ("MUST NOT be more aggressive"); holes after the first are
+/// repaired one per partial ACK (RFC 6582 §3.2 step 4).
+fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    seg: &TcpRepr<'_>,
+    sink: &mut S,
+) {
+    tcb.halve_ssthresh();
+    tcb.cwnd = tcb.ssthresh;
+    tcb.set(flags::RECOVERY);
+    tcb.recover = tcb.snd_nxt;
+    let sacked = tcb.has(flags::SACK) && seg.options.sack.len > 0;
+    if sacked && ctx.boards.start(&mut tcb.tx_board, tcb.snd_una, tcb.snd_nxt) {
+        ctx.stats.sack_recoveries += 1;
+    }
+    if retransmit_first(ctx, key, tcb, sink) {
+        let n = tcb.send_mss().min(tcb.in_flight());
+        ctx.boards.retransmitted(tcb.tx_board, tcb.snd_una + n);
+        ctx.boards.prr_sent(tcb.tx_board, n);
+    }
+    if tcb.tx_board != scoreboard::NONE {
+        sack_recovery(ctx, key, tcb, seg, false, sink);
+    }
+}
+
+/// The recovery is over (RFC 6582 §3.2 step 3). After a fast recovery with a scoreboard, cwnd = ssthresh
+/// (RFC 6937 §3: PRR has brought the flight there); after one without, cwnd was set to ssthresh when it began and
+/// has grown since by congestion avoidance; after a timeout, slow start goes on from where it is.
+fn end_recovery<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb) {
+    if tcb.tx_board != scoreboard::NONE {
+        ctx.boards.release(&mut tcb.tx_board);
+        tcb.cwnd = tcb.ssthresh;
+    }
+    tcb.clear(flags::RECOVERY);
+}
+
+/// RFC 6675 §5 on an ACK during a recovery that keeps a scoreboard, before its RecoveryPoint (`Tcb::recover`) is
+/// acknowledged: the ACK's SACK blocks join the scoreboard, proportional rate reduction (RFC 6937) sets
+/// cwnd = pipe + sndcnt from what this ACK delivered, and within it go the lost segments first (NextSeg rule 1),
+/// then new data (rule 2). A partial ACK whose scoreboard names nothing lost still sends the segment at SND.UNA
+/// if this recovery has not sent it yet (what the recovery without a scoreboard does), so the repair never waits
+/// for the timer where it did not before.
 fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     key: &K,
@@ -516,25 +550,30 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     sink: &mut S,
 ) {
     let board = tcb.tx_board;
-    ctx.boards.update(board, tcb.snd_una, tcb.snd_nxt, seg.options.sack.as_slice());
-    if ctx.boards.recovery_point(board).is_some_and(|p| tcb.snd_una >= p) || tcb.in_flight() == 0 {
-        ctx.boards.release(&mut tcb.tx_board);
-        tcb.clear(flags::RECOVERY);
-        return;
-    }
+    let delivered = ctx.boards.update(board, tcb.snd_una, tcb.snd_nxt, seg.options.sack.as_slice());
     let smss = tcb.send_mss();
+    let pipe = ctx.boards.pipe(board, tcb.snd_una, tcb.snd_nxt, smss);
+    tcb.cwnd = pipe.saturating_add(ctx.boards.prr_quota(board, delivered, pipe, tcb.ssthresh, smss));
     let mut sent = false;
-    while ctx.boards.pipe(board, tcb.snd_una, tcb.snd_nxt, smss) + smss <= tcb.cwnd {
-        let Some((seq, len)) = ctx.boards.next_lost(board, tcb.snd_una, smss) else { break };
-        let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
-        ctx.boards.retransmitted(board, seq + n);
-        ctx.stats.sack_retransmits += 1;
-        sent = true;
+    // Whole segments, while cwnd leaves any room: a send may overshoot sndcnt by less than a segment, and
+    // prr_out then holds the next one back until deliveries catch up (as Linux counts PRR in whole packets).
+    while ctx.boards.pipe(board, tcb.snd_una, tcb.snd_nxt, smss) < tcb.cwnd {
+        if let Some((seq, len)) = ctx.boards.next_lost(board, tcb.snd_una, smss) {
+            let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
+            ctx.boards.retransmitted(board, seq + n);
+            ctx.boards.prr_sent(board, n);
+            ctx.stats.sack_retransmits += 1;
+            sent = true;
+        } else {
+            let Some(n) = send_new_in_recovery(ctx, key, tcb, sink) else { break };
+            ctx.boards.prr_sent(board, n);
+        }
     }
     let first_resent = ctx.boards.high_rxt(board).is_some_and(|r| r > tcb.snd_una);
     if partial_ack && !sent && !first_resent {
         if let Some(n) = retransmit_at(ctx, key, tcb, 0, u32::MAX, sink) {
             ctx.boards.retransmitted(board, tcb.snd_una + n);
+            ctx.boards.prr_sent(board, n);
         }
     }
 }

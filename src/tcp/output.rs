@@ -10,6 +10,7 @@ use crate::tcp::conn::{flags, State, Tcb};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::{FlowKey, TTL};
 use crate::tcp::reassembly::{self, Reassembly};
+use crate::tcp::scoreboard;
 use crate::tcp::sendbuf::SendBufs;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::{Drop, Stats};
@@ -217,7 +218,9 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
 ) -> bool {
     let mut sent = false;
     if matches!(tcb.state, State::Established | State::CloseWait) {
-        loop {
+        // During a recovery that keeps a scoreboard, new data goes out only as proportional rate reduction
+        // clocks it, ACK by ACK (`send_new_in_recovery`), never here.
+        while tcb.tx_board == scoreboard::NONE {
             let unsent = unsent(&ctx.bufs, tcb);
             if unsent == 0 {
                 break;
@@ -242,30 +245,10 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
             if n < tcb.send_mss() && n < unsent && n < tcb.max_snd_wnd / 2 && !probe {
                 break;
             }
-            let fin = tcb.has(flags::FIN_QUEUED) && n == unsent;
-            let mut f = TcpFlags::ACK;
-            if n == unsent {
-                f = f | TcpFlags::PSH;
-            }
-            if fin {
-                f = f | TcpFlags::FIN;
-            }
-            let seq = tcb.snd_nxt;
-            let ts = ctx.ts_clock();
-            let payload = ctx.bufs.slice(tcb.tx, in_flight as usize, n as usize);
-            if !emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
+            if !send_new(ctx, key, tcb, n, unsent, sink) {
                 break;
             }
             sent = true;
-            if !tcb.has(flags::RTT_TIMING) {
-                tcb.set(flags::RTT_TIMING);
-                tcb.rtt_seq = seq + n;
-                tcb.rtt_start_us = ctx.now_us();
-            }
-            tcb.snd_nxt = seq + n + u32::from(fin);
-            if fin {
-                enter_fin_sent(tcb);
-            }
             if probe {
                 break;
             }
@@ -285,6 +268,65 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
     }
     tcb.clear(flags::ACK_NOW);
     sent
+}
+
+/// Sends `n` new bytes at SND.NXT (of `unsent` queued past it), with our FIN if the app has closed and they are
+/// the last; starts an RTT measurement if none is running. False when no buffer was free.
+fn send_new<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    n: u32,
+    unsent: u32,
+    sink: &mut S,
+) -> bool {
+    let fin = tcb.has(flags::FIN_QUEUED) && n == unsent;
+    let mut f = TcpFlags::ACK;
+    if n == unsent {
+        f = f | TcpFlags::PSH;
+    }
+    if fin {
+        f = f | TcpFlags::FIN;
+    }
+    let seq = tcb.snd_nxt;
+    let ts = ctx.ts_clock();
+    let payload = ctx.bufs.slice(tcb.tx, tcb.in_flight() as usize, n as usize);
+    if !emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
+        return false;
+    }
+    if !tcb.has(flags::RTT_TIMING) {
+        tcb.set(flags::RTT_TIMING);
+        tcb.rtt_seq = seq + n;
+        tcb.rtt_start_us = ctx.now_us();
+    }
+    tcb.snd_nxt = seq + n + u32::from(fin);
+    if fin {
+        enter_fin_sent(tcb);
+    }
+    true
+}
+
+/// RFC 6675 NextSeg rule 2, for a recovery with a scoreboard once nothing lost is left to resend: one segment of
+/// new data, as much as the peer's window allows (the congestion window is the caller's, by pipe). Returns the
+/// sequence space it took, or None when there is nothing to send, the peer's window has no room for more than a
+/// silly segment, or no buffer was free.
+pub fn send_new_in_recovery<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    key: &K,
+    tcb: &mut Tcb,
+    sink: &mut S,
+) -> Option<u32> {
+    if !matches!(tcb.state, State::Established | State::CloseWait) {
+        return None;
+    }
+    let unsent = unsent(&ctx.bufs, tcb);
+    let room = tcb.snd_wnd.saturating_sub(tcb.in_flight());
+    let n = unsent.min(tcb.send_mss()).min(room);
+    if n == 0 || (n < tcb.send_mss() && n < unsent && n < tcb.max_snd_wnd / 2) {
+        return None;
+    }
+    let before = tcb.snd_nxt;
+    send_new(ctx, key, tcb, n, unsent, sink).then(|| tcb.snd_nxt - before)
 }
 
 /// ESTABLISHED → FIN-WAIT-1 and CLOSE-WAIT → LAST-ACK when our FIN goes out.

@@ -7,10 +7,11 @@
 //!
 //! From it come the three things RFC 6675 §4 needs: which octets are lost (`IsLost`: un-SACKed, with more than
 //! (DupThresh − 1)·SMSS SACKed octets above them), which to send next (`NextSeg` rule 1: the first lost octet not
-//! yet retransmitted, at or above HighRxt), and how much is in the network (`SetPipe`). What it does not do:
-//! rules 2 to 4 of NextSeg (new data and the rescue retransmission are left to the ordinary output and the
-//! retransmission timer), and it does not detect reneging (the retransmission timer, which discards the
-//! scoreboard as §5.1 allows, repairs that).
+//! yet retransmitted, at or above HighRxt; rule 2, new data, is the caller's), and how much is in the network
+//! (`SetPipe`); and, for RFC 6937's proportional rate reduction, how much each ACK lets out: what the ACK says
+//! the peer received (DeliveredData) against what this recovery has sent. What it does not do: NextSeg rules 3
+//! and 4 (the rescue retransmission is left to the retransmission timer), and it does not detect reneging (the
+//! timer, which discards the scoreboard as §5.1 allows, repairs that).
 
 use crate::tcp::seq::SeqNum;
 
@@ -35,8 +36,13 @@ struct Board {
     len: usize,
     /// RFC 6675 HighRxt: the end of what this recovery has retransmitted.
     high_rxt: SeqNum,
-    /// RFC 6675 RecoveryPoint: SND.NXT when the recovery began; it ends once that is acknowledged.
-    recovery_point: SeqNum,
+    /// SND.UNA and the SACKed octets as of the last ACK: what the next one adds to them was delivered.
+    una: SeqNum,
+    sacked: u32,
+    /// RFC 6937: octets delivered to the peer and octets sent since the recovery began, and the flight then.
+    prr_delivered: u32,
+    prr_out: u32,
+    recover_fs: u32,
 }
 
 /// The scoreboards of one endpoint's connections in recovery.
@@ -50,7 +56,7 @@ impl Scoreboards {
     /// Connections that may hold a scoreboard at once (about 90 bytes each).
     pub const MAX: usize = 4096;
 
-    /// Begins a recovery for the connection whose handle is `h`: RecoveryPoint = `snd_nxt`, HighRxt = `snd_una`.
+    /// Begins a recovery for the connection whose handle is `h`: HighRxt = `snd_una`, RecoverFS = the flight.
     /// False when every scoreboard is taken.
     pub fn start(&mut self, h: &mut u32, snd_una: SeqNum, snd_nxt: SeqNum) -> bool {
         if *h == NONE {
@@ -64,16 +70,17 @@ impl Scoreboards {
             }
         }
         self.boards[*h as usize] =
-            Board { ranges: Default::default(), len: 0, high_rxt: snd_una, recovery_point: snd_nxt };
+            Board { high_rxt: snd_una, una: snd_una, recover_fs: snd_nxt - snd_una, ..Board::default() };
         true
     }
 
     /// Takes in the SACK blocks of an ACK: those inside (SND.UNA, SND.NXT] join the scoreboard (others, D-SACKs
     /// among them, are ignored), and what lies at or below SND.UNA is forgotten. A block that would make more
     /// ranges than the scoreboard holds is dropped: those octets then look un-SACKed, which only costs a
-    /// retransmission.
-    pub fn update(&mut self, h: u32, snd_una: SeqNum, snd_nxt: SeqNum, blocks: &[(u32, u32)]) {
-        let Some(b) = self.boards.get_mut(h as usize) else { return };
+    /// retransmission. Returns RFC 6937's DeliveredData: how far SND.UNA moved since the last ACK, plus the
+    /// change in SACKed octets (never below zero: a peer that forgets what it SACKed delivered nothing).
+    pub fn update(&mut self, h: u32, snd_una: SeqNum, snd_nxt: SeqNum, blocks: &[(u32, u32)]) -> u32 {
+        let Some(b) = self.boards.get_mut(h as usize) else { return 0 };
         let gone = b.ranges[..b.len].iter().take_while(|r| r.end <= snd_una).count();
         b.ranges.copy_within(gone..b.len, 0);
         b.len -= gone;
@@ -87,11 +94,36 @@ impl Scoreboards {
                 insert(b, Range { start: l, end: r });
             }
         }
+        let sacked: u32 = b.ranges[..b.len].iter().map(|r| r.end - r.start).sum();
+        let before = u64::from(b.sacked);
+        let delivered = (u64::from(snd_una - b.una.min(snd_una)) + u64::from(sacked)).saturating_sub(before);
+        (b.una, b.sacked) = (b.una.max(snd_una), sacked);
+        delivered.min(u64::from(u32::MAX)) as u32
     }
 
-    /// The recovery's RecoveryPoint.
-    pub fn recovery_point(&self, h: u32) -> Option<SeqNum> {
-        self.boards.get(h as usize).map(|b| b.recovery_point)
+    /// RFC 6937 §3, on an ACK of the recovery that brought `delivered` octets (see [`Scoreboards::update`]), with
+    /// `pipe` octets in the network and the recovery's target `ssthresh`: how many octets may go out now
+    /// (`sndcnt`; cwnd = pipe + sndcnt). While pipe is above ssthresh, sends follow deliveries in proportion
+    /// ssthresh / RecoverFS, so the flight shrinks smoothly to ssthresh over the round trip instead of stopping;
+    /// once heavy losses bring it below, slow start's pace (PRR-SSRB: what was delivered and not yet matched by a
+    /// send, or this ACK's delivery, plus one segment) refills it up to ssthresh, no further.
+    pub fn prr_quota(&mut self, h: u32, delivered: u32, pipe: u32, ssthresh: u32, smss: u32) -> u32 {
+        let Some(b) = self.boards.get_mut(h as usize) else { return 0 };
+        b.prr_delivered = b.prr_delivered.saturating_add(delivered);
+        if pipe > ssthresh {
+            let target = (u64::from(b.prr_delivered) * u64::from(ssthresh)).div_ceil(u64::from(b.recover_fs.max(1)));
+            target.saturating_sub(u64::from(b.prr_out)).min(u64::from(u32::MAX)) as u32
+        } else {
+            let limit = b.prr_delivered.saturating_sub(b.prr_out).max(delivered).saturating_add(smss);
+            (ssthresh - pipe).min(limit)
+        }
+    }
+
+    /// Notes `n` octets sent (new or again) in this recovery: RFC 6937's prr_out.
+    pub fn prr_sent(&mut self, h: u32, n: u32) {
+        if let Some(b) = self.boards.get_mut(h as usize) {
+            b.prr_out = b.prr_out.saturating_add(n);
+        }
     }
 
     /// The recovery's HighRxt.
@@ -254,13 +286,41 @@ mod tests {
     }
 
     #[test]
+    fn rfc6937_delivered_data_is_the_advance_of_snd_una_plus_the_change_in_sacked_octets() {
+        let mut s = Scoreboards::default();
+        let mut h = NONE;
+        assert!(s.start(&mut h, SeqNum(0), SeqNum(1000)));
+        assert_eq!(s.update(h, SeqNum(0), SeqNum(1000), &[(200, 400)]), 200);
+        assert_eq!(s.update(h, SeqNum(0), SeqNum(1000), &[(200, 500)]), 100, "only the octets newly SACKed");
+        assert_eq!(s.update(h, SeqNum(0), SeqNum(1000), &[(200, 500)]), 0, "a repeated block delivers nothing");
+        // SND.UNA jumps to 500 over the SACKed range: 500 octets acknowledged, 300 of which were counted before.
+        assert_eq!(s.update(h, SeqNum(500), SeqNum(1000), &[]), 200);
+    }
+
+    #[test]
+    fn rfc6937_sndcnt_follows_deliveries_in_proportion_above_ssthresh_and_like_slow_start_below() {
+        let mut s = Scoreboards::default();
+        let mut h = NONE;
+        // RecoverFS 2000, ssthresh 1000: one octet out for every two delivered while pipe stays above ssthresh.
+        assert!(s.start(&mut h, SeqNum(0), SeqNum(2000)));
+        s.prr_sent(h, MSS); // the fast retransmit
+        assert_eq!(s.prr_quota(h, 300, 1700, 1000, MSS), 50, "ceil(300 · 1000 / 2000) - 100");
+        s.prr_sent(h, 50);
+        assert_eq!(s.prr_quota(h, 100, 1650, 1000, MSS), 50);
+        assert_eq!(s.prr_quota(h, 0, 1650, 1000, MSS), 50, "unchanged until something is sent");
+        // Heavy losses took pipe below ssthresh: PRR-SSRB refills up to ssthresh, at most what was delivered and
+        // not yet sent (here 400 - 150), or this ACK's delivery, plus one segment.
+        assert_eq!(s.prr_quota(h, 0, 500, 1000, MSS), 350);
+        assert_eq!(s.prr_quota(h, 0, 950, 1000, MSS), 50, "never past ssthresh");
+    }
+
+    #[test]
     fn blocks_outside_the_flight_are_ignored_and_what_is_acknowledged_is_forgotten() {
         let (mut s, h) = board(1000, 2000, &[(900, 1100), (1500, 2100), (1200, 1100), (1300, 1400)]);
         assert_eq!(s.pipe(h, SeqNum(1000), SeqNum(2000), MSS), 900, "only 1300..1400 is SACKed");
         s.update(h, SeqNum(1350), SeqNum(2000), &[(1400, 1600)]);
         // SND.UNA moved to 1350: 1350..1400 stays SACKed, 1400..1600 joins it, and 1600..2000 is what is out.
         assert_eq!(s.pipe(h, SeqNum(1350), SeqNum(2000), MSS), 400);
-        assert_eq!(s.recovery_point(h), Some(SeqNum(2000)));
     }
 
     #[test]
@@ -288,6 +348,5 @@ mod tests {
         let before = hs[3];
         assert!(s.start(&mut hs[3], SeqNum(5), SeqNum(20)));
         assert_eq!(hs[3], before);
-        assert_eq!(s.recovery_point(hs[3]), Some(SeqNum(20)));
     }
 }

@@ -88,6 +88,9 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             }
             tcb.dup_acks = 0;
             tcb.set(flags::RECOVERY);
+            // RFC 6582 §4: a timeout sets `recover` too, so duplicate ACKs of the old flight start no fast
+            // retransmit and the repair ends once that flight is acknowledged.
+            tcb.recover = tcb.snd_nxt;
             // RFC 6675 §5.1: after a timeout the scoreboard is not trusted (the peer may have reneged); repair
             // from SND.UNA one segment per partial ACK.
             ctx.boards.release(&mut tcb.tx_board);
