@@ -140,7 +140,8 @@ pub struct Tcb {
     pub rtt_seq: SeqNum,
     pub rtt_start_us: u32,
     /// RFC 6582 `recover` (RFC 6675 RecoveryPoint): SND.NXT when the current recovery began, by three duplicate
-    /// ACKs or a timeout. The recovery lasts until it is acknowledged; only ACKs below it are partial.
+    /// ACKs or a timeout. The recovery lasts until it is acknowledged; only ACKs below it are partial. Between
+    /// recoveries it is SND.UNA, or where the last recovery's retransmissions beyond its end stop.
     pub recover: SeqNum,
     /// The send queue (see [`sendbuf`]).
     pub tx: u32,
@@ -271,6 +272,14 @@ impl Tcb {
     pub fn start_congestion_control(&mut self, syn_lost: bool) {
         self.cwnd = if syn_lost { self.send_mss() } else { self.initial_window() };
         self.ssthresh = u32::MAX;
+        self.recover = self.snd_una;
+    }
+
+    /// Outside a recovery: the last recovery resent data beyond its end that is still unacknowledged, up to
+    /// `recover` (see `input::end_recovery`).
+    #[inline]
+    pub fn resent_beyond_una(&self) -> bool {
+        self.recover > self.snd_una && self.recover <= self.snd_nxt
     }
 
     /// How far past SND.UNA we may send: the smaller of the peer's window and the congestion window. The

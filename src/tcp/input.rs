@@ -181,13 +181,17 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
                 // RFC 6582 §3.2 step 3 (a full acknowledgment): everything sent before the loss was noticed has
                 // arrived. What was sent since is new data, not a hole: repairing on until the flight empties
                 // would resend it segment by segment, one per ACK.
-                end_recovery(ctx, tcb);
+                end_recovery(ctx, tcb, ack);
             } else if tcb.tx_board != scoreboard::NONE {
                 sack_recovery(ctx, key, tcb, seg, true, sink);
             } else {
                 // RFC 6582 §3.2 step 4, a partial ACK: the segment at the new SND.UNA was lost too.
                 retransmit_first(ctx, key, tcb, sink);
             }
+        } else if !tcb.resent_beyond_una() {
+            // Outside a recovery `recover` only marks what the last one resent beyond its end (`end_recovery`);
+            // kept at SND.UNA otherwise, an old value can never read as ahead once sequence numbers wrap.
+            tcb.recover = ack;
         }
     } else if ack == tcb.snd_una
         && seg.payload.is_empty()
@@ -506,6 +510,9 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
     seg: &TcpRepr<'_>,
     sink: &mut S,
 ) {
+    // What the last recovery resent beyond its end and is not yet acknowledged is in flight again: the new
+    // recovery (a new loss, so a new reduction) must not send it a third time.
+    let resent = tcb.resent_beyond_una().then_some(tcb.recover);
     tcb.halve_ssthresh();
     tcb.cwnd = tcb.ssthresh;
     tcb.set(flags::RECOVERY);
@@ -514,7 +521,9 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
     if sacked && ctx.boards.start(&mut tcb.tx_board, tcb.snd_una, tcb.snd_nxt) {
         ctx.stats.sack_recoveries += 1;
     }
-    if retransmit_first(ctx, key, tcb, sink) {
+    if let Some(end) = resent {
+        ctx.boards.retransmitted(tcb.tx_board, end);
+    } else if retransmit_first(ctx, key, tcb, sink) {
         let n = tcb.send_mss().min(tcb.in_flight());
         ctx.boards.retransmitted(tcb.tx_board, tcb.snd_una + n);
         ctx.boards.prr_sent(tcb.tx_board, n);
@@ -524,11 +533,18 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
     }
 }
 
-/// The recovery is over (RFC 6582 §3.2 step 3). After a fast recovery with a scoreboard, cwnd = ssthresh
-/// (RFC 6937 §3: PRR has brought the flight there); after one without, cwnd was set to ssthresh when it began and
-/// has grown since by congestion avoidance; after a timeout, slow start goes on from where it is.
-fn end_recovery<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb) {
+/// The recovery is over (RFC 6582 §3.2 step 3): `ack` reached its recovery point. After a fast recovery with a
+/// scoreboard, cwnd = ssthresh (RFC 6937 §3: PRR has brought the flight there); after one without, cwnd was set
+/// to ssthresh when it began and has grown since by congestion avoidance; after a timeout, slow start goes on
+/// from where it is. A scoreboard may have resent lost data sent during the recovery, beyond its point (NextSeg
+/// rule 1 has no upper bound): `recover` then keeps where those retransmissions end, so that the duplicate ACKs
+/// still coming for that hole, which start the next recovery, do not send it yet again (RFC 6675 §5 step 4.3
+/// would; Linux, which marks each retransmitted segment, does not).
+fn end_recovery<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, ack: SeqNum) {
     if tcb.tx_board != scoreboard::NONE {
+        if let Some(high_rxt) = ctx.boards.high_rxt(tcb.tx_board).filter(|&r| r > ack) {
+            tcb.recover = high_rxt;
+        }
         ctx.boards.release(&mut tcb.tx_board);
         tcb.cwnd = tcb.ssthresh;
     }
@@ -538,9 +554,9 @@ fn end_recovery<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb) {
 /// RFC 6675 §5 on an ACK during a recovery that keeps a scoreboard, before its RecoveryPoint (`Tcb::recover`) is
 /// acknowledged: the ACK's SACK blocks join the scoreboard, proportional rate reduction (RFC 6937) sets
 /// cwnd = pipe + sndcnt from what this ACK delivered, and within it go the lost segments first (NextSeg rule 1),
-/// then new data (rule 2). A partial ACK whose scoreboard names nothing lost still sends the segment at SND.UNA
-/// if this recovery has not sent it yet (what the recovery without a scoreboard does), so the repair never waits
-/// for the timer where it did not before.
+/// then new data (rule 2). A partial ACK whose scoreboard names nothing lost, but holds SACKed data above the
+/// hole, still sends the segment at SND.UNA if this recovery has not sent it yet (what the recovery without a
+/// scoreboard does), so the repair never waits for the timer where it did not before.
 fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     key: &K,
@@ -569,8 +585,10 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
             ctx.boards.prr_sent(board, n);
         }
     }
+    // Only when the peer has SACKed something above the hole: a partial ACK with nothing SACKed says the rest is
+    // still on its way (or all lost, which is the timer's business), and resending it would be spurious.
     let first_resent = ctx.boards.high_rxt(board).is_some_and(|r| r > tcb.snd_una);
-    if partial_ack && !sent && !first_resent {
+    if partial_ack && !sent && !first_resent && ctx.boards.sacked(board) > 0 {
         if let Some(n) = retransmit_at(ctx, key, tcb, 0, u32::MAX, sink) {
             ctx.boards.retransmitted(board, tcb.snd_una + n);
             ctx.boards.prr_sent(board, n);

@@ -119,6 +119,11 @@ impl Scoreboards {
         }
     }
 
+    /// SACKed octets above SND.UNA as of the last ACK.
+    pub fn sacked(&self, h: u32) -> u32 {
+        self.boards.get(h as usize).map_or(0, |b| b.sacked)
+    }
+
     /// Notes `n` octets sent (new or again) in this recovery: RFC 6937's prr_out.
     pub fn prr_sent(&mut self, h: u32, n: u32) {
         if let Some(b) = self.boards.get_mut(h as usize) {
