@@ -40,3 +40,23 @@ fn seconds_that_a_duration_cannot_hold_are_refused_by_every_subcommand() {
     refused(&["ceiling", "--duration", "0"], "--duration");
     refused(&["bench", "--step", "0"], "--step");
 }
+
+#[test]
+fn result_files_that_cannot_be_written_are_refused_before_anything_runs() {
+    // Found by an audit: `load --json` on a missing directory ran its whole load, then failed and lost the
+    // results; `serve --stats-json` there served on, complaining every second, and exited 0.
+    let load = ["load", "--iface", "lo", "--target", "10.0.0.1:80", "--rate", "10"];
+    let dir = std::env::temp_dir();
+    let dir = dir.to_str().expect("utf-8 temp dir");
+    for (flag, path, needle) in [
+        ("--json", "/nonexistent-xdptcp-dir/r.json", "no directory"),
+        ("--hgrm", "/nonexistent-xdptcp-dir/r.hgrm", "no directory"),
+        ("--json", dir, "is a directory"),
+    ] {
+        refused(&[&load[..], &[flag, path]].concat(), needle);
+    }
+    refused(
+        &["serve", "--iface", "lo", "--ports", "80", "--stats-json", "/nonexistent-xdptcp-dir/s.json"],
+        "--stats-json",
+    );
+}

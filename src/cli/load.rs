@@ -70,11 +70,11 @@ pub struct Args {
     #[arg(long, default_value_t = 5.0, value_parser = crate::cli::secs_arg::parse_positive_secs)]
     timeout: f64,
     /// Write the summary as JSON to this file.
-    #[arg(long)]
+    #[arg(long, value_parser = super::path_arg::parse_output_path)]
     json: Option<PathBuf>,
     /// Write connect latency as an HdrHistogram percentile distribution (ms) to this file, and the other
     /// histograms beside it (STEM-response.hgrm, STEM-lifetime.hgrm, STEM-start_lag.hgrm).
-    #[arg(long)]
+    #[arg(long, value_parser = super::path_arg::parse_output_path)]
     hgrm: Option<PathBuf>,
     /// MAC of the next hop (default: the kernel's neighbour table, probed if needed).
     #[arg(long, value_parser = parse_mac)]
@@ -223,17 +223,23 @@ impl Args {
 pub fn run(a: &Args) -> Result<()> {
     let opts = a.options();
     let mut outcome = run_load(&opts).with_context(|| format!("load on {} against {}", a.iface, a.target))?;
+    // The paths were tried before the run; should one still fail now, the results go to stdout all the same
+    // and the error comes after them.
+    let mut written = Ok(());
     if let Some(base) = &a.hgrm {
-        outcome.summary.hgrm =
-            write_hgrms(&outcome.hist, base).with_context(|| format!("writing {}", base.display()))?;
+        match write_hgrms(&outcome.hist, base).with_context(|| format!("writing {}", base.display())) {
+            Ok(files) => outcome.summary.hgrm = files,
+            Err(e) => written = Err(e),
+        }
     }
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&outcome.summary).context("encoding the summary")?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        let result = std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()));
+        written = written.and(result);
     }
     if !a.quiet {
         print!("{}", outcome.summary.table());
     }
     println!("{}", outcome.summary.json_line());
-    Ok(())
+    written
 }

@@ -10,6 +10,7 @@ mod cpu_arg;
 mod frame;
 mod linux_server;
 mod load;
+mod path_arg;
 mod respond;
 mod roles;
 mod secs_arg;

@@ -57,7 +57,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..=65536))]
     ring: u32,
     /// Rewrite this file with all counters as JSON every second and at exit.
-    #[arg(long)]
+    #[arg(long, value_parser = super::path_arg::parse_output_path)]
     stats_json: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9100).
     #[arg(long)]
