@@ -60,3 +60,14 @@ fn result_files_that_cannot_be_written_are_refused_before_anything_runs() {
         "--stats-json",
     );
 }
+
+#[test]
+fn source_ranges_with_unanswerable_addresses_inside_and_malformed_port_ranges_are_refused() {
+    let load = ["load", "--iface", "lo", "--target", "10.0.0.1:80", "--rate", "10"];
+    for (src, needle) in [("0.0.0.0/0", "0.0.0.0/8"), ("128.0.0.0/1", "224.0.0.0/4"), ("10.0.0.0/33", "--src")] {
+        refused(&[&load[..], &["--src", src]].concat(), needle);
+    }
+    for ports in ["1-65536", "a-b", "5-"] {
+        refused(&[&load[..], &["--src-ports", ports]].concat(), &format!("{ports:?} is not a source port range"));
+    }
+}

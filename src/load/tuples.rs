@@ -32,9 +32,22 @@ pub enum SrcError {
     HostBits { given: String, network: IpAddr, len: u8 },
     #[error("{0}: unusable as a source (unspecified, loopback, multicast or broadcast)")]
     Unusable(IpAddr),
+    #[error("{range} includes {block}, which no server answers as a source: pick a range outside it")]
+    Spans { range: String, block: &'static str },
     #[error("source port range {0}-{1} is empty or includes port 0")]
     BadPorts(u16, u16),
+    #[error("{0:?} is not a source port range: use LO-HI or one port, from 1 to 65535")]
+    BadPortSyntax(String),
 }
+
+/// Blocks no source of a test may come from (a server drops such sources as martians), as (first, prefix
+/// length, name): a range is refused when any of its addresses falls in one, not only its ends.
+const UNUSABLE_V4: [(u32, u32, &str); 4] = [
+    (0x0000_0000, 8, "0.0.0.0/8 (this network)"),
+    (0x7f00_0000, 8, "127.0.0.0/8 (loopback)"),
+    (0xe000_0000, 4, "224.0.0.0/4 (multicast)"),
+    (0xffff_ffff, 32, "255.255.255.255 (broadcast)"),
+];
 
 /// A contiguous range of source addresses of one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +92,11 @@ impl SrcRange {
                 let (first, count) = if len <= 30 { (bits + 1, size - 2) } else { (bits, size) };
                 let range = SrcRange::V4 { first, count: count.min(MAX_ADDRS - 1) as u32 };
                 range.check_usable()?;
+                for (block, blen, name) in UNUSABLE_V4 {
+                    if range.overlaps(&SrcRange::V4 { first: block, count: (1u64 << (32 - blen)) as u32 }) {
+                        return Err(SrcError::Spans { range: s.to_string(), block: name });
+                    }
+                }
                 Ok(range)
             }
             IpAddr::V6(a) => {
@@ -221,7 +239,7 @@ fn usable(addr: IpAddr) -> bool {
 
 /// Parses `LO-HI` (or a single port) into a source port range without port 0.
 pub fn parse_ports(s: &str) -> Result<RangeInclusive<u16>, SrcError> {
-    let bad = || SrcError::BadPorts(0, 0);
+    let bad = || SrcError::BadPortSyntax(s.to_string());
     let (lo, hi) = match s.split_once('-') {
         Some((lo, hi)) => (lo.trim().parse::<u16>().map_err(|_| bad())?, hi.trim().parse::<u16>().map_err(|_| bad())?),
         None => {
@@ -371,11 +389,32 @@ mod tests {
     }
 
     #[test]
+    fn a_range_with_loopback_multicast_or_this_network_inside_it_is_refused_not_only_at_its_ends() {
+        // Found by an audit: 0.0.0.0/0 and 128.0.0.0/1 were taken (both ends usable), and a share of the
+        // connections then came from 0/8, 127/8 or 224/4 sources that no server answers.
+        for (s, block) in [
+            ("0.0.0.0/0", "0.0.0.0/8"),
+            ("0.0.0.0/4", "0.0.0.0/8"),
+            ("0.0.0.0/8", "0.0.0.0/8"),
+            ("128.0.0.0/1", "224.0.0.0/4"),
+            ("192.0.0.0/2", "224.0.0.0/4"),
+        ] {
+            match SrcRange::parse(s) {
+                Err(e) => assert!(e.to_string().contains(block), "{s}: {e}"),
+                Ok(r) => panic!("{s} accepted: {r}"),
+            }
+        }
+        for s in ["1.0.0.0/8", "128.0.0.0/2", "126.0.0.0/8", "223.255.255.0/24", "240.0.0.0/4", "10.0.0.0/8"] {
+            assert!(SrcRange::parse(s).is_ok(), "{s}");
+        }
+    }
+
+    #[test]
     fn only_private_benchmark_and_unique_local_ranges_count_as_private() {
         for s in ["10.77.1.0/24", "172.16.0.0/12", "192.168.3.4", "100.64.0.0/10", "198.18.0.0/15", "fd77::/112"] {
             assert!(SrcRange::parse(s).unwrap().is_private(), "{s}");
         }
-        for s in ["8.8.8.8", "8.0.0.0/7", "0.0.0.0/0", "2001:db8::/32", "198.16.0.0/13", "172.0.0.0/8"] {
+        for s in ["8.8.8.8", "8.0.0.0/7", "128.0.0.0/2", "2001:db8::/32", "198.16.0.0/13", "172.0.0.0/8"] {
             assert!(!SrcRange::parse(s).unwrap().is_private(), "{s}");
         }
     }
@@ -388,6 +427,11 @@ mod tests {
         assert!(parse_ports("10-9").is_err());
         assert!(parse_ports("a-b").is_err());
         assert!(parse_ports("70000").is_err());
+        // Not "0-0", which nobody wrote: the error quotes the value given.
+        for bad in ["a-b", "1-65536", "5-", "-5", ""] {
+            let e = parse_ports(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")) && !e.contains("0-0"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
