@@ -71,3 +71,17 @@ fn source_ranges_with_unanswerable_addresses_inside_and_malformed_port_ranges_ar
         refused(&[&load[..], &["--src-ports", ports]].concat(), &format!("{ports:?} is not a source port range"));
     }
 }
+
+#[test]
+fn targets_and_next_hop_macs_that_no_server_answers_from_are_refused() {
+    // Found by an audit: with --dst-mac (which skips the route and neighbour checks) a load to a group address,
+    // or to a group or all-zero MAC, ran to the end with every connection timed out, and exited 0.
+    for target in ["224.0.0.1:80", "255.255.255.255:80", "[ff02::1]:80", "127.0.0.1:80", "[::1]:80", "0.0.0.0:80"] {
+        refused(&["load", "--iface", "lo", "--target", target, "--rate", "10"], "not a unicast address");
+    }
+    refused(&["load", "--iface", "lo", "--target", "10.0.0.1:0", "--rate", "10"], "port 0");
+    let load = ["load", "--iface", "lo", "--target", "10.0.0.1:80", "--rate", "10", "--dst-mac"];
+    for mac in ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "33:33:00:00:00:01", "00:00:00:00:00:00"] {
+        refused(&[&load[..], &[mac]].concat(), "unicast");
+    }
+}

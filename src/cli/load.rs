@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 use xdptcp::io::AttachMode;
@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     iface: String,
     /// The server, IP:PORT (IPv6 as [ADDR]:PORT).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_target)]
     target: SocketAddr,
     /// Source addresses: one address or a CIDR (they need not be configured anywhere; the server answers by MAC).
     /// Default: the interface's own address.
@@ -151,8 +151,31 @@ fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     parse_ports(s).map_err(|e| e.to_string())
 }
 
+/// One unicast server: TCP has no other kind, and a SYN to a group, loopback or unspecified address would only
+/// time out (with `--dst-mac` nothing else looks at the target before the run).
+fn parse_target(s: &str) -> Result<SocketAddr, String> {
+    let t: SocketAddr = s.parse().map_err(|_| format!("{s:?} is not IP:PORT (IPv6 as [ADDR]:PORT)"))?;
+    let ip = t.ip();
+    let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || broadcast {
+        return Err(format!("{ip} is not a unicast address of another host (unspecified, loopback or a group)"));
+    }
+    if t.port() == 0 {
+        return Err("port 0: use a port from 1 to 65535".to_string());
+    }
+    Ok(t)
+}
+
+/// The next hop's MAC: one station, so never a group address (broadcast or multicast) or all zeros, to which a
+/// server would send nothing back.
 fn parse_mac(s: &str) -> Result<MacAddr, String> {
-    s.parse::<MacAddr>().map_err(|e| format!("{s:?}: {e}"))
+    let mac = s.parse::<MacAddr>().map_err(|e| format!("{s:?}: {e}"))?;
+    if mac.is_multicast() || mac.0 == [0; 6] {
+        return Err(format!(
+            "{s}: the next hop's MAC must be a unicast address (not all zeros, broadcast or multicast)"
+        ));
+    }
+    Ok(mac)
 }
 
 fn parse_positive(s: &str) -> Result<f64, String> {
