@@ -85,3 +85,10 @@ fn targets_and_next_hop_macs_that_no_server_answers_from_are_refused() {
         refused(&[&load[..], &[mac]].concat(), "unicast");
     }
 }
+
+#[test]
+fn port_zero_is_refused_by_the_raw_roles() {
+    // Found by an audit: `respond --port 0` attached and ran, steering a port no segment can have.
+    refused(&["respond", "--iface", "lo", "--port", "0"], "--port");
+    refused(&["reflect", "--iface", "lo", "--port", "0"], "--port");
+}

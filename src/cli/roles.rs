@@ -29,8 +29,8 @@ pub struct CommonArgs {
     /// Receive queue to bind.
     #[arg(long, default_value_t = 0)]
     pub queue: u32,
-    /// TCP port steered to the socket.
-    #[arg(long, default_value_t = 7777)]
+    /// TCP port steered to the socket (1-65535).
+    #[arg(long, default_value_t = 7777, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
     /// Attach in skb (generic) mode instead of native.
     #[arg(long)]
