@@ -34,6 +34,10 @@ pub enum NeighError {
         "{iface} has no {family} address to use as the source (host- and link-scope ones do not count): pass --src"
     )]
     NoAddress { iface: String, family: &'static str },
+    #[error("{iface} is down: bring it up first (`ip link set {iface} up`)")]
+    Down { iface: String },
+    #[error("{iface} has no carrier: its link (on a veth pair, its peer) is down, so nothing sent would arrive")]
+    NoCarrier { iface: String },
 }
 
 /// Where frames to the target go: the interface's route, and the neighbour (the gateway, or the target itself).
@@ -95,6 +99,31 @@ pub fn parse_addr(json: &str, want_v4: bool) -> Option<IpAddr> {
     });
     let first = candidates.next()?;
     Some(if first.0 { first.1 } else { candidates.find(|c| c.0).unwrap_or(first).1 })
+}
+
+/// Parses `ip -j link show dev IFACE`: whether the interface is up and has a carrier. Output it cannot read
+/// refuses nothing (the run then finds out for itself).
+pub fn parse_link(json: &str, iface: &str) -> Result<(), NeighError> {
+    let Some(flags) = serde_json::from_str::<Value>(json).ok().and_then(|v| {
+        let flags = v.as_array()?.first()?.get("flags")?.as_array()?.clone();
+        Some(flags.iter().filter_map(|f| f.as_str().map(str::to_string)).collect::<Vec<_>>())
+    }) else {
+        return Ok(());
+    };
+    let has = |f: &str| flags.iter().any(|g| g == f);
+    if !has("UP") {
+        Err(NeighError::Down { iface: iface.to_string() })
+    } else if has("NO-CARRIER") || !has("LOWER_UP") {
+        Err(NeighError::NoCarrier { iface: iface.to_string() })
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks that `iface` is up and has a carrier: a load on a link that cannot carry it would only time out, and
+/// with `--dst-mac` nothing else would notice before the run.
+pub fn link_up(iface: &str) -> Result<(), NeighError> {
+    parse_link(&ip_json(&["link", "show", "dev", iface])?, iface)
 }
 
 fn ip_json(args: &[&str]) -> Result<String, NeighError> {
@@ -198,6 +227,24 @@ mod tests {
         assert_eq!(parse_neigh(json, ip("10.77.0.9")), None);
         assert_eq!(parse_neigh("[]", ip("10.77.0.1")), None);
         assert_eq!(parse_neigh("{", ip("10.77.0.1")), None);
+    }
+
+    #[test]
+    fn an_interface_that_is_down_or_has_no_carrier_is_refused() {
+        // Recorded on a veth pair: up, peer down, itself down; then loopback (no carrier flag, but LOWER_UP).
+        let up = r#"[{"ifindex":2,"ifname":"xt1","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"operstate":"UP"}]"#;
+        let peer_down =
+            r#"[{"ifindex":2,"ifname":"xt1","flags":["NO-CARRIER","BROADCAST","MULTICAST","UP"],"operstate":"DOWN"}]"#;
+        let down = r#"[{"ifindex":2,"ifname":"xt1","flags":["BROADCAST","MULTICAST"],"operstate":"DOWN"}]"#;
+        let lo = r#"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"operstate":"UNKNOWN"}]"#;
+        assert!(parse_link(up, "xt1").is_ok());
+        assert!(parse_link(lo, "lo").is_ok());
+        assert!(matches!(parse_link(peer_down, "xt1"), Err(NeighError::NoCarrier { .. })));
+        match parse_link(down, "xt1") {
+            Err(e @ NeighError::Down { .. }) => assert!(e.to_string().contains("ip link set xt1 up"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_link("garbage", "xt1").is_ok(), "unreadable output refuses nothing");
     }
 
     #[test]

@@ -305,6 +305,7 @@ struct WorkerOutcome {
 pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     opts.validate()?;
     let src_mac = MacAddr(netdev::mac_address(&opts.iface)?);
+    neigh::link_up(&opts.iface)?;
     let last_queue = opts.first_queue + opts.queues - 1;
     if let Some(count) = netdev::queue_count(&opts.iface)? {
         if last_queue >= count {
