@@ -191,6 +191,12 @@ impl LoadOptions {
                 return bad(format!("--src {src} and --target {} are of different address families", self.target));
             }
         }
+        // A segment from the server's own address is one no server answers (a kernel drops it as a martian).
+        for (flag, range) in [("--src", &self.src), ("--flood-src", &self.flood_src)] {
+            if let Some(r) = range.as_ref().filter(|r| r.contains(self.target.ip())) {
+                return bad(format!("{flag} {r} includes the target's own address {}", self.target.ip()));
+            }
+        }
         if let Some(kind) = self.flood {
             let fsrc = if self.pace.is_some() { self.flood_src.as_ref() } else { self.src.as_ref() };
             let flag = if self.pace.is_some() { "--flood-src" } else { "--src" };
@@ -805,4 +811,35 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
     };
     summary.set_results(&counts, &hist, window);
     Outcome { summary, hist }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(src: &str) -> LoadOptions {
+        LoadOptions {
+            iface: "xt1".into(),
+            target: "10.77.0.1:80".parse().unwrap(),
+            src: Some(SrcRange::parse(src).unwrap()),
+            ..LoadOptions::default()
+        }
+    }
+
+    #[test]
+    fn sources_that_include_the_targets_own_address_are_refused() {
+        // Found by an audit: `--src 10.77.0.0/24` against 10.77.0.1 was taken, and the connections from the
+        // target's own address timed out.
+        for src in ["10.77.0.1", "10.77.0.0/24", "10.0.0.0/8"] {
+            let e = opts(src).validate().unwrap_err().to_string();
+            assert!(e.contains("includes the target's own address 10.77.0.1"), "{src}: {e}");
+        }
+        assert!(opts("10.77.1.0/24").validate().is_ok());
+        let flood = LoadOptions {
+            flood: Some(FloodKind::Syn),
+            flood_src: Some(SrcRange::parse("10.77.0.0/28").unwrap()),
+            ..opts("10.77.1.0/24")
+        };
+        assert!(flood.validate().unwrap_err().to_string().contains("--flood-src"), "a flood beside a load too");
+    }
 }
