@@ -527,20 +527,35 @@ fn request_len(plan: &Plan) -> usize {
 
 /// Says on stderr when the tuple space cannot hold a run's TIME-WAIT (connections would then fail).
 fn warn_about_tuples(opts: &LoadOptions, src: &SrcRange) {
-    let Some(Pace::Rate(rate)) = opts.pace else { return };
-    if opts.close != CloseBy::Client || opts.flood.is_some() && opts.pace.is_none() {
-        return;
-    }
     let ports = u64::from(opts.src_ports.end() - opts.src_ports.start()) + 1;
     let space = src.len() * ports;
-    let needed = rate * opts.time_wait.as_secs_f64();
-    if needed > space as f64 * 0.9 {
+    if let Some(needed) = tuples_short(opts, space) {
+        let rate = match opts.pace {
+            Some(Pace::Rate(r)) => r,
+            _ => 0.0,
+        };
         eprintln!(
             "xdptcp load: warning: {rate:.0} conn/s with a {:.0} s TIME-WAIT holds up to {needed:.0} tuples, but --src \
              {src} × {ports} ports has {space}: expect tuple_exhausted failures (widen --src or shorten --time-wait)",
             opts.time_wait.as_secs_f64()
         );
     }
+}
+
+/// The tuples an open-loop run that closes first holds in TIME-WAIT at its fullest, when that is more than 90 % of
+/// the `space` it has: the rate times the TIME-WAIT, or times the whole run (warm-up included) when that is
+/// shorter (a two-second run never holds a minute's worth).
+fn tuples_short(opts: &LoadOptions, space: u64) -> Option<f64> {
+    let Some(Pace::Rate(rate)) = opts.pace else { return None };
+    if opts.close != CloseBy::Client {
+        return None;
+    }
+    let run = match opts.bound {
+        Bound::Duration(d) => d.as_secs_f64(),
+        Bound::Count(n) => n as f64 / rate,
+    } + opts.warmup.as_secs_f64();
+    let needed = rate * run.min(opts.time_wait.as_secs_f64());
+    (needed > space as f64 * 0.9).then_some(needed)
 }
 
 /// One worker's share of the run.
@@ -824,6 +839,26 @@ mod tests {
             src: Some(SrcRange::parse(src).unwrap()),
             ..LoadOptions::default()
         }
+    }
+
+    #[test]
+    fn the_time_wait_warning_counts_only_what_the_run_can_fill() {
+        // Found by an audit: 1 000/s for 2 s from one address warned of tuple exhaustion (60 000 tuples for a
+        // 60 s TIME-WAIT against 64 512) although the run used 2 000.
+        let space = 64_512;
+        let run = |secs: u64, bound: Option<u64>| LoadOptions {
+            pace: Some(Pace::Rate(1000.0)),
+            bound: bound.map_or(Bound::Duration(Duration::from_secs(secs)), Bound::Count),
+            ..LoadOptions::default()
+        };
+        assert_eq!(tuples_short(&run(2, None), space), None);
+        assert_eq!(tuples_short(&run(0, Some(50_000)), space), None, "50 s at 1 000/s: 50 000 tuples fit");
+        assert_eq!(tuples_short(&run(120, None), space), Some(60_000.0), "a minute of TIME-WAIT at 1 000/s");
+        assert_eq!(tuples_short(&run(0, Some(200_000)), space), Some(60_000.0));
+        let warm = LoadOptions { warmup: Duration::from_secs(58), ..run(2, None) };
+        assert_eq!(tuples_short(&warm, space), Some(60_000.0), "the warm-up's connections hold tuples too");
+        let server_closes = LoadOptions { close: CloseBy::Server, ..run(120, None) };
+        assert_eq!(tuples_short(&server_closes, space), None);
     }
 
     #[test]
