@@ -154,6 +154,16 @@ impl Summary {
                             "replies to spoofed sources: {} SYN-ACK, {} RST, {} other",
                             r.syn_ack, r.rst, r.other
                         );
+                        // The one core that sends the flood also receives the replies; what its ring had no
+                        // room for was never counted, and the counts alone would read as a server that ignored it.
+                        let lost = self.generator.rx_ring_drops;
+                        if lost > 0 {
+                            let _ = writeln!(
+                                t,
+                                "warning: the generator's own receive ring dropped {lost} frames while it flooded: \
+                                 the replies above are a lower bound"
+                            );
+                        }
                     }
                     None => {
                         let _ = writeln!(t, "replies not counted (transmit only; --count-replies counts them)");
@@ -321,6 +331,31 @@ mod tests {
         let closed = Summary { offered_cps: None, concurrency: Some(8), ..s };
         let v: serde_json::Value = serde_json::from_str(&closed.json_line()).unwrap();
         assert!(v["offered_cps"].is_null() && v["concurrency"] == 8);
+    }
+
+    #[test]
+    fn flood_replies_the_generator_could_not_receive_make_the_counts_a_lower_bound() {
+        // Found by an audit: a 1 s SYN flood alone with --count-replies printed "10208 SYN-ACK" for 266 240 SYNs
+        // while its own receive ring had dropped 246 800 frames, which the flood table did not show.
+        let mut s = Summary {
+            mode: "flood",
+            target: "10.77.0.1:8080".into(),
+            src: "10.1.0.0/24".into(),
+            flood: Some(FloodSummary {
+                kind: "syn",
+                sent: 266_240,
+                pps: 261_183.0,
+                duration_s: 1.02,
+                replies: Some(Replies { syn_ack: 10_208, ..Replies::default() }),
+            }),
+            ..Summary::default()
+        };
+        assert!(!s.table().contains("lower bound"), "{}", s.table());
+        s.generator.rx_ring_drops = 246_800;
+        let t = s.table();
+        assert!(t.contains("dropped 246800 frames") && t.contains("lower bound"), "{t}");
+        s.flood.as_mut().unwrap().replies = None;
+        assert!(!s.table().contains("lower bound"), "nothing counted, nothing to qualify");
     }
 
     #[test]
