@@ -92,3 +92,13 @@ fn port_zero_is_refused_by_the_raw_roles() {
     refused(&["respond", "--iface", "lo", "--port", "0"], "--port");
     refused(&["reflect", "--iface", "lo", "--port", "0"], "--port");
 }
+
+#[test]
+fn bench_names_that_are_not_one_plain_file_name_are_refused() {
+    // Found by an audit: `bench --name` went into two paths unchecked (`../x` wrote outside the results
+    // directory; an empty name wrote `bench/results/.json`).
+    for name in ["", "../x", "a/b", ".hidden", "-x", "a b"] {
+        // `--step=0` as well, refused after it: should the name ever get through, no bench starts.
+        refused(&["bench", &format!("--name={name}"), "--step=0"], "--name");
+    }
+}

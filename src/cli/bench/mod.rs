@@ -38,8 +38,8 @@ pub struct Args {
     /// The short run (under two minutes): shorter steps, one refinement, knees from one run, shorter flood.
     #[arg(long)]
     quick: bool,
-    /// Name of the result files (default: quick-<unix time> or full-<unix time>).
-    #[arg(long)]
+    /// Name of the result files (default: quick-<unix time> or full-<unix time>): letters, digits, '.', '_', '-'.
+    #[arg(long, value_parser = parse_name)]
     name: Option<String>,
     /// Directory for the result files.
     #[arg(long, default_value = "bench/results")]
@@ -81,6 +81,16 @@ const SCENARIOS: [Scenario; 2] = [
     // SYN, ACK+request, ACK+FIN (with the response's ACK), ACK from the client.
     Scenario { name: "http", app: "http", http: true, frames_c2s: 4.0 },
 ];
+
+/// A run's name becomes file names in two directories (`target/bench-runs/NAME/`, `OUT/NAME.json`): one plain
+/// file name, never a path that leads elsewhere or a hidden or empty one.
+fn parse_name(s: &str) -> Result<String, String> {
+    let plain = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if s.is_empty() || s.len() > 100 || !plain || s.starts_with(['.', '-']) {
+        return Err(format!("{s:?}: use 1 to 100 letters, digits, '.', '_' or '-', not starting with '.' or '-'"));
+    }
+    Ok(s.to_string())
+}
 
 pub fn run(a: &Args) -> Result<()> {
     let started = Instant::now();
