@@ -102,3 +102,17 @@ fn bench_names_that_are_not_one_plain_file_name_are_refused() {
         refused(&["bench", &format!("--name={name}"), "--step=0"], "--name");
     }
 }
+
+#[test]
+fn bench_on_one_cpu_for_both_sides_is_refused_before_it_builds_anything() {
+    // Found by an audit: `--server-cpu 0 --client-cpu 0` was taken, and every figure would have been the
+    // generator and the server taking turns on one core. Checked before the namespaces, so no privileges needed.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xdptcp"))
+        .args(["bench", "--quick", "--server-cpu", "0", "--client-cpu", "0", "--out", "/proc/xdptcp-no"])
+        .output()
+        .expect("run xdptcp");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("two different CPUs") && !stderr.contains("panicked"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing ran: {}", String::from_utf8_lossy(&out.stdout));
+}

@@ -93,6 +93,10 @@ fn parse_name(s: &str) -> Result<String, String> {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if a.server_cpu == a.client_cpu {
+        // Every figure would then be two processes taking turns on one core.
+        bail!("--server-cpu and --client-cpu are both {}: the bench needs two different CPUs", a.server_cpu);
+    }
     let started = Instant::now();
     let exe = std::env::current_exe().context("finding the xdptcp executable")?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
