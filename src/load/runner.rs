@@ -324,6 +324,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
         Some(s) => s,
         None => SrcRange::single(neigh::interface_addr(&opts.iface, opts.target.is_ipv4())?)?,
     };
+    check_concurrency(opts, &src)?;
     let stop_signal = signal::install_stop_handler()?;
     // Segments from the target are the generator's; with no socket on their queue they are dropped, never
     // handed to this namespace's kernel (which would reset connections it never opened). A pure flood only
@@ -523,6 +524,22 @@ fn request_len(plan: &Plan) -> usize {
         Request::None => 0,
         Request::Echo(b) | Request::Http(b) => b.len(),
     }
+}
+
+/// Refuses a closed loop that asks for more connections in flight than `src` × the source ports has tuples: the
+/// rest could never open, and each refused start would make room for the next, a loop of instant failures (16
+/// million `tuple_exhausted` in one second for `--concurrency 10000000` from one address).
+fn check_concurrency(opts: &LoadOptions, src: &SrcRange) -> Result<(), LoadError> {
+    let Some(Pace::Concurrency(c)) = opts.pace else { return Ok(()) };
+    let ports = u64::from(opts.src_ports.end() - opts.src_ports.start()) + 1;
+    let space = src.len().saturating_mul(ports);
+    if c > space {
+        return Err(LoadError::Invalid(format!(
+            "--concurrency {c} is more than the {space} source tuples of --src {src} × {ports} ports: widen --src or \
+             --src-ports, or keep fewer in flight"
+        )));
+    }
+    Ok(())
 }
 
 /// Says on stderr when the tuple space cannot hold a run's TIME-WAIT (connections would then fail).
@@ -859,6 +876,20 @@ mod tests {
         assert_eq!(tuples_short(&warm, space), Some(60_000.0), "the warm-up's connections hold tuples too");
         let server_closes = LoadOptions { close: CloseBy::Server, ..run(120, None) };
         assert_eq!(tuples_short(&server_closes, space), None);
+    }
+
+    #[test]
+    fn a_closed_loop_wider_than_the_tuple_space_is_refused() {
+        // Found by an audit: `--concurrency 10000000` from one address ran, 16 million starts failing at once.
+        let one = SrcRange::parse("10.77.1.1").unwrap();
+        let closed =
+            |c: u64| LoadOptions { pace: Some(Pace::Concurrency(c)), src_ports: 1024..=65535, ..opts("10.77.1.1") };
+        assert!(check_concurrency(&closed(64_512), &one).is_ok());
+        let e = check_concurrency(&closed(64_513), &one).unwrap_err().to_string();
+        assert!(e.contains("--concurrency 64513") && e.contains("64512 source tuples"), "{e}");
+        let wide = SrcRange::parse("10.77.0.0/16").unwrap();
+        assert!(check_concurrency(&closed(10_000_000), &wide).is_ok(), "65 534 addresses × 64 512 ports");
+        assert!(check_concurrency(&opts("10.77.1.1"), &one).is_ok(), "open loop: the TIME-WAIT warning's business");
     }
 
     #[test]
