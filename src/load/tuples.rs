@@ -30,7 +30,7 @@ pub enum SrcError {
     BadPrefix(String, u8),
     #[error("{given} has host bits set; did you mean {network}/{len}?")]
     HostBits { given: String, network: IpAddr, len: u8 },
-    #[error("{0}: unusable as a source (unspecified, loopback, multicast or broadcast)")]
+    #[error("{0}: unusable as a source (unspecified, in 0.0.0.0/8, loopback, multicast or broadcast)")]
     Unusable(IpAddr),
     #[error("{range} includes {block}, which no server answers as a source: pick a range outside it")]
     Spans { range: String, block: &'static str },
@@ -232,7 +232,8 @@ fn same_block(a: IpAddr, b: IpAddr) -> bool {
 
 fn usable(addr: IpAddr) -> bool {
     match addr {
-        IpAddr::V4(a) => !(a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast()),
+        // 0.0.0.0/8 whole ("this network"), as a CIDR source is judged by `UNUSABLE_V4`.
+        IpAddr::V4(a) => !(a.octets()[0] == 0 || a.is_loopback() || a.is_multicast() || a.is_broadcast()),
         IpAddr::V6(a) => !(a.is_unspecified() || a.is_loopback() || a.is_multicast()),
     }
 }
@@ -383,7 +384,7 @@ mod tests {
             Err(e @ SrcError::HostBits { .. }) => assert!(e.to_string().contains("10.77.1.0/24"), "{e}"),
             other => panic!("{other:?}"),
         }
-        for s in ["0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255", "::1", "127.0.0.0/24"] {
+        for s in ["0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.1", "255.255.255.255", "::1", "127.0.0.0/24"] {
             assert!(matches!(SrcRange::parse(s), Err(SrcError::Unusable(_))), "{s}");
         }
     }
