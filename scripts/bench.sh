@@ -17,7 +17,7 @@ cd "$root"
 
 usage() {
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
+    exit "${1:-2}"
 }
 
 build_release() {
@@ -62,7 +62,7 @@ bench_quick() {
 }
 
 name=${1:-all}
-[[ $name != -h && $name != --help ]] || usage
+[[ $name != -h && $name != --help ]] || usage 0
 if [[ $name == --* && $name != --quick ]]; then
     name=all # options of the full bench, e.g. --name NAME
 else
