@@ -10,6 +10,7 @@ use support::recorder::{Event, Recorder, Script};
 use xdptcp::app::CloseReason;
 use xdptcp::sink::VecSink;
 use xdptcp::tcp::{Config, State};
+use xdptcp::time::Instant;
 
 fn echo_server() -> Recorder {
     Recorder::new(Script { echo: true, close_on_peer_close: true, ..Script::default() })
@@ -371,4 +372,35 @@ fn syn_cookies_a_lost_handshake_ack_carrying_data_gets_the_segments_after_it_res
     assert!(net.server.app().opened().is_empty(), "{}", net.trace());
     assert_eq!(net.client.app().closed(id), Some(CloseReason::Reset), "{}", net.trace());
     assert!(net.server.stats().rsts_sent > 0);
+}
+
+#[test]
+fn rfc6675_nextseg_rule_3_a_hole_near_the_tail_goes_in_the_same_round_trip_as_the_first() {
+    // An upload of exactly the initial window (ten segments, all sent at once) at 10 ms each way loses its 3rd
+    // and 9th segments. Only one segment is SACKed above the second hole, too few to call it lost (DupThresh),
+    // and there is no new data to send: rule 3 sends it as soon as the scoreboard shows it, in the round trip
+    // of the first, instead of a round trip later on the partial ACK.
+    let data: Vec<u8> = (0..10 * 1448u32).map(|i| (i % 251) as u8).collect();
+    let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+    let mut net = Net::new(client_sending(&data), server);
+    net.latency = Duration::from_millis(10);
+    lose_client_data(&mut net, &[3, 9]);
+    let id = net.connect();
+    net.drive_for(Duration::from_secs(5));
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    let sid = net.server.app().opened()[0];
+    assert!(net.server.app().received(sid) == data);
+    let isn = net.segs(Dir::ClientToServer)[0].seq.wrapping_add(1);
+    let mut seen = std::collections::HashSet::new();
+    let resent: Vec<(Instant, u32)> = net
+        .log
+        .iter()
+        .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
+        .filter(|(_, _, s)| !seen.insert(s.seq))
+        .map(|(t, _, s)| (*t, s.seq.wrapping_sub(isn) / 1448))
+        .collect();
+    assert_eq!(resent.iter().map(|r| r.1).collect::<Vec<_>>(), [2, 8], "{resent:?}");
+    let gap = resent[1].0.saturating_since(resent[0].0);
+    assert!(gap < Duration::from_millis(20), "the second hole went {gap:?} after the first, a round trip or more");
+    assert_eq!(net.client.stats().retransmits, 2);
 }

@@ -554,9 +554,10 @@ fn end_recovery<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, ack: SeqNum) {
 /// RFC 6675 §5 on an ACK during a recovery that keeps a scoreboard, before its RecoveryPoint (`Tcb::recover`) is
 /// acknowledged: the ACK's SACK blocks join the scoreboard, proportional rate reduction (RFC 6937) sets
 /// cwnd = pipe + sndcnt from what this ACK delivered, and within it go the lost segments first (NextSeg rule 1),
-/// then new data (rule 2). A partial ACK whose scoreboard names nothing lost, but holds SACKed data above the
-/// hole, still sends the segment at SND.UNA if this recovery has not sent it yet (what the recovery without a
-/// scoreboard does), so the repair never waits for the timer where it did not before.
+/// then new data (rule 2), then holes not yet counted lost (rule 3). A partial ACK whose scoreboard names nothing
+/// lost, but holds SACKed data above the hole, still sends the segment at SND.UNA if this recovery has not sent
+/// it yet (what the recovery without a scoreboard does), so the repair never waits for the timer where it did
+/// not before.
 fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     key: &K,
@@ -580,9 +581,17 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
             ctx.boards.prr_sent(board, n);
             ctx.stats.sack_retransmits += 1;
             sent = true;
-        } else {
-            let Some(n) = send_new_in_recovery(ctx, key, tcb, sink) else { break };
+        } else if let Some(n) = send_new_in_recovery(ctx, key, tcb, sink) {
             ctx.boards.prr_sent(board, n);
+        } else {
+            // Rule 3: nothing lost and no new data, so a hole that is not yet counted lost (fewer than DupThresh
+            // segments SACKed above it: the tail of a transfer) goes now rather than after another round trip.
+            let Some((seq, len)) = ctx.boards.next_hole(board, tcb.snd_una) else { break };
+            let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
+            ctx.boards.retransmitted(board, seq + n);
+            ctx.boards.prr_sent(board, n);
+            ctx.stats.sack_retransmits += 1;
+            sent = true;
         }
     }
     // Only when the peer has SACKed something above the hole: a partial ACK with nothing SACKed says the rest is

@@ -7,11 +7,12 @@
 //!
 //! From it come the three things RFC 6675 §4 needs: which octets are lost (`IsLost`: un-SACKed, with more than
 //! (DupThresh − 1)·SMSS SACKed octets above them), which to send next (`NextSeg` rule 1: the first lost octet not
-//! yet retransmitted, at or above HighRxt; rule 2, new data, is the caller's), and how much is in the network
-//! (`SetPipe`); and, for RFC 6937's proportional rate reduction, how much each ACK lets out: what the ACK says
-//! the peer received (DeliveredData) against what this recovery has sent. What it does not do: NextSeg rules 3
-//! and 4 (the rescue retransmission is left to the retransmission timer), and it does not detect reneging (the
-//! timer, which discards the scoreboard as §5.1 allows, repairs that).
+//! yet retransmitted, at or above HighRxt; rule 2, new data, is the caller's; rule 3: a hole below a SACKed range
+//! that is not yet counted lost), and how much is in the network (`SetPipe`); and, for RFC 6937's proportional
+//! rate reduction, how much each ACK lets out: what the ACK says the peer received (DeliveredData) against what
+//! this recovery has sent. What it does not do: NextSeg rule 4 (the rescue retransmission, a MAY, is left to the
+//! retransmission timer), and it does not detect reneging (the timer, which discards the scoreboard as §5.1
+//! allows, repairs that).
 
 use crate::tcp::seq::SeqNum;
 
@@ -158,6 +159,20 @@ impl Scoreboards {
         None
     }
 
+    /// NextSeg rule 3, once rules 1 and 2 have nothing: the first un-SACKed octet at or above HighRxt (and
+    /// SND.UNA) that lies below some SACKed range, lost or not yet, and how many un-SACKed octets follow it.
+    pub fn next_hole(&self, h: u32, snd_una: SeqNum) -> Option<(SeqNum, u32)> {
+        let b = self.boards.get(h as usize)?;
+        let mut at = b.high_rxt.max(snd_una);
+        for r in &b.ranges[..b.len] {
+            if at < r.start {
+                return Some((at, r.start - at));
+            }
+            at = at.max(r.end);
+        }
+        None
+    }
+
     /// SetPipe: the octets between SND.UNA and SND.NXT the network still holds by this scoreboard's reckoning.
     /// Each un-SACKed octet counts once if it is not lost, and once more if it has been retransmitted.
     pub fn pipe(&self, h: u32, snd_una: SeqNum, snd_nxt: SeqNum, smss: u32) -> u32 {
@@ -278,6 +293,16 @@ mod tests {
         assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(400), 100)));
         s.retransmitted(h, SeqNum(500));
         assert_eq!(s.next_lost(h, SeqNum(0), MSS), None, "above the highest SACKed range nothing is lost");
+    }
+
+    #[test]
+    fn rfc6675_nextseg_rule_3_offers_a_hole_not_yet_lost_below_a_sacked_range() {
+        // 100..200 SACKed alone: the hole below it is not lost (one segment above), but rule 3 offers it.
+        let (mut s, h) = board(0, 1000, &[(100, 200)]);
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), None);
+        assert_eq!(s.next_hole(h, SeqNum(0)), Some((SeqNum(0), 100)));
+        s.retransmitted(h, SeqNum(100));
+        assert_eq!(s.next_hole(h, SeqNum(0)), None, "above the highest SACKed range there is no hole");
     }
 
     #[test]
