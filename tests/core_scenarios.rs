@@ -404,3 +404,32 @@ fn rfc6675_nextseg_rule_3_a_hole_near_the_tail_goes_in_the_same_round_trip_as_th
     assert!(gap < Duration::from_millis(20), "the second hole went {gap:?} after the first, a round trip or more");
     assert_eq!(net.client.stats().retransmits, 2);
 }
+
+#[test]
+fn rfc5827_early_retransmit_repairs_a_loss_near_the_tail_without_waiting_for_the_timer() {
+    // A 30 KB upload at 10 ms each way loses its third segment from the end, after an earlier recovery has
+    // ended: only two segments follow it, so only two duplicate ACKs come. With fewer than four segments in
+    // flight and nothing left to send, two suffice (RFC 5827): the repair takes a round trip, not an RTO.
+    let data: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    let segments = data.len().div_ceil(1448);
+    let isn_of = |net: &Net<Recorder, Recorder>| net.segs(Dir::ClientToServer)[0].seq.wrapping_add(1);
+    let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+    let mut net = Net::new(client_sending(&data), server);
+    net.latency = Duration::from_millis(10);
+    // The 5th data segment, then (counting its retransmission) the third from the end.
+    let third_from_end: &'static [usize] = Box::leak(vec![5, segments - 1].into_boxed_slice());
+    lose_client_data(&mut net, third_from_end);
+    let id = net.connect();
+    net.drive_for(Duration::from_secs(5));
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+    let isn = isn_of(&net);
+    let data_segs: Vec<_> =
+        net.log.iter().filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty()).collect();
+    let tail = (segments as u32 - 3) * 1448;
+    let sent: Vec<Instant> =
+        data_segs.iter().filter(|(_, _, s)| s.seq.wrapping_sub(isn) == tail).map(|(t, _, _)| *t).collect();
+    assert_eq!(sent.len(), 2, "sent once, lost, sent again: {sent:?}");
+    let repair = sent[1].saturating_since(sent[0]);
+    assert!(repair <= Duration::from_millis(40), "repaired after {repair:?}: the timer's work, not the ACKs'");
+    assert_eq!(net.client.stats().retransmits, 2);
+}

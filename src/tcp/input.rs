@@ -208,7 +208,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             }
         } else {
             tcb.dup_acks = tcb.dup_acks.saturating_add(1);
-            if tcb.dup_acks == 3 {
+            if tcb.dup_acks == 3 || early_retransmit(ctx, tcb) {
                 enter_fast_recovery(ctx, key, tcb, seg, sink);
             }
         }
@@ -531,6 +531,17 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
     if tcb.tx_board != scoreboard::NONE {
         sack_recovery(ctx, key, tcb, seg, false, sink);
     }
+}
+
+/// RFC 5827 early retransmit: with fewer than four segments in flight and nothing more to send, three duplicate
+/// ACKs may never come (the tail of a response, where most losses of a short transfer are), so one fewer than
+/// the two or three segments in flight suffice. Without it such a loss waits for the retransmission timer, 200 ms or more.
+/// The delayed variant (§6) is not used: like the ordinary threshold, it trusts the path not to reorder.
+fn early_retransmit<A: App>(ctx: &Ctx<A>, tcb: &Tcb) -> bool {
+    let nothing_unsent = tcb.state.fin_sent() || ctx.bufs.len(tcb.tx) as u32 <= tcb.in_flight();
+    let segments = tcb.in_flight().div_ceil(tcb.send_mss());
+    // A lone segment in flight has nothing behind it whose arrival could make a duplicate ACK.
+    nothing_unsent && (2..4).contains(&segments) && u32::from(tcb.dup_acks) + 1 >= segments
 }
 
 /// The recovery is over (RFC 6582 §3.2 step 3): `ack` reached its recovery point. After a fast recovery with a
