@@ -535,8 +535,9 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
 
 /// RFC 5827 early retransmit: with fewer than four segments in flight and nothing more to send, three duplicate
 /// ACKs may never come (the tail of a response, where most losses of a short transfer are), so one fewer than
-/// the two or three segments in flight suffice. Without it such a loss waits for the retransmission timer, 200 ms or more.
-/// The delayed variant (§6) is not used: like the ordinary threshold, it trusts the path not to reorder.
+/// the two or three segments in flight suffice. Without it such a loss waits for the retransmission timer,
+/// 200 ms or more. The delayed variant (§6) is not used: like the ordinary threshold, it trusts the path not to
+/// reorder.
 fn early_retransmit<A: App>(ctx: &Ctx<A>, tcb: &Tcb) -> bool {
     let nothing_unsent = tcb.state.fin_sent() || ctx.bufs.len(tcb.tx) as u32 <= tcb.in_flight();
     let segments = tcb.in_flight().div_ceil(tcb.send_mss());
