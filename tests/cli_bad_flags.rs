@@ -116,3 +116,12 @@ fn bench_on_one_cpu_for_both_sides_is_refused_before_it_builds_anything() {
     assert!(stderr.contains("two different CPUs") && !stderr.contains("panicked"), "{stderr}");
     assert!(out.stdout.is_empty(), "nothing ran: {}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn rates_a_schedule_cannot_hold_are_refused() {
+    // Found by an audit: `--rate 1e-300` was taken, and its second start time saturated about 584 years out.
+    let load = ["load", "--iface", "lo", "--target", "10.0.0.1:80"];
+    for v in ["1e-300", "0.0009", "0", "2e9"] {
+        refused(&[&load[..], &["--rate", v]].concat(), "0.001 to 1e9");
+    }
+}

@@ -178,10 +178,12 @@ fn parse_mac(s: &str) -> Result<MacAddr, String> {
     Ok(mac)
 }
 
+/// A rate per second, from one every thousand seconds (below that a schedule's start times overflow into
+/// centuries) to a billion.
 fn parse_positive(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(v),
-        _ => Err(format!("`{s}` is not a positive number")),
+        Ok(v) if v.is_finite() && (1e-3..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a rate from 0.001 to 1e9 per second")),
     }
 }
 
