@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 use xdptcp::io::AttachMode;
+use xdptcp::load::neigh::{link_up, NeighError};
 use xdptcp::runtime::serve::{serve, AppKind, Queues, ServeOptions};
 
 #[derive(ClapArgs, Debug)]
@@ -187,6 +188,10 @@ pub fn run(a: &Args) -> Result<()> {
             0
         },
     };
+    // A server may well start before its link comes up, so this only warns (`load` refuses: its run would time out).
+    if let Err(e @ (NeighError::Down { .. } | NeighError::NoCarrier { .. })) = link_up(&a.iface) {
+        eprintln!("xdptcp serve: warning: {e}; serving anyway, connections arrive once it is up");
+    }
     let snap = serve(&opts).with_context(|| format!("serve on {}", a.iface))?;
     eprintln!("{}", snap.summary_line(0.0));
     eprintln!("xdptcp: stopped cleanly");
