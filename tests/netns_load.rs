@@ -410,7 +410,7 @@ fn bad_arguments_fail_with_a_clear_message_and_a_nonzero_status() {
             &["load", "--iface", "lo", "--target", "10.77.0.1:80", "--src", "10.77.1.5/24", "--rate", "1"],
             "did you mean 10.77.1.0/24",
         ),
-        (&["load", "--iface", "lo", "--target", "10.77.0.1:80", "--rate", "0"], "not a positive number"),
+        (&["load", "--iface", "lo", "--target", "10.77.0.1:80", "--rate", "0"], "not a rate from 0.001 to 1e9"),
         (
             &["load", "--iface", "lo", "--target", "10.77.0.1:80", "--rate", "5", "--concurrency", "5"],
             "cannot be used with",
