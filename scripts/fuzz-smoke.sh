@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target briefly (FUZZ_SECONDS each, default 30) from its committed seed corpus, as CI's
+# Runs every cargo-fuzz target briefly (FUZZ_SECONDS each, default 20) from its committed seed corpus, as CI's
 # smoke check that no parser or endpoint panics on what libFuzzer finds quickly. The targets are built once, then
-# run as many side by side as there are CPUs (two on these machines: 4 targets × 30 s in about a minute). Long
+# run as many side by side as there are CPUs (two on these machines: 6 targets × 20 s in about a minute). Long
 # runs are done by hand:
 #   cd fuzz && cargo +nightly fuzz run <target> -- -max_total_time=600
 # A crash fails the script and leaves the reproducer under fuzz/artifacts/<target>/.
@@ -9,7 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root/fuzz"
 [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
-seconds=${FUZZ_SECONDS:-30}
+seconds=${FUZZ_SECONDS:-20}
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "fuzz-smoke: cargo-fuzz or the nightly toolchain is missing (scripts/install-deps.sh installs them)" >&2
     exit 1
