@@ -587,24 +587,21 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     // Whole segments, while cwnd leaves any room: a send may overshoot sndcnt by less than a segment, and
     // prr_out then holds the next one back until deliveries catch up (as Linux counts PRR in whole packets).
     while ctx.boards.pipe(board, tcb.snd_una, tcb.snd_nxt, smss) < tcb.cwnd {
-        if let Some((seq, len)) = ctx.boards.next_lost(board, tcb.snd_una, smss) {
-            let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
-            ctx.boards.retransmitted(board, seq + n);
-            ctx.boards.prr_sent(board, n);
-            ctx.stats.sack_retransmits += 1;
-            sent = true;
-        } else if let Some(n) = send_new_in_recovery(ctx, key, tcb, sink) {
-            ctx.boards.prr_sent(board, n);
-        } else {
-            // Rule 3: nothing lost and no new data, so a hole that is not yet counted lost (fewer than DupThresh
-            // segments SACKed above it: the tail of a transfer) goes now rather than after another round trip.
-            let Some((seq, len)) = ctx.boards.next_hole(board, tcb.snd_una) else { break };
-            let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
-            ctx.boards.retransmitted(board, seq + n);
-            ctx.boards.prr_sent(board, n);
-            ctx.stats.sack_retransmits += 1;
-            sent = true;
+        let lost = ctx.boards.next_lost(board, tcb.snd_una, smss);
+        if lost.is_none() {
+            if let Some(n) = send_new_in_recovery(ctx, key, tcb, sink) {
+                ctx.boards.prr_sent(board, n);
+                continue;
+            }
         }
+        // Rule 1, or rule 3 once there is no new data either: a hole not yet counted lost (fewer than DupThresh
+        // segments SACKed above it: the tail of a transfer) goes now rather than after another round trip.
+        let Some((seq, len)) = lost.or_else(|| ctx.boards.next_hole(board, tcb.snd_una)) else { break };
+        let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
+        ctx.boards.retransmitted(board, seq + n);
+        ctx.boards.prr_sent(board, n);
+        ctx.stats.sack_retransmits += 1;
+        sent = true;
     }
     // Only when the peer has SACKed something above the hole: a partial ACK with nothing SACKed says the rest is
     // still on its way (or all lost, which is the timer's business), and resending it would be spurious.

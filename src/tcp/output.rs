@@ -240,9 +240,7 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
             if n == 0 {
                 break;
             }
-            // RFC 9293 §3.8.6.2.1 (sender side of silly window avoidance): a full segment, everything queued, or
-            // at least half the largest window the peer ever offered.
-            if n < tcb.send_mss() && n < unsent && n < tcb.max_snd_wnd / 2 && !probe {
+            if silly(tcb, n, unsent) && !probe {
                 break;
             }
             if !send_new(ctx, key, tcb, n, unsent, sink) {
@@ -268,6 +266,13 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
     }
     tcb.clear(flags::ACK_NOW);
     sent
+}
+
+/// RFC 9293 §3.8.6.2.1 (sender side of silly window avoidance): `n` of the `unsent` bytes may go only as a full
+/// segment, everything queued, or at least half the largest window the peer ever offered.
+#[inline]
+fn silly(tcb: &Tcb, n: u32, unsent: u32) -> bool {
+    n < tcb.send_mss() && n < unsent && n < tcb.max_snd_wnd / 2
 }
 
 /// Sends `n` new bytes at SND.NXT (of `unsent` queued past it), with our FIN if the app has closed and they are
@@ -322,7 +327,7 @@ pub fn send_new_in_recovery<K: FlowKey, A: App, S: FrameSink>(
     let unsent = unsent(&ctx.bufs, tcb);
     let room = tcb.snd_wnd.saturating_sub(tcb.in_flight());
     let n = unsent.min(tcb.send_mss()).min(room);
-    if n == 0 || (n < tcb.send_mss() && n < unsent && n < tcb.max_snd_wnd / 2) {
+    if n == 0 || silly(tcb, n, unsent) {
         return None;
     }
     let before = tcb.snd_nxt;
