@@ -16,8 +16,58 @@ cd "$root"
 [[ -x "$HOME/.cargo/bin/cargo" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    if [[ ${1:-2} == 0 ]]; then
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    else
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+    fi
     exit "${1:-2}"
+}
+
+# The options each bench takes, "--opt=" for one that takes a value (as `--opt V` or `--opt=V`). Checked before
+# anything is installed or built: a mistyped option used to be found only after install-deps and a release
+# build. tests/bench_script.rs holds these lists to `xdptcp bench --help` and `xdptcp ceiling --help`.
+options_of() {
+    case $1 in
+        all | quick) echo --quick --keep-topology --name= --out= --server-cpu= --client-cpu= --step= ;;
+        ceiling) echo --skb-mode --keep-topology --warmup= --duration= --frame-bytes= --batch= --ring= --window= --prefix= ;;
+        core) echo --quick ;;
+    esac
+}
+
+# Refuses (exit 2, with the usage) any argument that bench $1 does not take. Values are left to the bench.
+check_args() {
+    local name=$1 known arg
+    shift
+    known=" $(options_of "$name") "
+    while (($#)); do
+        arg=$1
+        shift
+        case $arg in
+            -h | --help)
+                # The core bench has no help of its own (it would ignore the flag and run in full).
+                [[ $name != core ]] || usage 0
+                continue
+                ;;
+            --*=*)
+                [[ $known != *" ${arg%%=*}= "* ]] || continue
+                ;;
+            --*)
+                [[ $known == *" $arg "* ]] && continue
+                if [[ $known == *" $arg= "* ]]; then
+                    if (($# == 0)); then
+                        echo "bench.sh: $arg needs a value" >&2
+                        usage
+                    fi
+                    shift
+                    continue
+                fi
+                ;;
+        esac
+        known=${known//= / VALUE }
+        echo "bench.sh: unknown option '$arg' for the ${name/all/full} bench; it takes:${known% }" >&2
+        usage
+    done
 }
 
 build_release() {
@@ -73,4 +123,5 @@ if ! declare -F "bench_${name}" >/dev/null; then
     echo "bench.sh: unknown bench '$name'" >&2
     usage
 fi
+check_args "$name" "$@"
 "bench_${name}" "$@"
