@@ -151,8 +151,13 @@ impl Summary {
             if let Some(f) = &self.flood {
                 let _ = writeln!(
                     t,
-                    "{} flood to {} from {}: {} frames in {:.2} s = {:.0} frames/s",
-                    f.kind, self.target, self.src, f.sent, f.duration_s, f.pps
+                    "{} flood to {} from {}: {} frames in {:.2} s = {} frames/s",
+                    f.kind,
+                    self.target,
+                    self.src,
+                    f.sent,
+                    f.duration_s,
+                    per_second(f.pps)
                 );
                 match f.replies {
                     Some(r) => {
@@ -180,7 +185,7 @@ impl Summary {
             return t;
         }
         let offered = match (self.offered_cps, self.concurrency) {
-            (Some(r), _) => format!("open loop, {r:.0} conn/s offered"),
+            (Some(r), _) => format!("open loop, {} conn/s offered", per_second(r)),
             (None, Some(c)) => format!("closed loop, {c} in flight"),
             _ => String::from("?"),
         };
@@ -191,8 +196,8 @@ impl Summary {
         }
         let _ = writeln!(
             t,
-            "achieved {:.0} conn/s over {:.2} s: {} started, {} completed, {} failed ({:.3}% success)",
-            self.achieved_cps,
+            "achieved {} conn/s over {:.2} s: {} started, {} completed, {} failed ({:.3}% success)",
+            per_second(self.achieved_cps),
             self.duration_s,
             self.started,
             self.completed,
@@ -248,8 +253,13 @@ impl Summary {
             let r = f.replies.unwrap_or_default();
             let _ = writeln!(
                 t,
-                "flood ({}): {} frames, {:.0} frames/s; replies {} SYN-ACK, {} RST, {} other",
-                f.kind, f.sent, f.pps, r.syn_ack, r.rst, r.other
+                "flood ({}): {} frames, {} frames/s; replies {} SYN-ACK, {} RST, {} other",
+                f.kind,
+                f.sent,
+                per_second(f.pps),
+                r.syn_ack,
+                r.rst,
+                r.other
             );
         }
         for (name, path) in &self.hgrm {
@@ -257,6 +267,17 @@ impl Summary {
         }
         t
     }
+}
+
+/// A rate for the table: whole numbers from 10 a second up, two significant digits below (0.25, 3.5, 0.0010),
+/// so that a slow run does not read as "achieved 0 conn/s". The JSON keeps the full `f64`.
+fn per_second(x: f64) -> String {
+    if x.is_nan() || x <= 0.0 || x >= 9.95 {
+        return format!("{x:.0}");
+    }
+    // Digits after the point that leave two significant ones: 1 for 1..10, 2 for 0.1..1, and so on.
+    let decimals = (1 - x.log10().floor() as i64).clamp(1, 9) as usize;
+    format!("{x:.decimals$}")
 }
 
 /// The `.hgrm` paths for `base`: `base` itself for connect latency, then `STEM-response.hgrm`,
@@ -378,6 +399,39 @@ mod tests {
         assert!(t.lines().any(|l| l.starts_with("connect ")), "{t}");
         assert!(!t.lines().any(|l| l.starts_with("response ")), "no request, no response row: {t}");
         assert!(!t.contains("warning"), "a generator on schedule draws no warning: {t}");
+    }
+
+    #[test]
+    fn slow_rates_keep_two_significant_digits_in_the_table() {
+        // Found by an audit: `--rate 0.3` printed "open loop, 0 conn/s offered" and "achieved 0 conn/s".
+        let counts = Counts { started: 3, opened: 3, completed: 3, ..Counts::default() };
+        let mut s = Summary { mode: "open", offered_cps: Some(0.3), ..Summary::default() };
+        s.set_results(&counts, &Histograms::new(), 10.0);
+        let t = s.table();
+        assert!(t.contains("open loop, 0.30 conn/s offered") && t.contains("achieved 0.30 conn/s"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&s.json_line()).unwrap();
+        assert_eq!((v["offered_cps"].as_f64(), v["achieved_cps"].as_f64()), (Some(0.3), Some(0.3)), "JSON: f64");
+        for (x, shown) in [
+            (0.0, "0"),
+            (0.001, "0.0010"),
+            (0.04, "0.040"),
+            (0.25, "0.25"),
+            (1.0, "1.0"),
+            (3.5, "3.5"),
+            (9.94, "9.9"),
+            (9.96, "10"),
+            (199.4, "199"),
+        ] {
+            assert_eq!(per_second(x), shown, "{x}");
+        }
+        let mut flood = Summary {
+            mode: "flood",
+            flood: Some(FloodSummary { kind: "syn", sent: 1, pps: 0.5, duration_s: 2.0, replies: None }),
+            ..Summary::default()
+        };
+        assert!(flood.table().contains("= 0.50 frames/s"), "{}", flood.table());
+        flood.mode = "open";
+        assert!(flood.table().contains("flood (syn): 1 frames, 0.50 frames/s"), "{}", flood.table());
     }
 
     #[test]
