@@ -125,3 +125,17 @@ fn rates_a_schedule_cannot_hold_are_refused() {
         refused(&[&load[..], &["--rate", v]].concat(), "0.001 to 1e9");
     }
 }
+
+#[test]
+fn connection_flags_that_a_flood_alone_would_ignore_are_refused() {
+    // Found by an audit: `load --flood syn --http` (or --request, --close) ran the flood and silently dropped the
+    // flag. An interface that does not exist: should the refusal ever be lost, nothing floods anything.
+    let flood = ["load", "--iface", "xdptcp-none0", "--target", "10.0.0.1:80", "--src", "10.80.0.0/24", "--flood"];
+    for kind in ["syn", "ack"] {
+        for (extra, flag) in
+            [(&["--http"][..], "--http"), (&["--request", "64"], "--request"), (&["--close", "server"], "--close")]
+        {
+            refused(&[&flood[..], &[kind], extra].concat(), flag);
+        }
+    }
+}

@@ -59,9 +59,9 @@ pub struct Args {
     #[arg(long, default_value = "/", requires = "http")]
     http_path: String,
     /// Who closes first: the client (after the response, or right after the handshake) keeps TIME-WAIT; with
-    /// `server` the client waits for the server's FIN.
-    #[arg(long, value_enum, default_value_t = Close::Client)]
-    close: Close,
+    /// `server` the client waits for the server's FIN. Default: client.
+    #[arg(long, value_enum)]
+    close: Option<Close>,
     /// TIME-WAIT duration (2MSL) of the generator's connections, in seconds.
     #[arg(long = "time-wait", default_value_t = 60.0, value_parser = crate::cli::secs_arg::parse_secs)]
     time_wait: f64,
@@ -215,8 +215,8 @@ impl Args {
             warmup: Duration::from_secs_f64(self.warmup),
             request,
             close: match self.close {
-                Close::Client => CloseBy::Client,
-                Close::Server => CloseBy::Server,
+                None | Some(Close::Client) => CloseBy::Client,
+                Some(Close::Server) => CloseBy::Server,
             },
             time_wait: Duration::from_secs_f64(self.time_wait),
             timeout: Duration::from_secs_f64(self.timeout),
@@ -245,7 +245,33 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The first flag given that shapes a connection, when there will be none: a flood alone (`--flood` without
+    /// `--rate` or `--concurrency`) only sends spoofed frames, so `--request`, `--http` and `--close` would be
+    /// taken and do nothing. Beside a load they shape its connections as usual.
+    fn ignored_by_a_flood_alone(&self) -> Option<&'static str> {
+        if self.flood.is_none() || self.rate.is_some() || self.concurrency.is_some() {
+            return None;
+        }
+        [("--request", self.request.is_some()), ("--http", self.http), ("--close", self.close.is_some())]
+            .into_iter()
+            .find_map(|(flag, given)| given.then_some(flag))
+    }
+}
+
 pub fn run(a: &Args) -> Result<()> {
+    if let Some(flag) = a.ignored_by_a_flood_alone() {
+        // A usage error like the parser's own (exit status 2, the usage after it): nothing has been touched yet.
+        use clap::CommandFactory;
+        let mut cli = super::Cli::command();
+        cli.build();
+        let load = cli.find_subcommand_mut("load").expect("the load subcommand");
+        let msg = format!(
+            "{flag}: a flood alone (--flood without --rate or --concurrency) opens no connections, so it would be \
+             ignored; add --rate or --concurrency to run a load beside the flood"
+        );
+        load.error(clap::error::ErrorKind::ArgumentConflict, msg).exit();
+    }
     let opts = a.options();
     let mut outcome = run_load(&opts).with_context(|| format!("load on {} against {}", a.iface, a.target))?;
     // The paths were tried before the run; should one still fail now, the results go to stdout all the same
@@ -267,4 +293,45 @@ pub fn run(a: &Args) -> Result<()> {
     }
     println!("{}", outcome.summary.json_line());
     written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(extra: &[&str]) -> Args {
+        let base = ["load", "--iface", "eth0", "--target", "10.0.0.1:80", "--src", "10.80.0.0/24"];
+        Cli::try_parse_from(base.iter().chain(extra)).unwrap_or_else(|e| panic!("{extra:?}: {e}")).args
+    }
+
+    #[test]
+    fn connection_flags_are_refused_with_a_flood_alone_and_taken_beside_a_load() {
+        // Found by an audit: `--flood syn --http` ran the flood and silently dropped the request.
+        for (flags, flag) in [
+            (&["--request", "100"][..], "--request"),
+            (&["--http"], "--http"),
+            (&["--http", "--http-path", "/x"], "--http"),
+            (&["--close", "server"], "--close"),
+            (&["--close", "client"], "--close"),
+        ] {
+            for kind in ["syn", "ack"] {
+                let a = parse(&[&["--flood", kind][..], flags].concat());
+                assert_eq!(a.ignored_by_a_flood_alone(), Some(flag), "{kind} {flags:?}");
+                for pace in [["--rate", "10"], ["--concurrency", "4"]] {
+                    let a = parse(&[&["--flood", kind, "--flood-src", "10.81.0.0/24"][..], &pace, flags].concat());
+                    assert_eq!(a.ignored_by_a_flood_alone(), None, "beside a load: {kind} {pace:?} {flags:?}");
+                }
+            }
+            assert_eq!(parse(&[&["--rate", "10"][..], flags].concat()).ignored_by_a_flood_alone(), None);
+        }
+        assert_eq!(parse(&["--flood", "syn"]).ignored_by_a_flood_alone(), None, "a flood alone, nothing ignored");
+        assert!(matches!(parse(&["--rate", "1"]).options().close, CloseBy::Client), "client closes by default");
+    }
 }
