@@ -157,7 +157,7 @@ fn memory(n: usize) -> (f64, f64) {
     open_many(&mut server, &mut client, n, 0x0a4d_0000, now);
     assert_eq!(server.live_connections(), n);
     let m1 = server.memory();
-    let live = |m: xdptcp::tcp::Memory| m.conn_tables + m.timers + m.send_queues;
+    let live = |m: xdptcp::tcp::Memory| m.conn_tables + m.timers + m.send_queues + m.next_hops;
     let per_conn = (live(m1) - live(m0)) as f64 / n as f64;
 
     // TIME-WAIT entries: the server closes first (app `close`), the client answers with its own FIN.

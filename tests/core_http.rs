@@ -223,6 +223,48 @@ fn http_server_answers_over_ipv6_and_vlan() {
     let _ = State::Established;
 }
 
+/// A TCB names its peer's MAC and VLAN by a two-byte handle into a pool shared by every connection with the
+/// same next hop (`tcp::next_hops`). Connections from two MACs, each with and without a VLAN tag, opened and
+/// served in interleaved order: every frame of each goes to its own peer's MAC and VLAN (the rig checks each
+/// one), and the pool's entries outlive their connections without mixing them up.
+#[test]
+fn every_connection_answers_its_own_peers_mac_and_vlan() {
+    let mut rig = server();
+    let peers = [
+        ([0x02, 0, 0, 0, 0xa0, 0x01], None, 20_001),
+        ([0x02, 0, 0, 0, 0xa0, 0x02], None, 20_002),
+        ([0x02, 0, 0, 0, 0xa0, 0x01], Some(7), 20_003),
+        ([0x02, 0, 0, 0, 0xa0, 0x02], Some(4094), 20_004),
+    ];
+    // Each round from new ports: the same tuple and ISN again would be a replayed cookie.
+    let be = |rig: &mut Rig<HttpApp>, round: u16, i: usize| {
+        let (mac, vlan, port) = peers[i];
+        rig.ends.peer_mac = mac;
+        rig.ends.vlan = vlan;
+        rig.peer_port(port + 100 * round);
+    };
+    for round in 0..2 {
+        let mut conns = Vec::new();
+        for i in 0..peers.len() {
+            be(&mut rig, round, i);
+            conns.push(PeerConn::open_to_server(&mut rig, SynOpts::FULL));
+        }
+        for i in (0..peers.len()).rev() {
+            be(&mut rig, round, i);
+            conns[i].talk(&mut rig, GET);
+            assert_eq!(conns[i].received, OK, "round {round}, peer {i}");
+        }
+        assert_eq!(rig.ep.live_connections(), peers.len());
+        for (i, p) in conns.iter_mut().enumerate() {
+            be(&mut rig, round, i);
+            p.close(&mut rig);
+            assert!(p.fin_received, "round {round}, peer {i}");
+        }
+        assert_eq!(rig.ep.live_connections(), 0, "round {round}");
+    }
+    assert_eq!(rig.ep.app().responses_sent, 2 * peers.len() as u64);
+}
+
 #[test]
 fn rfc9112_a_request_with_the_fin_in_the_same_segment_gets_its_response_then_a_fin() {
     let (mut rig, mut p) = session();

@@ -64,12 +64,7 @@ impl Snapshot {
     pub fn memory(&self) -> Memory {
         let mut m = Memory::default();
         for w in &self.workers {
-            m.conn_tables += w.memory.conn_tables;
-            m.timers += w.memory.timers;
-            m.time_wait += w.memory.time_wait;
-            m.send_queues += w.memory.send_queues;
-            m.replay_filters += w.memory.replay_filters;
-            m.reassembly += w.memory.reassembly;
+            m += w.memory;
         }
         m
     }

@@ -1,13 +1,15 @@
 //! The transmission control block: what one live connection remembers, and its RFC 6298 RTT estimator.
 //!
 //! A TCB is kept small on purpose (the issue bounds an established IPv4 connection at 128 bytes with its table
-//! entry and timer): sequence state, windows (the peer's and our RFC 5681 congestion window), RTT, the peer's MAC,
-//! a handle to its send queue and a word for the app. Anything rarely needed lives elsewhere or is derived.
+//! entry, index and timer): sequence state, windows (the peer's and our RFC 5681 congestion window), RTT, a
+//! handle to the peer's MAC and VLAN (shared by every connection with the same next hop), one to its send queue
+//! and a word for the app. Anything rarely needed lives elsewhere (out-of-order data, a SACK scoreboard: two-byte
+//! handles into pools) or is derived.
 
 use crate::tcp::config::Config;
+use crate::tcp::next_hops::Hop;
 use crate::tcp::sendbuf;
 use crate::tcp::seq::SeqNum;
-use crate::wire::MacAddr;
 use std::time::Duration;
 
 /// The states of RFC 9293 §3.3.2. LISTEN is stateless here (SYN cookies) and TIME-WAIT lives in its own table,
@@ -97,8 +99,7 @@ pub mod flags {
     pub const FIN_QUEUED: u8 = 1 << 2;
     /// A segment is being timed for an RTT sample (Karn: never a retransmitted one).
     pub const RTT_TIMING: u8 = 1 << 3;
-    /// Frames to the peer carry an 802.1Q tag (`Tcb::vlan`).
-    pub const VLAN: u8 = 1 << 4;
+    // 1 << 4 is free (it marked a VLAN tag, which lives with the next hop now).
     /// The app asked for an abort: send RST and forget the connection.
     pub const ABORT: u8 = 1 << 5;
     /// Something arrived that must be acknowledged.
@@ -114,9 +115,9 @@ pub mod flags {
 pub struct Tcb {
     pub snd_una: SeqNum,
     pub snd_nxt: SeqNum,
-    /// Segment sequence and acknowledgment numbers of the last window update (RFC 9293 §3.10.7.4).
+    /// The segment sequence number of the last window update (RFC 9293 §3.10.7.4). Its SND.WL2 is not kept: it
+    /// would always equal SND.UNA (see `input`).
     pub snd_wl1: SeqNum,
-    pub snd_wl2: SeqNum,
     pub rcv_nxt: SeqNum,
     /// The right edge of the receive window we have advertised. It never moves left (RFC 9293 §3.8.6.2.2:
     /// a window may close as data arrives but is never shrunk).
@@ -146,17 +147,17 @@ pub struct Tcb {
     /// The send queue (see [`sendbuf`]).
     pub tx: u32,
     /// Out-of-order data held (see [`crate::tcp::reassembly`]).
-    pub rx_held: u32,
+    pub rx_held: crate::tcp::reassembly::Handle,
     /// What the peer has SACKed while a loss is repaired (see [`crate::tcp::scoreboard`]).
-    pub tx_board: u32,
+    pub tx_board: crate::tcp::scoreboard::Handle,
     /// The app's word.
     pub user: u32,
     /// Challenge-ACK accounting: the second in which `challenge_count` were sent.
     pub challenge_epoch: u16,
-    pub vlan: u16,
     /// Largest segment we send.
     pub mss: u16,
-    pub peer_mac: MacAddr,
+    /// The peer's MAC and VLAN (see [`crate::tcp::next_hops`]).
+    pub hop: Hop,
     pub state: State,
     pub flags: u8,
     pub snd_wscale: u8,
@@ -174,13 +175,12 @@ pub struct Tcb {
 }
 
 impl Tcb {
-    /// A TCB in `state` with sequence state set up by the caller.
-    pub fn new(state: State, peer_mac: MacAddr, vlan: Option<u16>) -> Tcb {
+    /// A TCB in `state`, sending to `hop`, with sequence state set up by the caller.
+    pub fn new(state: State, hop: Hop) -> Tcb {
         Tcb {
             snd_una: SeqNum(0),
             snd_nxt: SeqNum(0),
             snd_wl1: SeqNum(0),
-            snd_wl2: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             snd_wnd: 0,
@@ -198,11 +198,10 @@ impl Tcb {
             tx_board: crate::tcp::scoreboard::NONE,
             user: 0,
             challenge_epoch: 0,
-            vlan: vlan.unwrap_or(0),
             mss: 536,
-            peer_mac,
+            hop,
             state,
-            flags: if vlan.is_some() { flags::VLAN } else { 0 },
+            flags: 0,
             snd_wscale: 0,
             rcv_wscale: 0,
             retries: 0,
@@ -223,11 +222,6 @@ impl Tcb {
     #[inline]
     pub fn clear(&mut self, f: u8) {
         self.flags &= !f;
-    }
-
-    #[inline]
-    pub fn vlan(&self) -> Option<u16> {
-        self.has(flags::VLAN).then_some(self.vlan)
     }
 
     /// Largest payload per segment: the MSS less the options every segment carries (RFC 6691).
@@ -388,13 +382,13 @@ mod tests {
 
     #[test]
     fn tcb_stays_compact() {
-        // The per-connection budget (about 138 B with key, index and timer) leaves 100 B for the TCB.
-        assert!(core::mem::size_of::<Tcb>() <= 100, "Tcb is {} bytes", core::mem::size_of::<Tcb>());
+        // The per-connection budget (128 B with key, index and timer) leaves 88 B for the TCB.
+        assert!(core::mem::size_of::<Tcb>() <= 88, "Tcb is {} bytes", core::mem::size_of::<Tcb>());
     }
 
     #[test]
     fn rfc6298_2_2_first_sample_sets_srtt_and_half_rttvar() {
-        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        let mut t = Tcb::new(State::Established, 0);
         t.rtt_sample(100_000);
         assert_eq!((t.srtt_us, t.rttvar_us), (100_000, 50_000));
         let cfg = Config { min_rto: Duration::from_millis(1), ..Config::default() };
@@ -403,7 +397,7 @@ mod tests {
 
     #[test]
     fn rfc6298_2_3_later_samples_are_smoothed() {
-        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        let mut t = Tcb::new(State::Established, 0);
         t.rtt_sample(100_000);
         t.rtt_sample(200_000);
         // RTTVAR = 3/4 * 50 ms + 1/4 * |100 - 200| ms = 62.5 ms; SRTT = 7/8 * 100 + 1/8 * 200 = 112.5 ms.
@@ -413,7 +407,7 @@ mod tests {
 
     #[test]
     fn rfc6298_2_1_initial_rto_is_one_second_and_backs_off() {
-        let mut t = Tcb::new(State::SynSent, MacAddr::default(), None);
+        let mut t = Tcb::new(State::SynSent, 0);
         let cfg = Config::default();
         assert_eq!(t.rto(&cfg), Duration::from_secs(1));
         t.backoff = 3;
@@ -425,7 +419,7 @@ mod tests {
     #[test]
     fn rfc6298_5_7_rto_falls_back_to_three_seconds_after_a_retransmitted_syn() {
         let cfg = Config::default();
-        let mut t = Tcb::new(State::SynSent, MacAddr::default(), None);
+        let mut t = Tcb::new(State::SynSent, 0);
         // The SYN was retransmitted (RTT timing cleared by Karn's rule): no sample, a 3 s RTO.
         t.handshake_rtt(1_000);
         assert_eq!(t.rto(&cfg), Duration::from_secs(3));
@@ -433,7 +427,7 @@ mod tests {
         t.rtt_sample(100_000);
         assert_eq!(t.rto(&cfg), Duration::from_micros(300_000));
         // A timed SYN gives a sample at once.
-        let mut t = Tcb::new(State::SynSent, MacAddr::default(), None);
+        let mut t = Tcb::new(State::SynSent, 0);
         t.set(flags::RTT_TIMING);
         t.rtt_start_us = 1_000;
         t.handshake_rtt(51_000);
@@ -442,13 +436,13 @@ mod tests {
 
     #[test]
     fn rfc6298_2_4_rto_respects_the_lower_bound() {
-        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        let mut t = Tcb::new(State::Established, 0);
         t.rtt_sample(20);
         assert_eq!(t.rto(&Config::default()), Duration::from_millis(200));
     }
 
     fn established(mss: u16) -> Tcb {
-        let mut t = Tcb::new(State::Established, MacAddr::default(), None);
+        let mut t = Tcb::new(State::Established, 0);
         t.mss = mss;
         t
     }

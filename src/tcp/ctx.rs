@@ -7,6 +7,7 @@ use crate::app::App;
 use crate::tcp::config::Config;
 use crate::tcp::cookie::{self, KeyRing};
 use crate::tcp::isn::IsnGenerator;
+use crate::tcp::next_hops::NextHops;
 use crate::tcp::ports::PortSet;
 use crate::tcp::ratelimit::{RateLimiter, SecretBudget};
 use crate::tcp::reassembly::Reassembly;
@@ -25,6 +26,8 @@ pub struct Ctx<A> {
     pub held: Reassembly,
     /// What peers have SACKed of connections repairing a loss.
     pub boards: Scoreboards,
+    /// The MAC and VLAN of every live connection's peer.
+    pub hops: NextHops,
     pub stats: Stats,
     pub rst_limit: RateLimiter,
     /// The optional endpoint-wide cap on live connections' challenge ACKs (`Config::challenge_acks_per_sec`).
@@ -48,6 +51,12 @@ impl<A: App> Ctx<A> {
             bufs: SendBufs::with_budget(cfg.send_memory),
             held: Reassembly::new(cfg.rcv_wnd, cfg.reassembly_memory),
             boards: Scoreboards::default(),
+            hops: NextHops::new({
+                // Its own key, derived from the one secret as the flow tables derive theirs.
+                let mut k = cfg.hash_secret;
+                k[0] ^= 0x08;
+                k
+            }),
             cfg,
             app,
             keys: KeyRing::new(),

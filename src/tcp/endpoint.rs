@@ -37,7 +37,7 @@ pub enum ConnectError {
     InUse,
     #[error("this 4-tuple is in TIME-WAIT")]
     InTimeWait,
-    #[error("the connection table is full")]
+    #[error("the connection table is full (or every next hop it can name is in use)")]
     TableFull,
 }
 
@@ -48,16 +48,38 @@ pub struct Memory {
     pub timers: usize,
     pub time_wait: usize,
     pub send_queues: usize,
+    /// The peers' MACs and VLANs, one entry per next hop (see [`crate::tcp::next_hops`]).
+    pub next_hops: usize,
     /// Rings of the out-of-order pool, allocated as connections first hold data and kept for reuse.
     pub reassembly: usize,
     /// Reserved for the cookie replay filters (fixed; see [`crate::tcp::replay`]).
     pub replay_filters: usize,
 }
 
+/// Workers' memory added up, part by part.
+impl core::ops::AddAssign for Memory {
+    fn add_assign(&mut self, o: Memory) {
+        let Memory { conn_tables, timers, time_wait, send_queues, next_hops, reassembly, replay_filters } = o;
+        self.conn_tables += conn_tables;
+        self.timers += timers;
+        self.time_wait += time_wait;
+        self.send_queues += send_queues;
+        self.next_hops += next_hops;
+        self.reassembly += reassembly;
+        self.replay_filters += replay_filters;
+    }
+}
+
 impl Memory {
     /// Everything together.
     pub fn total(&self) -> usize {
-        self.conn_tables + self.timers + self.time_wait + self.send_queues + self.reassembly + self.replay_filters
+        self.conn_tables
+            + self.timers
+            + self.time_wait
+            + self.send_queues
+            + self.next_hops
+            + self.reassembly
+            + self.replay_filters
     }
 }
 
@@ -164,6 +186,7 @@ impl<A: App> Endpoint<A> {
     pub fn memory(&self) -> Memory {
         Memory {
             conn_tables: self.v4.table.memory_bytes() + self.v6.table.memory_bytes(),
+            next_hops: self.ctx.hops.memory_bytes(),
             replay_filters: self.v4.replay.memory_bytes() + self.v6.replay.memory_bytes(),
             timers: self.v4.wheel.memory_bytes() + self.v6.wheel.memory_bytes(),
             time_wait: self.v4.tw.memory_bytes() + self.v6.tw.memory_bytes(),
@@ -506,7 +529,8 @@ fn connect_in<K: FlowKey, A: App, S: FrameSink>(
         return Err(ConnectError::TableFull);
     }
     let iss = SeqNum(ctx.isn.isn(ctx.now, &key));
-    let mut tcb = Tcb::new(State::SynSent, peer_mac, None);
+    let hop = ctx.hops.acquire(peer_mac, None).ok_or(ConnectError::TableFull)?;
+    let mut tcb = Tcb::new(State::SynSent, hop);
     tcb.snd_una = iss;
     tcb.snd_nxt = iss + 1;
     tcb.user = user;
@@ -514,7 +538,10 @@ fn connect_in<K: FlowKey, A: App, S: FrameSink>(
     tcb.set(flags::RTT_TIMING);
     tcb.rtt_seq = iss + 1;
     tcb.rtt_start_us = ctx.now_us();
-    let h = flows.table.insert_hashed(hash, key, tcb).map_err(|_| ConnectError::TableFull)?;
+    let Ok(h) = flows.table.insert_hashed(hash, key, tcb) else {
+        ctx.hops.release(hop);
+        return Err(ConnectError::TableFull);
+    };
     ctx.live += 1;
     let (key, tcb) = flows.table.entry_mut(h);
     emit_syn(ctx, key, tcb, sink);

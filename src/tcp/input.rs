@@ -218,7 +218,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     // as Linux does, an ACK that advances SND.UNA always brings the window along. A segment ahead of RCV.NXT is
     // not taken (no out-of-order queue), so SND.WL1 is kept at most at RCV.NXT: otherwise the in-order segments
     // that follow, which start behind it, could never update the window again.
-    let newer = ack >= tcb.snd_una && (tcb.snd_wl1 < seq || (tcb.snd_wl1 == seq && tcb.snd_wl2 <= ack));
+    // RFC 9293's third condition, SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK, needs no SND.WL2 here: every ACK that
+    // advances SND.UNA updates the window, so SND.WL2 would always equal SND.UNA, which SEG.ACK has just been
+    // checked against. The TCB saves its four bytes.
+    let newer = ack >= tcb.snd_una && tcb.snd_wl1 <= seq;
     if advanced || newer {
         let reopened = window > tcb.snd_wnd && tcb.snd_wnd == 0;
         if reopened {
@@ -234,7 +237,6 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         }
         tcb.max_snd_wnd = tcb.max_snd_wnd.max(window);
         tcb.snd_wl1 = seq.min(tcb.rcv_nxt);
-        tcb.snd_wl2 = ack;
     }
     if tcb.snd_wnd == 0 {
         // While the window is closed, `dup_acks` counts unanswered window probes (see timers): any acceptable ACK
@@ -370,7 +372,6 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     tcb.snd_wl1 = SeqNum(seg.seq);
     if ack_ok {
         tcb.snd_una = ack;
-        tcb.snd_wl2 = ack;
         tcb.handshake_rtt(ctx.now_us());
         tcb.start_congestion_control(tcb.retries > 0);
         tcb.retries = 0;
@@ -388,7 +389,6 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     }
     // Simultaneous open: answer with SYN-ACK and wait in SYN-RECEIVED.
     tcb.state = State::SynReceived;
-    tcb.snd_wl2 = tcb.snd_una;
     emit_syn(ctx, key, tcb, sink);
     Next::Keep
 }
@@ -455,7 +455,6 @@ fn synchronize<K: FlowKey, A: App>(
     tcb.snd_wnd = if seg.flags.syn() { u32::from(seg.window) } else { u32::from(seg.window) << tcb.snd_wscale };
     tcb.max_snd_wnd = tcb.snd_wnd;
     tcb.snd_wl1 = SeqNum(seg.seq);
-    tcb.snd_wl2 = ack;
     if seg.flags.syn() {
         tcb.set(flags::ACK_NOW);
     }

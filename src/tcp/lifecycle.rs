@@ -132,6 +132,7 @@ pub fn close<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32,
     let id = flows.id(h);
     flows.wheel.cancel(h);
     let (_key, mut tcb) = flows.table.remove(h);
+    ctx.hops.release(tcb.hop);
     ctx.bufs.release(&mut tcb.tx);
     ctx.held.release(&mut tcb.rx_held);
     ctx.boards.release(&mut tcb.tx_board);
@@ -152,6 +153,7 @@ pub fn enter_time_wait<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K
     let id = flows.id(h);
     flows.wheel.cancel(h);
     let (key, mut tcb) = flows.table.remove(h);
+    ctx.hops.release(tcb.hop);
     ctx.bufs.release(&mut tcb.tx);
     ctx.held.release(&mut tcb.rx_held);
     ctx.boards.release(&mut tcb.tx_board);

@@ -147,7 +147,12 @@ pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
         reset_for(ctx, frame, sink);
         return;
     }
-    let mut tcb = Tcb::new(State::Established, frame.eth.src, frame.eth.vlan);
+    let Some(hop) = ctx.hops.acquire(frame.eth.src, frame.eth.vlan) else {
+        ctx.stats.conns_refused_full += 1;
+        reset_for(ctx, frame, sink);
+        return;
+    };
+    let mut tcb = Tcb::new(State::Established, hop);
     tcb.snd_una = SeqNum(seg.ack);
     tcb.snd_nxt = SeqNum(seg.ack);
     tcb.rcv_nxt = SeqNum(seg.seq);
@@ -176,8 +181,8 @@ pub fn open_passive<K: FlowKey, A: App, S: FrameSink>(
     tcb.snd_wnd = u32::from(seg.window) << tcb.snd_wscale;
     tcb.max_snd_wnd = tcb.snd_wnd;
     tcb.snd_wl1 = SeqNum(seg.seq);
-    tcb.snd_wl2 = SeqNum(seg.ack);
     let Ok(h) = flows.table.insert(key, tcb) else {
+        ctx.hops.release(hop);
         ctx.stats.conns_refused_full += 1;
         reset_for(ctx, frame, sink);
         return;

@@ -20,6 +20,7 @@ pub mod isn;
 mod keyed_index;
 mod lifecycle;
 mod listen;
+pub mod next_hops;
 mod output;
 mod path_mtu;
 pub mod ports;

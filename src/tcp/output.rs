@@ -5,7 +5,6 @@
 
 use crate::app::App;
 use crate::sink::FrameSink;
-use crate::tcp::config::Config;
 use crate::tcp::conn::{flags, State, Tcb};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::{FlowKey, TTL};
@@ -54,14 +53,22 @@ pub fn emit_ctl<K: FlowKey, A: App, S: FrameSink>(
     sink: &mut S,
 ) -> bool {
     let ts = ctx.ts_clock();
-    emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, flags_, &[], sink)
+    let eth = conn_eth::<K, A>(ctx, tcb);
+    emit_conn(eth, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, flags_, &[], sink)
 }
 
-/// Emits one segment of a connection. `ack` is taken from RCV.NXT when the ACK flag is set. Takes the context's
-/// parts separately so that `payload` can borrow the send queues.
+/// The Ethernet header of a connection's frames: to its next hop, from us.
+#[inline]
+pub fn conn_eth<K: FlowKey, A: App>(ctx: &Ctx<A>, tcb: &Tcb) -> EthernetRepr {
+    let hop = ctx.hops.get(tcb.hop);
+    EthernetRepr { dst: hop.mac, src: ctx.cfg.local_mac, vlan: hop.vlan, ethertype: K::ETHERTYPE }
+}
+
+/// Emits one segment of a connection under `eth` (see [`conn_eth`]). `ack` is taken from RCV.NXT when the ACK
+/// flag is set. Takes the context's parts separately so that `payload` can borrow the send queues.
 #[allow(clippy::too_many_arguments)]
 pub fn emit_conn<K: FlowKey, S: FrameSink>(
-    cfg: &Config,
+    eth: EthernetRepr,
     stats: &mut Stats,
     held: &Reassembly,
     ts_now: u32,
@@ -97,7 +104,6 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
         options,
         payload,
     };
-    let eth = EthernetRepr { dst: tcb.peer_mac, src: cfg.local_mac, vlan: tcb.vlan(), ethertype: K::ETHERTYPE };
     transmit(stats, sink, &FrameRepr { eth, ip: key.reply_ip(), tcp })
 }
 
@@ -125,7 +131,7 @@ pub fn emit_syn<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb
         options,
         payload: &[],
     };
-    let eth = EthernetRepr { dst: tcb.peer_mac, src: cfg.local_mac, vlan: tcb.vlan(), ethertype: K::ETHERTYPE };
+    let eth = conn_eth::<K, A>(ctx, tcb);
     transmit(&mut ctx.stats, sink, &FrameRepr { eth, ip: key.reply_ip(), tcp })
 }
 
@@ -295,8 +301,9 @@ fn send_new<K: FlowKey, A: App, S: FrameSink>(
     }
     let seq = tcb.snd_nxt;
     let ts = ctx.ts_clock();
+    let eth = conn_eth::<K, A>(ctx, tcb);
     let payload = ctx.bufs.slice(tcb.tx, tcb.in_flight() as usize, n as usize);
-    if !emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
+    if !emit_conn(eth, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
         return false;
     }
     if !tcb.has(flags::RTT_TIMING) {
@@ -392,8 +399,9 @@ pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
     }
     let seq = tcb.snd_una + offset;
     let ts = ctx.ts_clock();
+    let eth = conn_eth::<K, A>(ctx, tcb);
     let payload = ctx.bufs.slice(tcb.tx, offset as usize, n as usize);
-    if !emit_conn(&ctx.cfg, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
+    if !emit_conn(eth, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
         return None;
     }
     ctx.stats.retransmits += 1;

@@ -1,8 +1,8 @@
 //! Out-of-order data held until the hole before it fills (RFC 9293 §3.10.7.4: segments beyond RCV.NXT are held
 //! for later processing), and the SACK blocks that tell the peer what is held (RFC 2018 §3–4).
 //!
-//! Few connections ever hold anything, so a TCB keeps only a `u32` handle into this pool, as it does for its send
-//! queue. A slot is a ring as long as the receive window (rounded up to a power of two): the byte with sequence
+//! Few connections ever hold anything, so a TCB keeps only a two-byte [`Handle`] into this pool (at most
+//! [`Reassembly::MAX_SLOTS`] slots). A slot is a ring as long as the receive window (rounded up to a power of two): the byte with sequence
 //! number `s` sits at `s mod len`, which is unambiguous because everything held lies in
 //! [RCV.NXT, RCV.NXT + window). Slots are reused, and their number is bounded by `Config::reassembly_memory`: when
 //! every one is taken, or a segment would open more than [`MAX_RANGES`] holes, the segment is dropped as it was
@@ -12,8 +12,11 @@
 use crate::tcp::seq::SeqNum;
 use crate::wire::SackBlocks;
 
+/// A connection's slot in the pool: two bytes of its TCB.
+pub type Handle = u16;
+
 /// The handle of "holds nothing".
-pub const NONE: u32 = u32::MAX;
+pub const NONE: Handle = Handle::MAX;
 
 /// Disjoint ranges one connection may hold at once.
 pub const MAX_RANGES: usize = 8;
@@ -54,17 +57,25 @@ struct Slot {
 #[derive(Debug)]
 pub struct Reassembly {
     slots: Vec<Slot>,
-    free: Vec<u32>,
+    free: Vec<Handle>,
     /// Ring length, a power of two no shorter than the receive window.
     ring_len: usize,
     max_slots: usize,
 }
 
 impl Reassembly {
+    /// Slots a pool may have, whatever its memory: every handle but [`NONE`] (64 KiB rings make this 4 GiB).
+    pub const MAX_SLOTS: usize = NONE as usize;
+
     /// A pool for a receive window of `window` bytes that spends at most `memory` bytes on rings.
     pub fn new(window: u32, memory: usize) -> Self {
         let ring_len = (window.max(1) as usize).next_power_of_two();
-        Reassembly { slots: Vec::new(), free: Vec::new(), ring_len, max_slots: memory / ring_len }
+        Reassembly {
+            slots: Vec::new(),
+            free: Vec::new(),
+            ring_len,
+            max_slots: (memory / ring_len).min(Self::MAX_SLOTS),
+        }
     }
 
     /// Connections holding data now.
@@ -74,13 +85,22 @@ impl Reassembly {
 
     /// Bytes of rings allocated (they are kept for reuse).
     pub fn allocation_size(&self) -> usize {
-        self.slots.len() * (self.ring_len + core::mem::size_of::<Slot>()) + self.free.capacity() * 4
+        self.slots.len() * (self.ring_len + core::mem::size_of::<Slot>())
+            + self.free.capacity() * core::mem::size_of::<Handle>()
     }
 
     /// Holds `data`, which starts at `seq` beyond `rcv_nxt`, and a FIN after it when `fin`. Bytes at or beyond
     /// `right` (the right edge of the window we advertised) are not held, nor then is the FIN; nor is anything
     /// past a FIN held earlier. Allocates a slot for `h` if it has none.
-    pub fn hold(&mut self, h: &mut u32, rcv_nxt: SeqNum, right: SeqNum, seq: SeqNum, data: &[u8], fin: bool) -> Hold {
+    pub fn hold(
+        &mut self,
+        h: &mut Handle,
+        rcv_nxt: SeqNum,
+        right: SeqNum,
+        seq: SeqNum,
+        data: &[u8],
+        fin: bool,
+    ) -> Hold {
         debug_assert!(seq > rcv_nxt);
         let mut end = seq + data.len() as u32;
         let mut fin = fin;
@@ -138,7 +158,7 @@ impl Reassembly {
 
     /// Forgets what lies before `rcv_nxt` and frees the slot once nothing is left: no range, and no FIN still
     /// ahead (a FIN at `rcv_nxt` is still to be taken).
-    pub fn settle(&mut self, h: &mut u32, rcv_nxt: SeqNum) {
+    pub fn settle(&mut self, h: &mut Handle, rcv_nxt: SeqNum) {
         let Some(slot) = self.slots.get_mut(*h as usize) else { return };
         let gone = slot.ranges[..slot.len].iter().take_while(|r| r.end <= rcv_nxt).count();
         slot.ranges.copy_within(gone..slot.len, 0);
@@ -154,7 +174,7 @@ impl Reassembly {
 
     /// The held bytes that start exactly at `rcv_nxt` (after [`Reassembly::settle`]), in ring order: one slice,
     /// or two where the ring wraps.
-    pub fn ready(&self, h: u32, rcv_nxt: SeqNum) -> (&[u8], &[u8]) {
+    pub fn ready(&self, h: Handle, rcv_nxt: SeqNum) -> (&[u8], &[u8]) {
         let Some(slot) = self.slot(h) else { return (&[], &[]) };
         match slot.ranges[..slot.len].first() {
             Some(r) if r.start == rcv_nxt => {
@@ -168,14 +188,14 @@ impl Reassembly {
     }
 
     /// The sequence number of a FIN held ahead of RCV.NXT.
-    pub fn fin(&self, h: u32) -> Option<SeqNum> {
+    pub fn fin(&self, h: Handle) -> Option<SeqNum> {
         self.slot(h).and_then(|s| s.fin)
     }
 
     /// The SACK blocks for an ACK of `rcv_nxt`: the ranges held beyond it, the most recently received first
     /// (RFC 2018 §4). Bytes held at RCV.NXT itself, which the app has not taken yet, are not a block: they are
     /// neither acknowledged nor out of order. The emitter keeps as many blocks as fit beside the other options.
-    pub fn sack_blocks(&self, h: u32, rcv_nxt: SeqNum) -> SackBlocks {
+    pub fn sack_blocks(&self, h: Handle, rcv_nxt: SeqNum) -> SackBlocks {
         let mut out = SackBlocks::default();
         let Some(slot) = self.slot(h) else { return out };
         let mut ranges = slot.ranges;
@@ -191,7 +211,7 @@ impl Reassembly {
     }
 
     /// Frees the slot of `h` (if any) and sets `h` to [`NONE`].
-    pub fn release(&mut self, h: &mut u32) {
+    pub fn release(&mut self, h: &mut Handle) {
         if let Some(slot) = self.slots.get_mut(*h as usize) {
             slot.len = 0;
             slot.fin = None;
@@ -200,11 +220,11 @@ impl Reassembly {
         *h = NONE;
     }
 
-    fn slot(&self, h: u32) -> Option<&Slot> {
+    fn slot(&self, h: Handle) -> Option<&Slot> {
         self.slots.get(h as usize)
     }
 
-    fn allocate(&mut self) -> Option<u32> {
+    fn allocate(&mut self) -> Option<Handle> {
         if let Some(i) = self.free.pop() {
             return Some(i);
         }
@@ -218,7 +238,7 @@ impl Reassembly {
             fin: None,
             stamp: 0,
         });
-        Some(self.slots.len() as u32 - 1)
+        Some(self.slots.len() as Handle - 1)
     }
 }
 
@@ -276,7 +296,7 @@ mod tests {
         Reassembly::new(1000, 1 << 20) // rings of 1024 bytes
     }
 
-    fn bytes(p: &Reassembly, h: u32, at: SeqNum) -> Vec<u8> {
+    fn bytes(p: &Reassembly, h: Handle, at: SeqNum) -> Vec<u8> {
         let (a, b) = p.ready(h, at);
         [a, b].concat()
     }

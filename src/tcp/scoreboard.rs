@@ -1,7 +1,7 @@
 //! What the peer has SACKed of what we sent, while a loss is being repaired: the scoreboard of RFC 6675.
 //!
 //! A connection has one only during fast recovery, and only when SACK was negotiated and the peer's ACKs carry
-//! blocks; so a TCB keeps a `u32` handle into this pool, as it does for its send queue. The pool is bounded
+//! blocks; so a TCB keeps a two-byte [`Handle`] into this pool. The pool is bounded
 //! ([`Scoreboards::MAX`]); a connection that finds it full repairs its losses as before, one segment per partial
 //! ACK.
 //!
@@ -16,8 +16,11 @@
 
 use crate::tcp::seq::SeqNum;
 
+/// A connection's scoreboard: two bytes of its TCB.
+pub type Handle = u16;
+
 /// The handle of "no scoreboard".
-pub const NONE: u32 = u32::MAX;
+pub const NONE: Handle = Handle::MAX;
 
 /// SACKed ranges one connection remembers (a receiver reports at most four per ACK; older ones merge).
 const MAX_RANGES: usize = 8;
@@ -50,7 +53,7 @@ struct Board {
 #[derive(Debug, Default)]
 pub struct Scoreboards {
     boards: Vec<Board>,
-    free: Vec<u32>,
+    free: Vec<Handle>,
 }
 
 impl Scoreboards {
@@ -59,13 +62,13 @@ impl Scoreboards {
 
     /// Begins a recovery for the connection whose handle is `h`: HighRxt = `snd_una`, RecoverFS = the flight.
     /// False when every scoreboard is taken.
-    pub fn start(&mut self, h: &mut u32, snd_una: SeqNum, snd_nxt: SeqNum) -> bool {
+    pub fn start(&mut self, h: &mut Handle, snd_una: SeqNum, snd_nxt: SeqNum) -> bool {
         if *h == NONE {
             match self.free.pop() {
                 Some(i) => *h = i,
                 None if self.boards.len() < Self::MAX => {
                     self.boards.push(Board::default());
-                    *h = self.boards.len() as u32 - 1;
+                    *h = self.boards.len() as Handle - 1;
                 }
                 None => return false,
             }
@@ -80,7 +83,7 @@ impl Scoreboards {
     /// ranges than the scoreboard holds is dropped: those octets then look un-SACKed, which only costs a
     /// retransmission. Returns RFC 6937's DeliveredData: how far SND.UNA moved since the last ACK, plus the
     /// change in SACKed octets (never below zero: a peer that forgets what it SACKed delivered nothing).
-    pub fn update(&mut self, h: u32, snd_una: SeqNum, snd_nxt: SeqNum, blocks: &[(u32, u32)]) -> u32 {
+    pub fn update(&mut self, h: Handle, snd_una: SeqNum, snd_nxt: SeqNum, blocks: &[(u32, u32)]) -> u32 {
         let Some(b) = self.boards.get_mut(h as usize) else { return 0 };
         let gone = b.ranges[..b.len].iter().take_while(|r| r.end <= snd_una).count();
         b.ranges.copy_within(gone..b.len, 0);
@@ -108,7 +111,7 @@ impl Scoreboards {
     /// ssthresh / RecoverFS, so the flight shrinks smoothly to ssthresh over the round trip instead of stopping;
     /// once heavy losses bring it below, slow start's pace (PRR-SSRB: what was delivered and not yet matched by a
     /// send, or this ACK's delivery, plus one segment) refills it up to ssthresh, no further.
-    pub fn prr_quota(&mut self, h: u32, delivered: u32, pipe: u32, ssthresh: u32, smss: u32) -> u32 {
+    pub fn prr_quota(&mut self, h: Handle, delivered: u32, pipe: u32, ssthresh: u32, smss: u32) -> u32 {
         let Some(b) = self.boards.get_mut(h as usize) else { return 0 };
         b.prr_delivered = b.prr_delivered.saturating_add(delivered);
         if pipe > ssthresh {
@@ -121,24 +124,24 @@ impl Scoreboards {
     }
 
     /// SACKed octets above SND.UNA as of the last ACK.
-    pub fn sacked(&self, h: u32) -> u32 {
+    pub fn sacked(&self, h: Handle) -> u32 {
         self.boards.get(h as usize).map_or(0, |b| b.sacked)
     }
 
     /// Notes `n` octets sent (new or again) in this recovery: RFC 6937's prr_out.
-    pub fn prr_sent(&mut self, h: u32, n: u32) {
+    pub fn prr_sent(&mut self, h: Handle, n: u32) {
         if let Some(b) = self.boards.get_mut(h as usize) {
             b.prr_out = b.prr_out.saturating_add(n);
         }
     }
 
     /// The recovery's HighRxt.
-    pub fn high_rxt(&self, h: u32) -> Option<SeqNum> {
+    pub fn high_rxt(&self, h: Handle) -> Option<SeqNum> {
         self.boards.get(h as usize).map(|b| b.high_rxt)
     }
 
     /// Notes that the octets up to `end` have been retransmitted in this recovery.
-    pub fn retransmitted(&mut self, h: u32, end: SeqNum) {
+    pub fn retransmitted(&mut self, h: Handle, end: SeqNum) {
         if let Some(b) = self.boards.get_mut(h as usize) {
             b.high_rxt = b.high_rxt.max(end);
         }
@@ -146,7 +149,7 @@ impl Scoreboards {
 
     /// NextSeg rule 1: the first lost octet at or above HighRxt (and SND.UNA), and how many un-SACKed octets
     /// follow it before the next SACKed range.
-    pub fn next_lost(&self, h: u32, snd_una: SeqNum, smss: u32) -> Option<(SeqNum, u32)> {
+    pub fn next_lost(&self, h: Handle, snd_una: SeqNum, smss: u32) -> Option<(SeqNum, u32)> {
         let b = self.boards.get(h as usize)?;
         let lost_below = lost_below(b, snd_una, smss);
         let mut at = b.high_rxt.max(snd_una);
@@ -161,7 +164,7 @@ impl Scoreboards {
 
     /// NextSeg rule 3, once rules 1 and 2 have nothing: the first un-SACKed octet at or above HighRxt (and
     /// SND.UNA) that lies below some SACKed range, lost or not yet, and how many un-SACKed octets follow it.
-    pub fn next_hole(&self, h: u32, snd_una: SeqNum) -> Option<(SeqNum, u32)> {
+    pub fn next_hole(&self, h: Handle, snd_una: SeqNum) -> Option<(SeqNum, u32)> {
         let b = self.boards.get(h as usize)?;
         let mut at = b.high_rxt.max(snd_una);
         for r in &b.ranges[..b.len] {
@@ -175,7 +178,7 @@ impl Scoreboards {
 
     /// SetPipe: the octets between SND.UNA and SND.NXT the network still holds by this scoreboard's reckoning.
     /// Each un-SACKed octet counts once if it is not lost, and once more if it has been retransmitted.
-    pub fn pipe(&self, h: u32, snd_una: SeqNum, snd_nxt: SeqNum, smss: u32) -> u32 {
+    pub fn pipe(&self, h: Handle, snd_una: SeqNum, snd_nxt: SeqNum, smss: u32) -> u32 {
         let Some(b) = self.boards.get(h as usize) else { return snd_nxt - snd_una };
         let lost_below = lost_below(b, snd_una, smss);
         let mut pipe = 0;
@@ -193,7 +196,7 @@ impl Scoreboards {
     }
 
     /// Frees the scoreboard of `h` (if any) and sets `h` to [`NONE`].
-    pub fn release(&mut self, h: &mut u32) {
+    pub fn release(&mut self, h: &mut Handle) {
         if (*h as usize) < self.boards.len() {
             self.free.push(*h);
         }
@@ -265,7 +268,7 @@ mod tests {
 
     const MSS: u32 = 100;
 
-    fn board(una: u32, nxt: u32, blocks: &[(u32, u32)]) -> (Scoreboards, u32) {
+    fn board(una: u32, nxt: u32, blocks: &[(u32, u32)]) -> (Scoreboards, Handle) {
         let mut s = Scoreboards::default();
         let mut h = NONE;
         assert!(s.start(&mut h, SeqNum(una), SeqNum(nxt)));
@@ -365,7 +368,7 @@ mod tests {
     #[test]
     fn the_pool_is_bounded_and_reuses_what_is_freed() {
         let mut s = Scoreboards::default();
-        let mut hs: Vec<u32> = (0..Scoreboards::MAX).map(|_| NONE).collect();
+        let mut hs: Vec<Handle> = (0..Scoreboards::MAX).map(|_| NONE).collect();
         for h in &mut hs {
             assert!(s.start(h, SeqNum(0), SeqNum(10)));
         }
