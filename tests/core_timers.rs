@@ -11,8 +11,18 @@ use support::peer::{PeerConn, SynOpts};
 use support::recorder::{Recorder, Script};
 use support::rig::Rig;
 use xdptcp::app::CloseReason;
-use xdptcp::tcp::{ConnId, State};
+use xdptcp::tcp::{Config, ConnId, State};
 use xdptcp::time::Instant;
+
+/// The endpoints here time out as RFC 6298 says, with no RFC 8985 tail loss probe first: a lone segment would
+/// otherwise go again at 2·SRTT + 200 ms when that comes before the RTO (core_scenarios tests the probe).
+fn timers_config(mac: [u8; 6]) -> Config {
+    Config { tail_loss_probes: false, ..support::net::config(mac) }
+}
+
+fn timers_client() -> Rig {
+    Rig::client_with(timers_config(support::frames::CLIENT_MAC), Recorder::default())
+}
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -25,7 +35,7 @@ fn times(log: &[(Instant, Seg)], t0: Instant, pred: impl Fn(&Seg) -> bool) -> Ve
 
 #[test]
 fn rfc6298_5_syn_is_retried_with_doubling_rto_then_the_connection_times_out() {
-    let mut rig = Rig::client();
+    let mut rig = timers_client();
     let t0 = rig.now;
     let (id, _syn) = rig.connect();
     rig.advance(Duration::from_secs(300));
@@ -45,7 +55,7 @@ fn rfc6298_5_syn_is_retried_with_doubling_rto_then_the_connection_times_out() {
 fn rfc6298_2_1_first_data_retransmission_after_the_1s_initial_rto_then_backoff_then_rst() {
     // A cookie-opened connection without timestamps has no RTT sample: RTO = 1 s. The peer then vanishes.
     let app = Recorder::new(Script { on_open_send: b"hello".to_vec(), ..Script::default() });
-    let mut rig = Rig::server_with(support::net::config(support::frames::SERVER_MAC), app);
+    let mut rig = Rig::server_with(timers_config(support::frames::SERVER_MAC), app);
     let p = PeerConn::open_to_server(&mut rig, SynOpts::NO_TS);
     let t0 = rig.now;
     assert_eq!(p.received, b"hello");
@@ -75,7 +85,7 @@ fn rfc7323_4_cookie_handshake_with_timestamps_gives_the_first_rtt_sample() {
     // nothing, takes its RTT sample from it. A 300 ms handshake gives RTO = 3 × 300 ms (+ at most 32 ms: the cookie
     // bits may set the SYN-ACK's TSval back that much).
     let app = Recorder::new(Script { on_open_send: b"hello".to_vec(), ..Script::default() });
-    let mut rig = Rig::server_with(support::net::config(support::frames::SERVER_MAC), app);
+    let mut rig = Rig::server_with(timers_config(support::frames::SERVER_MAC), app);
     let mut syn = rig.seg(SYN, 0x0bad_0000, 0);
     syn.ts = Some((1, 0));
     syn.wscale = Some(2);
@@ -95,7 +105,7 @@ fn rfc7323_4_cookie_handshake_with_timestamps_gives_the_first_rtt_sample() {
 
 /// A client-role connection whose handshake took `rtt`: SYN at t0, SYN-ACK at t0 + rtt.
 fn client_with_rtt(rtt: Duration) -> (Rig, ConnId, PeerConn) {
-    let mut rig = Rig::client();
+    let mut rig = timers_client();
     let (id, syn) = rig.connect();
     rig.now += rtt;
     let p = PeerConn::accept_from_client(&mut rig, &syn, SynOpts::FULL);
@@ -193,7 +203,7 @@ fn rfc6298_5_a_new_measurement_collapses_the_backed_off_rto() {
 fn rfc6298_5_7_rto_is_three_seconds_after_a_retransmitted_syn() {
     // The first SYN is lost: the SYN-ACK answers the retransmission, so no RTT sample can be taken (Karn), and
     // RFC 6298 §5.7 says the RTO MUST then be re-initialised to 3 s when data transmission begins.
-    let mut rig = Rig::client();
+    let mut rig = timers_client();
     let (id, _) = rig.connect();
     let out = rig.advance(Duration::from_millis(1100));
     let syn = out.iter().find(|(_, s)| s.flags == SYN).expect("SYN retransmitted").1.clone();
@@ -208,7 +218,7 @@ fn rfc6298_5_7_rto_is_three_seconds_after_a_retransmitted_syn() {
 /// call that takes the SYN-ACK, while the SYN's timer would still be armed.
 fn client_sending_on_open() -> Rig {
     let script = Script { on_open_send: b"GET".to_vec(), ..Script::default() };
-    Rig::client_with(support::net::config(support::frames::CLIENT_MAC), Recorder::new(script))
+    Rig::client_with(timers_config(support::frames::CLIENT_MAC), Recorder::new(script))
 }
 
 /// When the data sent from `on_open` (at `t`) is first retransmitted, the peer staying silent.

@@ -35,6 +35,11 @@ pub struct Config {
     /// Offer and accept SACK-permitted. Our ACKs then carry SACK blocks for the out-of-order data we hold
     /// (RFC 2018), and a fast recovery of ours reads the peer's (RFC 6675, see [`crate::tcp::scoreboard`]).
     pub sack: bool,
+    /// RFC 8985 §7 tail loss probes on connections with SACK: when the last segments of a flight are lost, no
+    /// duplicate ACKs come to start a fast retransmit; after about two round trips (the PTO) one segment goes
+    /// again (or a new one), so that its ACK shows the loss, instead of waiting for the RTO and its collapse of
+    /// cwnd. On by default, as in Linux.
+    pub tail_loss_probes: bool,
     /// Bytes the endpoint may spend holding out-of-order segments (one ring of the receive window per connection
     /// that holds any, see [`crate::tcp::reassembly`]). Beyond it, or at 0, they are dropped and the peer
     /// retransmits them.
@@ -109,6 +114,7 @@ impl Default for Config {
             send_memory: 256 << 20,
             timestamps: true,
             sack: true,
+            tail_loss_probes: true,
             reassembly_memory: 32 << 20,
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),

@@ -110,6 +110,24 @@ pub mod flags {
     pub const RECOVERY: u8 = 1 << 7;
 }
 
+/// Where a connection stands with its RFC 8985 §7 tail loss probe (see `lifecycle::rearm`, `timers` and `input`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum TailProbe {
+    /// No probe is scheduled or out: the timer, if armed, is the RTO or another wait.
+    Idle,
+    /// The timer is the probe timeout (PTO).
+    Armed,
+    /// The probe sent new data: the timer is the RTO until an ACK of new data.
+    SentNew,
+    /// The probe sent the last segment again (TLPRxtOut); it ends at `Tcb::recover` (TLPHighRxt). The timer is the
+    /// RTO, and the ACKs that follow tell whether the probe repaired a loss (§7.4).
+    Resent,
+}
+
+/// RFC 8985 §7.2 WCDelAckT: how long a receiver may delay the ACK of a lone segment.
+pub const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+
 /// One live connection.
 #[derive(Clone, Debug)]
 pub struct Tcb {
@@ -169,6 +187,7 @@ pub struct Tcb {
     /// re-initialisation after the handshake) brings the RTO back down.
     pub backoff: u8,
     pub challenge_count: u8,
+    pub tlp: TailProbe,
     /// Duplicate ACKs in a row (RFC 5681 fast retransmit). While the peer's window is zero it counts window probes
     /// left unanswered instead: those alone bound how long we probe (RFC 9293 §3.8.6.1).
     pub dup_acks: u8,
@@ -208,6 +227,7 @@ impl Tcb {
             backoff: 0,
             challenge_count: 0,
             dup_acks: 0,
+            tlp: TailProbe::Idle,
         }
     }
 
@@ -274,6 +294,42 @@ impl Tcb {
     #[inline]
     pub fn resent_beyond_una(&self) -> bool {
         self.recover > self.snd_una && self.recover <= self.snd_nxt
+    }
+
+    /// RFC 8985 §7.2: how long from now a tail loss probe is due, if one may be scheduled: probes are on, SACK
+    /// is in use (the ACK a probe draws must say what arrived), no recovery runs, no probe is out, no earlier
+    /// retransmission beyond SND.UNA is pending, no duplicate ACK has come (the peer holds data past a hole, so
+    /// the probe's target would be wrong: what it needs is the fast retransmit those ACKs lead to, or the RTO),
+    /// an RTT has been measured and the peer's window is open.
+    pub fn probe_timeout(&self, cfg: &Config) -> Option<Duration> {
+        let eligible = cfg.tail_loss_probes
+            && self.has(flags::SACK)
+            && !self.has(flags::RECOVERY)
+            && matches!(self.tlp, TailProbe::Idle | TailProbe::Armed)
+            && !self.resent_beyond_una()
+            && self.dup_acks == 0
+            && self.srtt_us > 0
+            && self.snd_wnd > 0
+            && self.in_flight() > 0;
+        eligible.then(|| self.pto(cfg))
+    }
+
+    /// RFC 8985 §7.2 PTO = 2·SRTT, plus the worst-case delayed ACK when a single segment is in flight (its ACK
+    /// may be held back) and otherwise 2 ms, as Linux adds; never later than the RTO, which it replaces (the
+    /// probe comes first, without a timeout's collapse of cwnd).
+    pub fn pto(&self, cfg: &Config) -> Duration {
+        // A FIN takes one more sequence number than its segment's data.
+        let extra =
+            if self.in_flight() <= self.send_mss() + 1 { WORST_CASE_DELAYED_ACK } else { Duration::from_millis(2) };
+        (Duration::from_micros(2 * u64::from(self.srtt_us)) + extra).min(self.rto(cfg))
+    }
+
+    /// RFC 8985 §7.4.2: a tail loss probe repaired a loss, which calls for the congestion response a fast
+    /// recovery would have made (RFC 5681 §3.2 with the window of the moment): ssthresh = max(cwnd / 2, 2·SMSS),
+    /// and cwnd no larger.
+    pub fn reduce_after_probe_repair(&mut self) {
+        self.ssthresh = (self.cwnd / 2).max(2 * self.send_mss());
+        self.cwnd = self.cwnd.min(self.ssthresh);
     }
 
     /// How far past SND.UNA we may send: the smaller of the peer's window and the congestion window. The

@@ -9,12 +9,12 @@
 use crate::app::App;
 use crate::sink::FrameSink;
 use crate::tcp::api::{CloseReason, Conn, ConnId};
-use crate::tcp::conn::{flags, State, Tcb};
+use crate::tcp::conn::{flags, State, TailProbe, Tcb};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
 use crate::tcp::lifecycle::{app_conn, Next};
-use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_at, retransmit_first, send_new_in_recovery};
+use crate::tcp::output::{emit_ctl, emit_syn, our_mss, retransmit_at, retransmit_first, send_one_new};
 use crate::tcp::reassembly::{self, Hold};
 use crate::tcp::scoreboard;
 use crate::tcp::seq::SeqNum;
@@ -159,6 +159,9 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     }
     let window = u32::from(seg.window) << tcb.snd_wscale;
     let advanced = ack > tcb.snd_una;
+    if tcb.tlp != TailProbe::Idle {
+        tail_probe_ack(ctx, tcb, seg, ack, advanced);
+    }
     if ack > tcb.snd_una {
         let acked = ack - tcb.snd_una;
         let queued = ctx.bufs.len(tcb.tx) as u32;
@@ -511,7 +514,10 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
 ) {
     // What the last recovery resent beyond its end and is not yet acknowledged is in flight again: the new
     // recovery (a new loss, so a new reduction) must not send it a third time.
-    let resent = tcb.resent_beyond_una().then_some(tcb.recover);
+    // (A tail loss probe's episode does not count: it resent only the last segment. It ends here, in the
+    // recovery's own reduction.)
+    let resent = (tcb.tlp != TailProbe::Resent && tcb.resent_beyond_una()).then_some(tcb.recover);
+    tcb.tlp = TailProbe::Idle;
     tcb.halve_ssthresh();
     tcb.cwnd = tcb.ssthresh;
     tcb.set(flags::RECOVERY);
@@ -532,6 +538,39 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
     }
 }
 
+/// RFC 8985 §7.4: what an ACK says of a tail loss probe that is out (before the ACK moves SND.UNA). A probe of
+/// new data, or one still scheduled, is done with once new data is acknowledged. A probe that resent the last
+/// segment, ending at TLPHighRxt (`recover`), waits for the evidence: a D-SACK of it, or a duplicate ACK right
+/// at its end from a peer without D-SACK, says both copies arrived and nothing was lost; an ACK beyond it with
+/// neither says the probe repaired a loss, and cwnd is halved as a fast recovery would have done. An ACK that
+/// reaches its end exactly leaves the question open, as in Linux, until data sent after it is acknowledged.
+fn tail_probe_ack<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, seg: &TcpRepr<'_>, ack: SeqNum, advanced: bool) {
+    match tcb.tlp {
+        TailProbe::Armed | TailProbe::SentNew if advanced => tcb.tlp = TailProbe::Idle,
+        TailProbe::Resent => {
+            let high = tcb.recover;
+            let duplicate = ack == high && !advanced && seg.payload.is_empty() && !seg.flags.fin();
+            if dsack(seg, ack) || (duplicate && seg.options.sack.len == 0) {
+                tcb.tlp = TailProbe::Idle;
+            } else if ack > high {
+                tcb.tlp = TailProbe::Idle;
+                tcb.reduce_after_probe_repair();
+                ctx.stats.tail_loss_repairs += 1;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// RFC 2883 §4: the ACK's first SACK block reports a duplicate segment (a D-SACK): it lies below the cumulative
+/// ACK, or within the second block.
+fn dsack(seg: &TcpRepr<'_>, ack: SeqNum) -> bool {
+    let blocks = seg.options.sack.as_slice();
+    blocks.first().is_some_and(|&(l, r)| {
+        SeqNum(l) < ack || blocks.get(1).is_some_and(|&(l2, r2)| SeqNum(l) >= SeqNum(l2) && SeqNum(r) <= SeqNum(r2))
+    })
+}
+
 /// RFC 5827 early retransmit: with fewer than four segments in flight and nothing more to send, three duplicate
 /// ACKs may never come (the tail of a response, where most losses of a short transfer are), so one fewer than
 /// the two or three segments in flight suffice. Without it such a loss waits for the retransmission timer,
@@ -539,7 +578,9 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
 /// reorder.
 fn early_retransmit<A: App>(ctx: &Ctx<A>, tcb: &Tcb) -> bool {
     let nothing_unsent = tcb.state.fin_sent() || ctx.bufs.len(tcb.tx) as u32 <= tcb.in_flight();
-    let segments = tcb.in_flight().div_ceil(tcb.send_mss());
+    // Segments of data: a FIN takes a sequence number but rides on the last one (or goes alone, as one).
+    let fin = u32::from(tcb.state.fin_sent());
+    let segments = tcb.in_flight().saturating_sub(fin).div_ceil(tcb.send_mss()).max(1);
     // A lone segment in flight has nothing behind it whose arrival could make a duplicate ACK.
     nothing_unsent && (2..4).contains(&segments) && u32::from(tcb.dup_acks) + 1 >= segments
 }
@@ -588,7 +629,7 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     while ctx.boards.pipe(board, tcb.snd_una, tcb.snd_nxt, smss) < tcb.cwnd {
         let lost = ctx.boards.next_lost(board, tcb.snd_una, smss);
         if lost.is_none() {
-            if let Some(n) = send_new_in_recovery(ctx, key, tcb, sink) {
+            if let Some(n) = send_one_new(ctx, key, tcb, sink) {
                 ctx.boards.prr_sent(board, n);
                 continue;
             }

@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::sink::FrameSink;
 use crate::tcp::api::{CloseReason, Conn};
-use crate::tcp::conn::{flags, State, Tcb};
+use crate::tcp::conn::{flags, State, TailProbe, Tcb};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
@@ -94,17 +94,25 @@ pub fn open_window<A: App>(ctx: &Ctx<A>, tcb: &mut Tcb) {
     // would creep forward with every segment.
 }
 
-/// Arms the connection's one timer for what it waits on now, or cancels it: retransmission (or the SYN's),
-/// the persist timer, the FIN-WAIT-2 timeout, or the idle timeout. A retransmission timer already armed is left
-/// alone (RFC 6298 §5.3 restarts are done by cancelling first when an ACK brings progress), unless it is set
-/// later than the wait it must now cover (an idle timer giving way to a retransmission); the idle timer moves
-/// with every event.
+/// Arms the connection's one timer for what it waits on now, or cancels it: retransmission (or the SYN's, or
+/// a tail loss probe's: RFC 8985 §7.2), the persist timer, the FIN-WAIT-2 timeout, or the idle timeout. A
+/// retransmission timer already armed is left alone (RFC 6298 §5.3 restarts are done by cancelling first when
+/// an ACK brings progress), unless it is set later than the wait it must now cover (an idle timer giving way to
+/// a retransmission); the idle timer moves with every event. `Tcb::tlp` records whether the armed deadline is a
+/// probe timeout, which `timers` needs to know when it fires.
 pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32) {
     let tcb = flows.table.get(h);
+    let mut probe = false;
     let wait = match tcb.state {
         State::SynSent | State::SynReceived => Some(tcb.rto(&ctx.cfg)),
         State::FinWait2 => Some(ctx.cfg.fin_wait2_timeout),
-        _ if tcb.in_flight() > 0 => Some(tcb.rto(&ctx.cfg)),
+        _ if tcb.in_flight() > 0 => match tcb.probe_timeout(&ctx.cfg) {
+            Some(pto) => {
+                probe = true;
+                Some(pto)
+            }
+            None => Some(tcb.rto(&ctx.cfg)),
+        },
         // Data waits behind a zero window: the persist timer (RFC 9293 §3.8.6.1).
         State::Established | State::CloseWait if ctx.bufs.len(tcb.tx) > 0 => Some(tcb.rto(&ctx.cfg)),
         State::Established | State::CloseWait => {
@@ -112,6 +120,7 @@ pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32)
                 Some(idle) => flows.wheel.arm(h, ctx.now + idle),
                 None => flows.wheel.cancel(h),
             }
+            disarm_probe(flows.table.get_mut(h));
             return;
         }
         _ => None,
@@ -121,9 +130,27 @@ pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32)
             let due = ctx.now + d;
             if flows.wheel.deadline(h).is_none_or(|t| t > due) {
                 flows.wheel.arm(h, due);
+                let tcb = flows.table.get_mut(h);
+                if probe {
+                    tcb.tlp = TailProbe::Armed;
+                } else {
+                    disarm_probe(tcb);
+                }
             }
+            // Else an earlier deadline stays, and with it what `tlp` says of it.
         }
-        None => flows.wheel.cancel(h),
+        None => {
+            flows.wheel.cancel(h);
+            disarm_probe(flows.table.get_mut(h));
+        }
+    }
+}
+
+/// The timer no longer holds a probe timeout.
+#[inline]
+fn disarm_probe(tcb: &mut Tcb) {
+    if tcb.tlp == TailProbe::Armed {
+        tcb.tlp = TailProbe::Idle;
     }
 }
 

@@ -225,7 +225,7 @@ pub fn output<K: FlowKey, A: App, S: FrameSink>(
     let mut sent = false;
     if matches!(tcb.state, State::Established | State::CloseWait) {
         // During a recovery that keeps a scoreboard, new data goes out only as proportional rate reduction
-        // clocks it, ACK by ACK (`send_new_in_recovery`), never here.
+        // clocks it, ACK by ACK (`send_one_new`), never here.
         while tcb.tx_board == scoreboard::NONE {
             let unsent = unsent(&ctx.bufs, tcb);
             if unsent == 0 {
@@ -318,11 +318,12 @@ fn send_new<K: FlowKey, A: App, S: FrameSink>(
     true
 }
 
-/// RFC 6675 NextSeg rule 2, for a recovery with a scoreboard once nothing lost is left to resend: one segment of
-/// new data, as much as the peer's window allows (the congestion window is the caller's, by pipe). Returns the
-/// sequence space it took, or None when there is nothing to send, the peer's window has no room for more than a
-/// silly segment, or no buffer was free.
-pub fn send_new_in_recovery<K: FlowKey, A: App, S: FrameSink>(
+/// One segment of new data, as much as the peer's window allows, whatever the congestion window says (the
+/// caller's business): RFC 6675 NextSeg rule 2 in a recovery with a scoreboard, once nothing lost is left to
+/// resend (PRR has counted the room), or an RFC 8985 tail loss probe. Returns the sequence space it took, or
+/// None when there is nothing to send, the peer's window has no room for more than a silly segment, or no
+/// buffer was free.
+pub fn send_one_new<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     key: &K,
     tcb: &mut Tcb,

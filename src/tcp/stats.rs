@@ -140,6 +140,10 @@ pub struct Stats {
     /// Times a connection idle for longer than its RTO cut its congestion window back to the initial window
     /// before sending again (RFC 5681 §4.1).
     pub cwnd_restarts: u64,
+    /// RFC 8985 tail loss probes sent (new data, or the last segment again) when a probe timeout fired.
+    pub tail_loss_probes: u64,
+    /// Tail loss probes that repaired a loss (acknowledged beyond them with no D-SACK): cwnd was halved.
+    pub tail_loss_repairs: u64,
     pub zero_window_probes: u64,
     pub time_wait_entered: u64,
     pub time_wait_overflow: u64,
@@ -201,6 +205,8 @@ impl Stats {
         self.icmp_forwarded += o.icmp_forwarded;
         self.icmp_forwarded_in += o.icmp_forwarded_in;
         self.cwnd_restarts += o.cwnd_restarts;
+        self.tail_loss_probes += o.tail_loss_probes;
+        self.tail_loss_repairs += o.tail_loss_repairs;
         self.zero_window_probes += o.zero_window_probes;
         self.time_wait_entered += o.time_wait_entered;
         self.time_wait_overflow += o.time_wait_overflow;
@@ -244,6 +250,8 @@ impl Stats {
             ("icmp_forwarded".into(), self.icmp_forwarded),
             ("icmp_forwarded_in".into(), self.icmp_forwarded_in),
             ("cwnd_restarts".into(), self.cwnd_restarts),
+            ("tail_loss_probes".into(), self.tail_loss_probes),
+            ("tail_loss_repairs".into(), self.tail_loss_repairs),
             ("zero_window_probes".into(), self.zero_window_probes),
             ("time_wait_entered".into(), self.time_wait_entered),
             ("time_wait_overflow".into(), self.time_wait_overflow),

@@ -5,12 +5,12 @@
 use crate::app::App;
 use crate::sink::FrameSink;
 use crate::tcp::api::CloseReason;
-use crate::tcp::conn::{flags, State};
+use crate::tcp::conn::{flags, State, TailProbe, Tcb};
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
 use crate::tcp::lifecycle::{finish, send_rst, Next};
-use crate::tcp::output::{output, retransmit_first};
+use crate::tcp::output::{output, retransmit_at, retransmit_first, send_one_new};
 
 /// Runs every timer of `flows` that is due at `ctx.now`, and expires TIME-WAIT entries.
 pub fn run<K: FlowKey, A: App, S: FrameSink>(
@@ -43,6 +43,19 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
         }
         // Linux's tcp_fin_timeout: a peer that never sends its FIN does not hold the connection forever.
         State::FinWait2 => Next::Close(CloseReason::TimedOut),
+        _ if tcb.tlp == TailProbe::Armed => {
+            tcb.tlp = TailProbe::Idle;
+            if tcb.probe_timeout(&ctx.cfg).is_some() {
+                tail_loss_probe(ctx, key, tcb, sink);
+            } else {
+                // The conditions lapsed since the probe was scheduled (a duplicate ACK came, a recovery began,
+                // the window closed): no probe, and no timeout yet either. The RTO the PTO stood in for is due
+                // what is left of it (the finish leaves this earlier deadline be).
+                let left = tcb.rto(&ctx.cfg).saturating_sub(tcb.pto(&ctx.cfg));
+                flows.wheel.arm(h, ctx.now + left);
+            }
+            Next::Keep
+        }
         // RFC 6429: a connection stuck behind a zero window may be aborted when resources run short. Peers that
         // stop reading would otherwise pin the send memory for as long as they answer probes (MUST-66).
         _ if tcb.snd_wnd == 0 && ctx.bufs.len(tcb.tx) > 0 && ctx.bufs.under_pressure() => {
@@ -88,8 +101,9 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             }
             tcb.dup_acks = 0;
             tcb.set(flags::RECOVERY);
-            // RFC 6582 §4: a timeout sets `recover` too, so duplicate ACKs of the old flight start no fast
-            // retransmit and the repair ends once that flight is acknowledged.
+            tcb.tlp = TailProbe::Idle; // A probe's episode, if one was out, ends in the timeout's own response.
+                                       // RFC 6582 §4: a timeout sets `recover` too, so duplicate ACKs of the old flight start no fast
+                                       // retransmit and the repair ends once that flight is acknowledged.
             tcb.recover = tcb.snd_nxt;
             // RFC 6675 §5.1: after a timeout the scoreboard is not trusted (the peer may have reneged); repair
             // from SND.UNA one segment per partial ACK.
@@ -115,6 +129,24 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
             Next::Close(CloseReason::TimedOut)
         }
         _ => Next::Keep,
+    }
+}
+
+/// RFC 8985 §7.3: the probe timeout fired. One segment of new data goes if the peer's window takes it (cwnd
+/// does not apply), else the last segment again; cwnd is not touched, nor the RTO's backoff, and the timer now
+/// runs as the RTO (the finish arms it: no second probe until an ACK of new data).
+fn tail_loss_probe<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb: &mut Tcb, sink: &mut S) {
+    if send_one_new(ctx, key, tcb, sink).is_some() {
+        tcb.tlp = TailProbe::SentNew;
+        ctx.stats.tail_loss_probes += 1;
+        return;
+    }
+    let data = tcb.in_flight().min(ctx.bufs.len(tcb.tx) as u32);
+    tcb.clear(flags::RTT_TIMING); // Karn: the probe may resend the segment being timed.
+    if retransmit_at(ctx, key, tcb, data.saturating_sub(tcb.send_mss()), u32::MAX, sink).is_some() {
+        tcb.tlp = TailProbe::Resent;
+        tcb.recover = tcb.snd_nxt; // TLPHighRxt
+        ctx.stats.tail_loss_probes += 1;
     }
 }
 
