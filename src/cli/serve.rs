@@ -40,8 +40,9 @@ pub struct Args {
     /// Live connections per worker at most; beyond it new ones are refused with RST.
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
     max_conns: u64,
-    /// TIME-WAIT entries per worker at most (as Linux's tcp_max_tw_buckets); beyond it a connection that closes
-    /// first releases its tuple at once, counted as time_wait_overflow. About 42 bytes each.
+    /// TIME-WAIT entries per worker and address family at most (as Linux's tcp_max_tw_buckets; IPv4 and IPv6
+    /// have a table each); beyond it a connection that closes first releases its tuple at once, counted as
+    /// time_wait_overflow. About 42 bytes each for IPv4, 66 for IPv6.
     #[arg(long, default_value_t = 1 << 22, value_parser = clap::value_parser!(u64).range(1..=(1 << 26)))]
     max_time_wait: u64,
     /// XDP attach mode.

@@ -14,7 +14,8 @@ pub struct Config {
     pub local_addrs: Vec<std::net::IpAddr>,
     /// Live connections at most (per endpoint, both families together); beyond it new ones are refused with RST.
     pub max_conns: usize,
-    /// TIME-WAIT entries at most; beyond it a closing connection skips TIME-WAIT (counted, like Linux).
+    /// TIME-WAIT entries at most, in each address family's table (unlike `max_conns`, not shared); beyond it a
+    /// closing connection skips TIME-WAIT (counted, like Linux).
     pub max_time_wait: usize,
     /// 2MSL. RFC 9293 suggests MSL = 2 min; Linux and this stack default to 60 s for the whole TIME-WAIT.
     pub time_wait: Duration,
