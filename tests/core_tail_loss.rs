@@ -200,3 +200,31 @@ fn rfc8985_7_2_no_probe_once_the_peer_has_sacked_past_a_hole_and_the_rto_keeps_i
     assert_eq!(out[0].0 - t_ack, Duration::from_millis(200));
     assert_eq!(rig.ep.stats().tail_loss_probes, 0);
 }
+
+#[test]
+fn rfc8985_7_2_a_probe_scheduled_before_a_fast_retransmit_does_not_fire_as_a_timeout_during_the_recovery() {
+    // Ten segments out; the peer acknowledges the first, then three duplicate ACKs SACK the third to the fifth:
+    // a fast retransmit of the second begins a recovery. The probe timeout armed at the first ACK (4 ms here)
+    // is still the timer's deadline: when it comes it must find the recovery and wait out the RTO, not act as
+    // a timeout (which would resend the second segment again and collapse cwnd to one segment).
+    let app = Recorder::new(Script { on_open_send: vec![7; 10 * SMSS as usize], ..Script::default() });
+    let mut rig = Rig::server_with(config(SERVER_MAC), app);
+    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65535);
+    let burst = p.log[1..].to_vec();
+    assert_eq!(burst.len(), 10);
+    let mut a = p.seg(&rig, ACK);
+    a.ack = end(&burst[0]);
+    rig.send(&a);
+    let mut resent = Vec::new();
+    for last in [2, 3, 4] {
+        let mut d = p.seg(&rig, ACK);
+        d.ack = end(&burst[0]);
+        d.sack = vec![(burst[2].seq, end(&burst[last]))];
+        resent.extend(rig.send(&d));
+    }
+    assert_eq!(resent.first().map(|s| s.seq), Some(burst[1].seq), "the fast retransmit: {resent:?}");
+    assert_eq!(rig.ep.stats().retransmits, 1);
+    let later = rig.advance(Duration::from_millis(100));
+    assert!(later.is_empty(), "nothing until the RTO: {later:?}");
+    assert_eq!((rig.ep.stats().retransmits, rig.ep.stats().tail_loss_probes), (1, 0));
+}

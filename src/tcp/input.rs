@@ -515,9 +515,12 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
     // What the last recovery resent beyond its end and is not yet acknowledged is in flight again: the new
     // recovery (a new loss, so a new reduction) must not send it a third time.
     // (A tail loss probe's episode does not count: it resent only the last segment. It ends here, in the
-    // recovery's own reduction.)
+    // recovery's own reduction. A probe still scheduled stays so: its deadline is armed, and when it fires it
+    // finds the recovery and arms what is left of the RTO instead of timing out early.)
     let resent = (tcb.tlp != TailProbe::Resent && tcb.resent_beyond_una()).then_some(tcb.recover);
-    tcb.tlp = TailProbe::Idle;
+    if tcb.tlp != TailProbe::Armed {
+        tcb.tlp = TailProbe::Idle;
+    }
     tcb.halve_ssthresh();
     tcb.cwnd = tcb.ssthresh;
     tcb.set(flags::RECOVERY);
