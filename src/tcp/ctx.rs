@@ -13,6 +13,7 @@ use crate::tcp::ratelimit::{RateLimiter, SecretBudget};
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::scoreboard::Scoreboards;
 use crate::tcp::sendbuf::SendBufs;
+use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::Stats;
 use crate::time::Instant;
 
@@ -39,6 +40,9 @@ pub struct Ctx<A> {
     pub live: usize,
     /// Set at every entry point; all processing of one call sees the same time.
     pub now: Instant,
+    /// RFC 2883: data the segment being processed duplicated, for the D-SACK block of the ACK that answers it
+    /// (set by `input`, taken by that ACK, and cleared when the event ends whether or not it went).
+    pub dsack: Option<(SeqNum, SeqNum)>,
 }
 
 impl<A: App> Ctx<A> {
@@ -64,6 +68,7 @@ impl<A: App> Ctx<A> {
             listening: PortSet::default(),
             live: 0,
             now: Instant::ZERO,
+            dsack: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     let id = flows.id(h);
     let Flows { table, wheel, .. } = flows;
     let (key, tcb) = table.entry_mut(h);
+    ctx.dsack = None;
     if tcb.state == State::SynSent {
         return syn_sent(ctx, wheel, h, key, tcb, seg, sink, id);
     }
@@ -101,6 +102,12 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             // to an ACK, so answering each cannot start an ACK war (Linux exempts them likewise).
             ctx.stats.drop(Drop::OutOfWindow);
             tcb.set(flags::ACK_NOW);
+            // RFC 2883: data we had taken already is reported back as a D-SACK block, which tells the peer that
+            // its retransmission was spurious (Linux undoes the window cut of one it finds so).
+            let end = seq + seg.payload.len() as u32;
+            if !seg.payload.is_empty() && end <= tcb.rcv_nxt {
+                ctx.dsack = Some((seq, end));
+            }
         } else if seg.flags.syn() {
             // RFC 5961 §4.2: a SYN gets a challenge ACK whatever its sequence number (the fourth check below
             // answers one inside the window): counted as one.
@@ -274,6 +281,10 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
         tcb.set(flags::ACK_NOW);
     } else if !seg.payload.is_empty() && tcb.state.accepts_data() {
         let skip = (tcb.rcv_nxt - seq) as usize;
+        if skip > 0 {
+            // Its start was taken before: a D-SACK of that part (RFC 2883 §4.1.1's partly duplicate segment).
+            ctx.dsack = Some((seq, seq + skip.min(seg.payload.len()) as u32));
+        }
         let fresh = seg.payload.get(skip..).unwrap_or(&[]);
         let fresh = &fresh[..fresh.len().min(wnd as usize)];
         if !fresh.is_empty() {
@@ -472,6 +483,8 @@ fn synchronize<K: FlowKey, A: App>(
 fn hold<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, seq: SeqNum, seg: &TcpRepr<'_>) {
     match ctx.held.hold(&mut tcb.rx_held, tcb.rcv_nxt, tcb.rcv_adv, seq, seg.payload, seg.flags.fin()) {
         Hold::Held => ctx.stats.out_of_order_held += 1,
+        // All of it was held already: a D-SACK block for it, before the block that holds it (RFC 2883 §4.1.3).
+        Hold::Duplicate if !seg.payload.is_empty() => ctx.dsack = Some((seq, seq + seg.payload.len() as u32)),
         Hold::Duplicate => {}
         Hold::PoolFull | Hold::TooManyRanges => ctx.stats.drop(Drop::OutOfOrder),
     }

@@ -36,6 +36,18 @@ pub fn finish<K: FlowKey, A: App, S: FrameSink>(
     next: Next,
     sink: &mut S,
 ) {
+    finish_inner(ctx, flows, h, next, sink);
+    // A D-SACK the event's ACK did not carry (data went instead, or nothing) is not for anyone else's.
+    ctx.dsack = None;
+}
+
+fn finish_inner<K: FlowKey, A: App, S: FrameSink>(
+    ctx: &mut Ctx<A>,
+    flows: &mut Flows<K>,
+    h: u32,
+    next: Next,
+    sink: &mut S,
+) {
     match next {
         Next::Keep => {
             let (key, tcb) = flows.table.entry_mut(h);

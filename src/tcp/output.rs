@@ -13,7 +13,9 @@ use crate::tcp::scoreboard;
 use crate::tcp::sendbuf::SendBufs;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::stats::{Drop, Stats};
-use crate::wire::{EthernetRepr, FrameRepr, IpRepr, Ipv4Repr, Ipv6Repr, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::{
+    EthernetRepr, FrameRepr, IpRepr, Ipv4Repr, Ipv6Repr, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps,
+};
 
 /// Emits `frame` into the next buffer of `sink`.
 #[inline]
@@ -54,7 +56,8 @@ pub fn emit_ctl<K: FlowKey, A: App, S: FrameSink>(
 ) -> bool {
     let ts = ctx.ts_clock();
     let eth = conn_eth::<K, A>(ctx, tcb);
-    emit_conn(eth, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, flags_, &[], sink)
+    let dsack = ctx.dsack.take();
+    emit_conn(eth, &mut ctx.stats, &ctx.held, dsack, ts, key, tcb, seq, flags_, &[], sink)
 }
 
 /// The Ethernet header of a connection's frames: to its next hop, from us.
@@ -65,12 +68,14 @@ pub fn conn_eth<K: FlowKey, A: App>(ctx: &Ctx<A>, tcb: &Tcb) -> EthernetRepr {
 }
 
 /// Emits one segment of a connection under `eth` (see [`conn_eth`]). `ack` is taken from RCV.NXT when the ACK
-/// flag is set. Takes the context's parts separately so that `payload` can borrow the send queues.
+/// flag is set; with SACK, its blocks say what is held beyond it, after `dsack`, a duplicate the peer sent
+/// (RFC 2883). Takes the context's parts separately so that `payload` can borrow the send queues.
 #[allow(clippy::too_many_arguments)]
 pub fn emit_conn<K: FlowKey, S: FrameSink>(
     eth: EthernetRepr,
     stats: &mut Stats,
     held: &Reassembly,
+    dsack: Option<(SeqNum, SeqNum)>,
     ts_now: u32,
     key: &K,
     tcb: &Tcb,
@@ -83,13 +88,16 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
     if tcb.has(flags::TS) && !flags_.rst() {
         options.timestamps = Some(Timestamps { tsval: ts_now, tsecr: tcb.ts_recent });
     }
-    if tcb.rx_held != reassembly::NONE && tcb.has(flags::SACK) && flags_.ack() && !flags_.rst() {
+    if (tcb.rx_held != reassembly::NONE || dsack.is_some()) && tcb.has(flags::SACK) && flags_.ack() && !flags_.rst() {
         // RFC 2018 §4: what we hold beyond RCV.NXT, newest first. A segment's payload and options together stay
         // within the MSS (RFC 6691), so a full data segment carries none and a pure ACK as many as fit (each block
         // 8 bytes after 4 of NOP, NOP, kind and length).
         let used = payload.len() as u32 + if options.timestamps.is_some() { 12 } else { 0 };
         let fit = (u32::from(tcb.mss).saturating_sub(used).saturating_sub(4) / 8).min(4) as u8;
         let mut sack = held.sack_blocks(tcb.rx_held, tcb.rcv_nxt);
+        if let Some((start, end)) = dsack {
+            sack = with_dsack(sack, start, end);
+        }
         sack.len = sack.len.min(fit);
         options.sack = sack;
     }
@@ -105,6 +113,24 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
         payload,
     };
     transmit(stats, sink, &FrameRepr { eth, ip: key.reply_ip(), tcp })
+}
+
+/// RFC 2883 §4: the D-SACK block [`start`, `end`) first, then the held block that contains it if there is one
+/// (its duplicate came from data above the cumulative ACK), then the others, newest first, as many as fit.
+fn with_dsack(held: SackBlocks, start: SeqNum, end: SeqNum) -> SackBlocks {
+    let blocks = held.as_slice();
+    let within = |&(l, r): &(u32, u32)| SeqNum(l) <= start && end <= SeqNum(r);
+    let container = blocks.iter().position(within);
+    let mut out = SackBlocks { blocks: [(start.0, end.0); 4], len: 1 };
+    let rest = container
+        .map(|i| blocks[i])
+        .into_iter()
+        .chain(blocks.iter().enumerate().filter(|&(i, _)| Some(i) != container).map(|(_, &b)| b));
+    for b in rest.take(3) {
+        out.blocks[usize::from(out.len)] = b;
+        out.len += 1;
+    }
+    out
 }
 
 /// Emits our SYN (active open) or SYN-ACK (simultaneous open), with the options we offer.
@@ -303,7 +329,7 @@ fn send_new<K: FlowKey, A: App, S: FrameSink>(
     let ts = ctx.ts_clock();
     let eth = conn_eth::<K, A>(ctx, tcb);
     let payload = ctx.bufs.slice(tcb.tx, tcb.in_flight() as usize, n as usize);
-    if !emit_conn(eth, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
+    if !emit_conn(eth, &mut ctx.stats, &ctx.held, None, ts, key, tcb, seq, f, payload, sink) {
         return false;
     }
     if !tcb.has(flags::RTT_TIMING) {
@@ -402,7 +428,7 @@ pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
     let ts = ctx.ts_clock();
     let eth = conn_eth::<K, A>(ctx, tcb);
     let payload = ctx.bufs.slice(tcb.tx, offset as usize, n as usize);
-    if !emit_conn(eth, &mut ctx.stats, &ctx.held, ts, key, tcb, seq, f, payload, sink) {
+    if !emit_conn(eth, &mut ctx.stats, &ctx.held, None, ts, key, tcb, seq, f, payload, sink) {
         return None;
     }
     ctx.stats.retransmits += 1;

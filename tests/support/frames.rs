@@ -268,6 +268,17 @@ pub fn assert_legal(s: &Seg) {
     if !s.sack.is_empty() {
         assert!(f(ACK) && !f(SYN) && !f(RST), "SACK blocks on {s:?}");
         assert!(s.sack.iter().all(|&(l, r)| (r.wrapping_sub(l) as i32) > 0), "empty or inverted SACK block: {s:?}");
-        assert!(s.sack.iter().all(|&(l, _)| (l.wrapping_sub(s.ack) as i32) > 0), "a SACK block at or below ACK: {s:?}");
+        // RFC 2883 §4: only the first block may report a duplicate (a D-SACK), below the ACK or within the
+        // second block; every other block lies above the ACK.
+        let above = |&(l, _): &(u32, u32)| (l.wrapping_sub(s.ack) as i32) > 0;
+        let within = |(l, r): (u32, u32), (l2, r2): (u32, u32)| {
+            (l.wrapping_sub(l2) as i32) >= 0 && (r2.wrapping_sub(r) as i32) >= 0
+        };
+        let dsack = !above(&s.sack[0]) || s.sack.get(1).is_some_and(|&second| within(s.sack[0], second));
+        let (first, rest) = if dsack { (1, &s.sack[1..]) } else { (0, &s.sack[..]) };
+        assert!(rest.iter().all(above), "a SACK block at or below ACK after block {first}: {s:?}");
+        if dsack && !above(&s.sack[0]) {
+            assert!((s.ack.wrapping_sub(s.sack[0].1) as i32) >= 0, "a D-SACK block across the ACK: {s:?}");
+        }
     }
 }
