@@ -576,3 +576,45 @@ fn rfc9293_must_57_segments_not_unicast_to_us_are_discarded_unanswered() {
     // The same SYN unicast to us is answered.
     assert_eq!(rig.send_raw(&build(&seg(None, SYN), CLIENT_MAC, SERVER_MAC)).len(), 1);
 }
+
+#[test]
+fn a_full_pool_of_next_hops_refuses_the_connection_that_needs_one_more_with_rst() {
+    // A TCB names its peer's MAC and VLAN by a two-byte handle (`tcp::next_hops`): 65 536 next hops in use at
+    // once, each a distinct MAC, fill the pool. A connection from one more MAC is refused like one beyond
+    // `max_conns` (RST, counted); one from a MAC already in use is not; and once a connection closes, its
+    // hop's place goes to the new MAC.
+    let mut rig = Rig::server();
+    let peer_ip = |i: u32| std::net::IpAddr::from([10, 77, 1 + (i / 60_000) as u8, 2]);
+    let mac = |i: u32| [0x02, 0x10, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+    let mut first = None;
+    for i in 0..65_536u32 {
+        rig.ends.peer = std::net::SocketAddr::new(peer_ip(i), 1024 + (i % 60_000) as u16);
+        rig.ends.peer_mac = mac(i);
+        let p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+        if i == 0 {
+            first = Some((rig.ends, p));
+        }
+    }
+    assert_eq!(rig.ep.live_connections(), 65_536);
+    assert_eq!(rig.ep.stats().conns_refused_full, 0);
+    let newcomer = |rig: &mut Rig, m: [u8; 6], port: u16| {
+        rig.ends.peer = std::net::SocketAddr::new(peer_ip(0x30000), port);
+        rig.ends.peer_mac = m;
+        let (a, sa) = syn(rig, port, 77);
+        ack(rig, port, &a, &sa.expect("SYNs are answered whatever the pool holds"))
+    };
+    let out = newcomer(&mut rig, mac(0x3_0000), 50_000);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, RST, "{out:?}");
+    assert_eq!((rig.ep.stats().conns_refused_full, rig.ep.live_connections()), (1, 65_536));
+    // A MAC that has a hop already needs no new one.
+    assert!(newcomer(&mut rig, mac(5), 50_001).is_empty());
+    assert_eq!(rig.ep.live_connections(), 65_537);
+    // The first connection leaves (its peer resets it): its hop, used by nobody now, gives its place.
+    let (ends, p) = first.unwrap();
+    rig.ends = ends;
+    let rst = rig.seg(RST, p.seq, 0);
+    assert!(rig.send(&rst).is_empty());
+    assert!(newcomer(&mut rig, mac(0x3_0000), 50_002).is_empty());
+    assert_eq!((rig.ep.stats().conns_refused_full, rig.ep.live_connections()), (1, 65_537));
+}
