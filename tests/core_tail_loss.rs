@@ -228,3 +228,31 @@ fn rfc8985_7_2_a_probe_scheduled_before_a_fast_retransmit_does_not_fire_as_a_tim
     assert!(later.is_empty(), "nothing until the RTO: {later:?}");
     assert_eq!((rig.ep.stats().retransmits, rig.ep.stats().tail_loss_probes), (1, 0));
 }
+
+#[test]
+fn rfc8985_7_3_a_probe_that_finds_no_free_buffer_gives_way_to_the_rto() {
+    // Three segments out, the first acknowledged: two in flight, so the probe is due 2·SRTT + 2 ms later. When it
+    // comes no transmit buffer is free, and nothing goes; the timer is then the RTO's (which resends from SND.UNA
+    // and, repeated, gives up on the peer), not another probe timeout, and another, for as long as buffers
+    // lack.
+    let app = Recorder::new(Script { on_open_send: vec![7; 3 * SMSS as usize], ..Script::default() });
+    let mut rig = Rig::server_with(config(SERVER_MAC), app);
+    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65535);
+    let burst = p.log[1..].to_vec();
+    let mut a = p.seg(&rig, ACK);
+    a.ack = end(&burst[0]);
+    assert!(rig.send(&a).is_empty());
+    let t_ack = rig.now;
+    let pto = rig.ep.poll_timeout().expect("the probe timeout");
+    // (SRTT from the handshake's timestamp echo, which the cookie's bits may overstate by up to 32 ms.)
+    assert!(pto - t_ack < Duration::from_millis(50), "{:?}", pto - t_ack);
+    rig.now = pto;
+    let mut full = xdptcp::sink::BatchSink::with_capacity(0);
+    rig.ep.handle_timeout(pto, &mut full);
+    assert!(full.is_empty());
+    let out = rig.advance(Duration::from_millis(300));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].1.seq, burst[1].seq, "the RTO's retransmission, from SND.UNA: {out:?}");
+    assert!(out[0].0 - pto >= Duration::from_millis(200), "{:?}", out[0].0 - pto);
+    assert_eq!(rig.ep.stats().tail_loss_probes, 0);
+}

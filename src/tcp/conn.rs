@@ -118,8 +118,9 @@ pub enum TailProbe {
     Idle,
     /// The timer is the probe timeout (PTO).
     Armed,
-    /// The probe sent new data: the timer is the RTO until an ACK of new data.
-    SentNew,
+    /// The probe is spent (it sent new data, or nothing when no buffer was free): the timer is the RTO until an
+    /// ACK of new data.
+    Spent,
     /// The probe sent the last segment again (TLPRxtOut); it ends at `Tcb::recover` (TLPHighRxt). The timer is the
     /// RTO, and the ACKs that follow tell whether the probe repaired a loss (§7.4).
     Resent,

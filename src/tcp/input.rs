@@ -562,7 +562,7 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
 /// reaches its end exactly leaves the question open, as in Linux, until data sent after it is acknowledged.
 fn tail_probe_ack<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, seg: &TcpRepr<'_>, ack: SeqNum, advanced: bool) {
     match tcb.tlp {
-        TailProbe::Armed | TailProbe::SentNew if advanced => tcb.tlp = TailProbe::Idle,
+        TailProbe::Armed | TailProbe::Spent if advanced => tcb.tlp = TailProbe::Idle,
         TailProbe::Resent => {
             let high = tcb.recover;
             let duplicate = ack == high && !advanced && seg.payload.is_empty() && !seg.flags.fin();

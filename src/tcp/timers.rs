@@ -136,8 +136,10 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
 /// does not apply), else the last segment again; cwnd is not touched, nor the RTO's backoff, and the timer now
 /// runs as the RTO (the finish arms it: no second probe until an ACK of new data).
 fn tail_loss_probe<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb: &mut Tcb, sink: &mut S) {
+    // Whatever happens, no second probe before an ACK of new data: without a free buffer the RTO comes next,
+    // rather than one probe timeout after another (which would keep the RTO, and so giving up, from ever coming).
+    tcb.tlp = TailProbe::Spent;
     if send_one_new(ctx, key, tcb, sink).is_some() {
-        tcb.tlp = TailProbe::SentNew;
         ctx.stats.tail_loss_probes += 1;
         return;
     }
