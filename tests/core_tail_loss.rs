@@ -256,3 +256,47 @@ fn rfc8985_7_3_a_probe_that_finds_no_free_buffer_gives_way_to_the_rto() {
     assert!(out[0].0 - pto >= Duration::from_millis(200), "{:?}", out[0].0 - pto);
     assert_eq!(rig.ep.stats().tail_loss_probes, 0);
 }
+
+#[test]
+fn rfc8985_7_4_the_probes_sack_past_a_hole_starts_the_recovery_a_tail_of_three_cannot_start_by_duplicates() {
+    // A six-segment upload (its FIN on the last) loses its last three on their first sending. The probe resends
+    // the sixth, which the peer SACKs: one duplicate ACK, three segments missing below it, so neither three
+    // duplicates nor an early retransmit can come. Sent a probe timeout after them, the missing ones are lost
+    // (RACK's reading): the recovery starts on that ACK and resends them within a round trip, where the timer
+    // took over 200 ms.
+    let mut runs = Vec::new();
+    for probes in [true, false] {
+        let data: Vec<u8> = (0..6 * SMSS).map(|i| (i % 251) as u8).collect();
+        let client = Recorder::new(Script { on_open_send: data, close_on_open: true, ..Script::default() });
+        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+        let ccfg = Config { tail_loss_probes: probes, ..config(CLIENT_MAC) };
+        let mut net = Net::with_configs(ccfg, client, config(SERVER_MAC), server);
+        net.latency = Duration::from_millis(10);
+        let mut data_segments = 0;
+        net.set_filter(move |dir, _, s| {
+            if dir == Dir::ClientToServer && !s.payload.is_empty() {
+                data_segments += 1;
+                if (4..=6).contains(&data_segments) {
+                    return Fate::Drop;
+                }
+            }
+            Fate::Deliver
+        });
+        let id = net.connect();
+        net.drive_for(Duration::from_secs(5));
+        assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
+        let data: Vec<(Instant, Seg)> = net
+            .log
+            .iter()
+            .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
+            .map(|(t, _, s)| (*t, s.clone()))
+            .collect();
+        let repaired = data.last().unwrap().0.saturating_since(data[0].0);
+        runs.push((data.len(), repaired, net.client.stats().retransmits));
+    }
+    let (segments, with, retransmits) = runs[0];
+    // Six sent, the probe (the sixth again), then the fourth and fifth: each lost segment once, no more.
+    assert_eq!((segments, retransmits), (9, 3), "{runs:?}");
+    assert!(with <= Duration::from_millis(120), "{with:?}");
+    assert!(runs[1].1 >= Duration::from_millis(200), "{runs:?}");
+}

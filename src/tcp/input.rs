@@ -218,7 +218,7 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             }
         } else {
             tcb.dup_acks = tcb.dup_acks.saturating_add(1);
-            if tcb.dup_acks == 3 || early_retransmit(ctx, tcb) {
+            if tcb.dup_acks == 3 || early_retransmit(ctx, tcb) || probe_sacked_past_a_hole(tcb, seg, ack) {
                 enter_fast_recovery(ctx, key, tcb, seg, sink);
             }
         }
@@ -576,6 +576,15 @@ fn tail_probe_ack<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, seg: &TcpRepr<'_>, ac
         }
         _ => {}
     }
+}
+
+/// RFC 8985 §7.4 leaves the ACK of a tail loss probe to RACK: a segment sent after the ones still missing
+/// arrived, and those were sent at least a probe timeout (two round trips) before it, so they are lost, not late.
+/// Without RACK's clocks, this reads the same from the ACK: a duplicate that SACKs data while a probe is out
+/// starts the recovery at once, rather than waiting for duplicates that a tail of fewer than four segments
+/// cannot produce, or for the RTO.
+fn probe_sacked_past_a_hole(tcb: &Tcb, seg: &TcpRepr<'_>, ack: SeqNum) -> bool {
+    matches!(tcb.tlp, TailProbe::Resent | TailProbe::Spent) && seg.options.sack.len > 0 && !dsack(seg, ack)
 }
 
 /// RFC 2883 §4: the ACK's first SACK block reports a duplicate segment (a D-SACK): it lies below the cumulative
