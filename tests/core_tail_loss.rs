@@ -24,10 +24,10 @@ fn end(s: &Seg) -> u32 {
     s.seq.wrapping_add(s.len())
 }
 
-/// A client that uploads five segments (its FIN on the last) at 10 ms each way and loses the last two data
-/// segments on their first sending.
-fn upload_losing_its_tail(probes: bool) -> Net<Recorder, Recorder> {
-    let data: Vec<u8> = (0..5 * SMSS).map(|i| (i % 251) as u8).collect();
+/// A client that uploads `segments` full segments (its FIN on the last) at 10 ms each way, losing the data
+/// segments numbered in `lost` (from 1) on their first sending; driven to the end.
+fn upload_losing(segments: u32, lost: std::ops::RangeInclusive<usize>, probes: bool) -> Net<Recorder, Recorder> {
+    let data: Vec<u8> = (0..segments * SMSS).map(|i| (i % 251) as u8).collect();
     let client = Recorder::new(Script { on_open_send: data, close_on_open: true, ..Script::default() });
     let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
     let ccfg = Config { tail_loss_probes: probes, ..config(CLIENT_MAC) };
@@ -37,29 +37,34 @@ fn upload_losing_its_tail(probes: bool) -> Net<Recorder, Recorder> {
     net.set_filter(move |dir, _, s| {
         if dir == Dir::ClientToServer && !s.payload.is_empty() {
             data_segments += 1;
-            if data_segments == 4 || data_segments == 5 {
+            if lost.contains(&data_segments) {
                 return Fate::Drop;
             }
         }
         Fate::Deliver
     });
+    let id = net.connect();
+    net.drive_for(Duration::from_secs(5));
+    assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
     net
+}
+
+/// The client's data segments, first sendings and retransmissions, with when they left.
+fn client_data(net: &Net<Recorder, Recorder>) -> Vec<(Instant, Seg)> {
+    net.log
+        .iter()
+        .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
+        .map(|(t, _, s)| (*t, s.clone()))
+        .collect()
 }
 
 #[test]
 fn rfc8985_7_3_a_lost_tail_is_probed_two_round_trips_after_the_last_ack_not_left_to_the_rto() {
     let mut runs = Vec::new();
     for probes in [true, false] {
-        let mut net = upload_losing_its_tail(probes);
-        let id = net.connect();
-        net.drive_for(Duration::from_secs(5));
-        assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
-        let data: Vec<(Instant, Seg)> = net
-            .log
-            .iter()
-            .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
-            .map(|(t, _, s)| (*t, s.clone()))
-            .collect();
+        // Five segments, the last two lost.
+        let net = upload_losing(5, 4..=5, probes);
+        let data = client_data(&net);
         assert_eq!(data.len(), 7, "five sent, the lost two again: {}", net.trace());
         let repaired = data[6].0.saturating_since(data[0].0);
         runs.push((data[5].1.seq, data[4].1.seq, repaired, net.client.stats().tail_loss_probes));
@@ -76,18 +81,32 @@ fn rfc8985_7_3_a_lost_tail_is_probed_two_round_trips_after_the_last_ack_not_left
     assert!(without >= Duration::from_millis(200), "without probes the RTO repairs it: {without:?}");
 }
 
-/// A server that sends three segments on open, to a peer that acknowledges the first two only (the third is
-/// lost, or its ACK late). Returns the rig, the peer and the three segments.
-fn server_missing_the_last_of_three() -> (Rig, PeerConn, Vec<Seg>) {
-    let app = Recorder::new(Script { on_open_send: vec![7; 3 * SMSS as usize], ..Script::default() });
-    let mut rig = Rig::server_with(config(SERVER_MAC), app);
-    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65535);
+/// A server that sends `segments` full segments on open, over a connection with `opts` and a wide window
+/// (probes as `probes`), and a peer that then acknowledges the first `acked` of them. Returns the rig, the peer
+/// and the segments.
+fn server_sending(segments: u32, acked: usize, opts: SynOpts, probes: bool) -> (Rig, PeerConn, Vec<Seg>) {
+    let app = Recorder::new(Script { on_open_send: vec![7; (segments * SMSS) as usize], ..Script::default() });
+    let mut rig = Rig::server_with(Config { tail_loss_probes: probes, ..config(SERVER_MAC) }, app);
+    let mut p = PeerConn::open_to_server_with(&mut rig, opts, 65535);
     let burst = p.log[1..].to_vec();
-    assert_eq!(burst.len(), 3, "{burst:?}");
-    let mut a = p.seg(&rig, ACK);
-    a.ack = end(&burst[1]);
+    assert_eq!(burst.len(), segments as usize, "{burst:?}");
+    let a = ack_of(&mut p, &rig, end(&burst[acked - 1]), &[]);
     assert!(rig.send(&a).is_empty());
     (rig, p, burst)
+}
+
+/// The peer's ACK of everything before `ack`, with SACK blocks `sack`.
+fn ack_of(p: &mut PeerConn, rig: &Rig, ack: u32, sack: &[(u32, u32)]) -> Seg {
+    let mut a = p.seg(rig, ACK);
+    a.ack = ack;
+    a.sack = sack.to_vec();
+    a
+}
+
+/// A server that sends three segments on open, to a peer that acknowledges the first two only (the third is
+/// lost, or its ACK late).
+fn server_missing_the_last_of_three() -> (Rig, PeerConn, Vec<Seg>) {
+    server_sending(3, 2, SynOpts::FULL, true)
 }
 
 /// The server's lone segment in flight is probed when its RTO would have fired (PTO = 2·SRTT + the 200 ms a
@@ -112,8 +131,7 @@ fn released_after(rig: &mut Rig, p: &mut PeerConn) -> usize {
     let (taken, first) = rig.act(id, |c| c.send(&[9; 20 * SMSS as usize]));
     assert_eq!(taken, Some(20 * SMSS as usize));
     assert!(!first.is_empty());
-    let mut a = p.seg(rig, ACK);
-    a.ack = end(&first[0]);
+    let a = ack_of(p, rig, end(&first[0]), &[]);
     rig.send(&a).len()
 }
 
@@ -123,8 +141,7 @@ fn rfc8985_7_4_2_a_probe_that_repaired_a_loss_halves_cwnd_once_data_beyond_it_is
     probe_of_the_lone_segment(&mut rig, &burst);
     // The probe's copy arrives (the first never did): the ACK reaches its end exactly, which cannot tell a
     // repair from a late ACK; no duplicate follows.
-    let mut a = p.seg(&rig, ACK);
-    a.ack = end(&burst[2]);
+    let a = ack_of(&mut p, &rig, end(&burst[2]), &[]);
     assert!(rig.send(&a).is_empty());
     // cwnd was 12 segments (10, one more per ACK of new data); the ACK of data sent after the probe ends the
     // episode as a repair: ssthresh = cwnd = 6, and with eleven in flight this ACK releases nothing.
@@ -140,14 +157,10 @@ fn rfc8985_7_4_1_a_probe_whose_duplicate_the_peer_reports_costs_no_window() {
     for dsack in [false, true] {
         let (mut rig, mut p, burst) = server_missing_the_last_of_three();
         probe_of_the_lone_segment(&mut rig, &burst);
-        let mut a = p.seg(&rig, ACK);
-        a.ack = end(&burst[2]);
+        let a = ack_of(&mut p, &rig, end(&burst[2]), &[]);
         assert!(rig.send(&a).is_empty());
-        let mut dup = p.seg(&rig, ACK);
-        dup.ack = end(&burst[2]);
-        if dsack {
-            dup.sack = vec![(burst[2].seq, end(&burst[2]))];
-        }
+        let block: &[(u32, u32)] = if dsack { &[(burst[2].seq, end(&burst[2]))] } else { &[] };
+        let dup = ack_of(&mut p, &rig, end(&burst[2]), block);
         assert!(rig.send(&dup).is_empty());
         assert_eq!(released_after(&mut rig, &mut p), 2, "dsack {dsack}");
         assert_eq!(rig.ep.stats().tail_loss_repairs, 0, "dsack {dsack}");
@@ -158,13 +171,7 @@ fn rfc8985_7_4_1_a_probe_whose_duplicate_the_peer_reports_costs_no_window() {
 fn rfc8985_7_2_no_probe_without_sack_nor_when_turned_off() {
     // Without SACK the probe's ACK could not say what arrived: the RTO alone, with its collapse of cwnd.
     for (opts, probes) in [(SynOpts { sack: false, ..SynOpts::FULL }, true), (SynOpts::FULL, false)] {
-        let app = Recorder::new(Script { on_open_send: vec![7; 3 * SMSS as usize], ..Script::default() });
-        let mut rig = Rig::server_with(Config { tail_loss_probes: probes, ..config(SERVER_MAC) }, app);
-        let mut p = PeerConn::open_to_server_with(&mut rig, opts, 65535);
-        let burst = p.log[1..].to_vec();
-        let mut a = p.seg(&rig, ACK);
-        a.ack = end(&burst[1]);
-        rig.send(&a);
+        let (mut rig, _p, burst) = server_sending(3, 2, opts, probes);
         let out = rig.advance(Duration::from_millis(250));
         assert_eq!(out.len(), 1, "{opts:?}: {out:?}");
         assert_eq!(out[0].1.seq, burst[2].seq);
@@ -178,20 +185,11 @@ fn rfc8985_7_2_no_probe_once_the_peer_has_sacked_past_a_hole_and_the_rto_keeps_i
     // and third were lost). A probe would resend the fifth, which arrived; with four in flight and two
     // duplicates neither a fast nor an early retransmit starts, so the RTO repairs it, due 200 ms after the
     // last ACK of new data, as before probes existed (the PTO armed at that ACK lapsed with the duplicates).
-    let app = Recorder::new(Script { on_open_send: vec![7; 5 * SMSS as usize], ..Script::default() });
-    let mut rig = Rig::server_with(config(SERVER_MAC), app);
-    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65535);
-    let burst = p.log[1..].to_vec();
-    assert_eq!(burst.len(), 5);
-    let mut a = p.seg(&rig, ACK);
-    a.ack = end(&burst[0]);
-    assert!(rig.send(&a).is_empty());
+    let (mut rig, mut p, burst) = server_sending(5, 1, SynOpts::FULL, true);
     let t_ack = rig.now;
     for last in [3, 4] {
         rig.now += Duration::from_millis(1);
-        let mut d = p.seg(&rig, ACK);
-        d.ack = end(&burst[0]);
-        d.sack = vec![(burst[3].seq, end(&burst[last]))];
+        let d = ack_of(&mut p, &rig, end(&burst[0]), &[(burst[3].seq, end(&burst[last]))]);
         assert!(rig.send(&d).is_empty(), "duplicate {last}");
     }
     let out = rig.advance(Duration::from_millis(300));
@@ -207,19 +205,10 @@ fn rfc8985_7_2_a_probe_scheduled_before_a_fast_retransmit_does_not_fire_as_a_tim
     // a fast retransmit of the second begins a recovery. The probe timeout armed at the first ACK (4 ms here)
     // is still the timer's deadline: when it comes it must find the recovery and wait out the RTO, not act as
     // a timeout (which would resend the second segment again and collapse cwnd to one segment).
-    let app = Recorder::new(Script { on_open_send: vec![7; 10 * SMSS as usize], ..Script::default() });
-    let mut rig = Rig::server_with(config(SERVER_MAC), app);
-    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65535);
-    let burst = p.log[1..].to_vec();
-    assert_eq!(burst.len(), 10);
-    let mut a = p.seg(&rig, ACK);
-    a.ack = end(&burst[0]);
-    rig.send(&a);
+    let (mut rig, mut p, burst) = server_sending(10, 1, SynOpts::FULL, true);
     let mut resent = Vec::new();
     for last in [2, 3, 4] {
-        let mut d = p.seg(&rig, ACK);
-        d.ack = end(&burst[0]);
-        d.sack = vec![(burst[2].seq, end(&burst[last]))];
+        let d = ack_of(&mut p, &rig, end(&burst[0]), &[(burst[2].seq, end(&burst[last]))]);
         resent.extend(rig.send(&d));
     }
     assert_eq!(resent.first().map(|s| s.seq), Some(burst[1].seq), "the fast retransmit: {resent:?}");
@@ -235,13 +224,7 @@ fn rfc8985_7_3_a_probe_that_finds_no_free_buffer_gives_way_to_the_rto() {
     // comes no transmit buffer is free, and nothing goes; the timer is then the RTO's (which resends from SND.UNA
     // and, repeated, gives up on the peer), not another probe timeout, and another, for as long as buffers
     // lack.
-    let app = Recorder::new(Script { on_open_send: vec![7; 3 * SMSS as usize], ..Script::default() });
-    let mut rig = Rig::server_with(config(SERVER_MAC), app);
-    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65535);
-    let burst = p.log[1..].to_vec();
-    let mut a = p.seg(&rig, ACK);
-    a.ack = end(&burst[0]);
-    assert!(rig.send(&a).is_empty());
+    let (mut rig, _p, burst) = server_sending(3, 1, SynOpts::FULL, true);
     let t_ack = rig.now;
     let pto = rig.ep.poll_timeout().expect("the probe timeout");
     // (SRTT from the handshake's timestamp echo, which the cookie's bits may overstate by up to 32 ms.)
@@ -266,31 +249,8 @@ fn rfc8985_7_4_the_probes_sack_past_a_hole_starts_the_recovery_a_tail_of_three_c
     // took over 200 ms.
     let mut runs = Vec::new();
     for probes in [true, false] {
-        let data: Vec<u8> = (0..6 * SMSS).map(|i| (i % 251) as u8).collect();
-        let client = Recorder::new(Script { on_open_send: data, close_on_open: true, ..Script::default() });
-        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
-        let ccfg = Config { tail_loss_probes: probes, ..config(CLIENT_MAC) };
-        let mut net = Net::with_configs(ccfg, client, config(SERVER_MAC), server);
-        net.latency = Duration::from_millis(10);
-        let mut data_segments = 0;
-        net.set_filter(move |dir, _, s| {
-            if dir == Dir::ClientToServer && !s.payload.is_empty() {
-                data_segments += 1;
-                if (4..=6).contains(&data_segments) {
-                    return Fate::Drop;
-                }
-            }
-            Fate::Deliver
-        });
-        let id = net.connect();
-        net.drive_for(Duration::from_secs(5));
-        assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
-        let data: Vec<(Instant, Seg)> = net
-            .log
-            .iter()
-            .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
-            .map(|(t, _, s)| (*t, s.clone()))
-            .collect();
+        let net = upload_losing(6, 4..=6, probes);
+        let data = client_data(&net);
         let repaired = data.last().unwrap().0.saturating_since(data[0].0);
         runs.push((data.len(), repaired, net.client.stats().retransmits));
     }
