@@ -298,17 +298,10 @@ pub fn run(a: &Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     fn parse(extra: &[&str]) -> Args {
         let base = ["load", "--iface", "eth0", "--target", "10.0.0.1:80", "--src", "10.80.0.0/24"];
-        Cli::try_parse_from(base.iter().chain(extra)).unwrap_or_else(|e| panic!("{extra:?}: {e}")).args
+        crate::cli::parse_args(&[&base[..], extra].concat()).unwrap_or_else(|e| panic!("{extra:?}: {e}"))
     }
 
     #[test]

@@ -78,3 +78,10 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
+
+/// Parses one subcommand's arguments alone (`argv[0]` names it, as the program name would), for its tests.
+#[cfg(test)]
+fn parse_args<A: clap::Args>(argv: &[&str]) -> Result<A, clap::Error> {
+    let cmd = A::augment_args(clap::Command::new("xdptcp"));
+    A::from_arg_matches(&cmd.try_get_matches_from(argv)?)
+}

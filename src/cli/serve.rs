@@ -202,17 +202,10 @@ pub fn run(a: &Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
         let base = ["serve", "--iface", "eth0", "--ports", "80"];
-        Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args)
+        crate::cli::parse_args(&[&base[..], extra].concat())
     }
 
     #[test]
