@@ -73,7 +73,7 @@ fn injected_rst_syn_and_data_only_an_exact_rst_closes_and_streams_stay_intact() 
 /// tell in-window guesses of a victim's sequence number from out-of-window ones by what they cost a budget its
 /// own connections can watch. The default server shares no challenge-ACK budget between connections (as Linux
 /// since 6.0), so there is nothing to watch; the statistics that would expose a shared budget, and the check
-/// that they do, are in tests/core_admission.rs (`cve_2016_5696_…`), in virtual time over 300 seconds. Here
+/// that they do, are in tests/core/admission.rs (`cve_2016_5696_…`), in virtual time over 300 seconds. Here
 /// the same holds end to end, over real frames from spoofed sources. (A fixed budget did leak on this path:
 /// 5 fewer probe challenge ACKs, mean 20.0 against 25.3, when the endpoint had one.)
 #[test]

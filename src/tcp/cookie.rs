@@ -43,7 +43,7 @@
 //! succeeds with p = 8 / 2^32 = 2^-29. A guess that fixes the top bits does no better: for any fixed
 //! combination, the accepted MAC is 29 bits of a PRF under a secret key the attacker has not seen, so it is hit
 //! with probability 2^-29 (plus SipHash's negligible PRF advantage). Cookies observed for other segments do not
-//! help for the same reason. tests/cookie_bound.rs counts the accepted values around valid cookies to prove
+//! help for the same reason. tests/core/cookie_bound.rs counts the accepted values around valid cookies to prove
 //! the "exactly 8" part.
 //!
 //! # Timestamp bits

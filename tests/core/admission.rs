@@ -2,7 +2,7 @@
 //! table (new connections refused with RST and counted, existing ones unharmed, cookies still answered), and the
 //! rate limits on challenge ACKs (per connection and for the endpoint) and on RSTs.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::fixtures::{fixture, Flavour, Role};

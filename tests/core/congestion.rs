@@ -3,7 +3,7 @@
 //! timeout, the halving on fast retransmit (§3.2), and a long transfer through a lossy wire. The windows are seen
 //! only from the outside: how many bytes each ACK lets out. Every frame is built or re-parsed by etherparse.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::frames::{Seg, ACK, SERVER_MAC};
@@ -27,7 +27,7 @@ fn server_sending(opts: SynOpts) -> (Rig, PeerConn, Vec<Seg>) {
     let app = Recorder::new(Script { on_open_send: vec![7; RESPONSE], ..Script::default() });
     // These tests watch the windows through full-sized segments, and timeouts as RFC 5681 and 6298 have them;
     // the MSS fallback after a second timeout (black-hole detection) has its own test below, and the tail loss
-    // probe that comes before a timeout on a connection with SACK has its own in core_scenarios.
+    // probe that comes before a timeout on a connection with SACK has its own in scenarios.
     let cfg = Config { black_hole_detection: false, tail_loss_probes: false, ..config(SERVER_MAC) };
     let mut rig = Rig::server_with(cfg, app);
     let p = PeerConn::open_to_server_with(&mut rig, opts, BIG_WINDOW);
@@ -161,7 +161,7 @@ fn rfc5681_3_1_initial_window_is_one_segment_when_the_syn_was_retransmitted() {
 /// A deterministic, roughly 1-in-`n` frame loss on both directions, sparing the client's first two frames: the
 /// segment that completes the cookie handshake must arrive before the rest of the client's first flight, or the
 /// listener answers those with RSTs (a stateless listener knows nothing of them; that is the SYN-cookie design,
-/// not congestion control, and `core_scenarios` covers losing it when it travels alone).
+/// not congestion control, and `scenarios` covers losing it when it travels alone).
 fn lossy(n: u64) -> impl FnMut(Dir, usize, &Seg) -> Fate {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     move |dir, i, _| {

@@ -3,7 +3,7 @@
 //! retransmission from a repair (Linux undoes the window reduction of one it finds spurious, and RFC 8985 tail
 //! loss probes use it). Against a scripted peer; every frame is built or re-parsed by etherparse.
 
-mod support;
+use crate::support;
 
 use support::frames::{Seg, ACK, PSH};
 use support::peer::{PeerConn, SynOpts};

@@ -2,7 +2,7 @@
 //! boundary, pipelining, HTTP/1.0 vs keep-alive vs `Connection: close`, HEAD, bodies, and the 400/405 paths.
 //! Expected responses are written out literally (RFC 9112 framing), not taken from the app.
 
-mod support;
+use crate::support;
 
 use support::frames::SERVER_MAC;
 use support::net::config;

@@ -5,7 +5,7 @@
 //! segment in turn. Also: both close orders with data both ways, half-close both ways, back-pressure, aborts, send
 //! buffer limits, the peer's window, IPv6.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::frames::{Seg, CLIENT_IP6, SERVER_IP6, SERVER_PORT};

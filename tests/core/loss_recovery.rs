@@ -4,7 +4,7 @@
 //! lost segment must go again exactly once (no spurious retransmission, whether the repair came from duplicate
 //! ACKs, partial ACKs, a scoreboard or the timer), and the stream must arrive whole.
 
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashSet};

@@ -3,13 +3,13 @@
 //! RFC 5961's MAX.SND.WND) × timestamps (as negotiated, old, missing), for both roles and for two peers (with
 //! timestamps; without, and with a receive window that wraps around 2^32).
 //!
-//! Each case runs on a fresh fixture (tests/support/fixtures.rs) and is checked against the action the RFCs
-//! prescribe (tests/support/model.rs): the reply (none, ACK with exact numbers, challenge ACK, RST with exact
+//! Each case runs on a fresh fixture (tests/core/support/fixtures.rs) and is checked against the action the RFCs
+//! prescribe (tests/core/support/model.rs): the reply (none, ACK with exact numbers, challenge ACK, RST with exact
 //! numbers, SYN-ACK), the state afterwards, the app events and the counters that tell a challenge ACK from an
 //! ordinary one. Every frame the core emits is re-parsed by etherparse with its checksums. A failing case prints
 //! the state, the segment and expected vs actual.
 
-mod support;
+use crate::support;
 
 use support::fixtures::{fixture, roles_of, Flavour};
 use support::model::{cases, compare, expect, observe};

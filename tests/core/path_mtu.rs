@@ -1,8 +1,8 @@
 //! ICMP "too big" on live connections, in virtual time (RFC 1191 §6.3, RFC 8201 §5.2, RFC 5927 §4.1): the
 //! messages are built by etherparse around frames the endpoint sent, and every reply is re-parsed by it.
 
-mod icmp_frames;
-mod support;
+use crate::icmp_frames;
+use crate::support;
 
 use std::net::Ipv4Addr;
 use support::frames::{self, Seg, ACK, CLIENT_MAC, FIN, SERVER_IP, SERVER_MAC};

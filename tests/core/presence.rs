@@ -3,7 +3,7 @@
 //! so that its SYNs reach the worker (RFC 5961 §4 for a live one, RFC 6191 for one in TIME-WAIT) and nothing
 //! else's do. Whole client/server scenarios in virtual time.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //!    what the other sent, data never overruns the receiver's announced window, every connection ends, and a
 //!    normal close implies the whole stream arrived.
 
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Whole client/server lifecycles in virtual time: both endpoints are this stack, every frame re-parsed by
 //! etherparse on the way.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::frames::{ACK, SYN};

@@ -1,7 +1,7 @@
 //! Hand-written RFC clause tests on the per-state fixtures, each with its expectation spelled out here (not taken
 //! from the model the matrix uses, so the two check each other), plus option negotiation outcomes and VLAN replies.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::fixtures::{fixture, Flavour, Fx, Role, IN_FLIGHT};

@@ -5,7 +5,7 @@
 //! recovery would have done) or was not needed (nothing changes). Every frame is built or re-parsed by
 //! etherparse.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::frames::{Seg, ACK, CLIENT_MAC, SERVER_MAC};

@@ -2,7 +2,7 @@
 //! reuse of the tuple by a new SYN (RFC 6191: a higher sequence number, or a newer timestamp, reopens it through a
 //! cookie; anything else gets an ACK). Scripted peers (fixtures) and pairs of our own endpoints in virtual time.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::fixtures::{fixture, Flavour, Fx, Role, PEER_MSS, PEER_WSCALE};

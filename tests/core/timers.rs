@@ -2,7 +2,7 @@
 //! backoff, Karn, the 3 s fallback after a retransmitted SYN), the retry limits (SYN: TimedOut; data: RST then
 //! TimedOut), zero-window probing (RFC 9293 §3.8.6.1) and the FIN-WAIT-2 timeout.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::fixtures::{fixture, Flavour, Role};
@@ -15,7 +15,7 @@ use xdptcp::tcp::{Config, ConnId, State};
 use xdptcp::time::Instant;
 
 /// The endpoints here time out as RFC 6298 says, with no RFC 8985 tail loss probe first: a lone segment would
-/// otherwise go again at 2·SRTT + 200 ms when that comes before the RTO (core_scenarios tests the probe).
+/// otherwise go again at 2·SRTT + 200 ms when that comes before the RTO (scenarios.rs tests the probe).
 fn timers_config(mac: [u8; 6]) -> Config {
     Config { tail_loss_probes: false, ..support::net::config(mac) }
 }

@@ -2,7 +2,7 @@
 //! peer what the app can take (RFC 9293 §3.8.6), is never shrunk (§3.8.6.2.2), reopens with an update, and a
 //! connection nobody uses is eventually reset.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::frames::RST;
@@ -135,7 +135,7 @@ fn idle_connection_is_reset_after_the_idle_timeout_and_activity_keeps_it() {
 /// Peers that stop reading cannot take the server's memory: all send queues together hold at most
 /// `Config::send_memory` bytes, the echo app's window shrinks to what is left, and once 7/8 of it is in use a
 /// connection stuck behind a zero window is reset at its next probe (RFC 6429 allows aborting persist-state
-/// connections under resource pressure; without pressure MUST-66 keeps them, see core_timers).
+/// connections under resource pressure; without pressure MUST-66 keeps them, see timers.rs).
 #[test]
 fn rfc6429_send_memory_is_bounded_and_zero_window_connections_are_shed_under_pressure() {
     use support::frames::{CLIENT_MAC, SERVER_MAC};

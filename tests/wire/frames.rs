@@ -1,11 +1,9 @@
 //! Whole-frame parsing and emission: round trips per layer combination, every refusal reason, truncation, data
 //! offsets, padding, VLAN, IPv6, and emit's size errors.
 
-mod wire_support;
-
+use crate::support::*;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use wire_support::*;
 use xdptcp::wire::*;
 
 fn parse_ok(frame: &[u8]) -> FrameRepr<'_> {

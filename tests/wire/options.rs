@@ -1,9 +1,7 @@
 //! TCP options: parsing as Linux does (stop at the first malformed option, keep what came before), clamping,
 //! normalisation per segment kind, and Linux's emitted layout.
 
-mod wire_support;
-
-use wire_support::*;
+use crate::support::*;
 use xdptcp::wire::*;
 
 const MSS_1460: [u8; 4] = [2, 4, 0x05, 0xb4];

@@ -2,12 +2,10 @@
 //! correct checksums and parses back to itself; arbitrary and mutated bytes never panic, and whatever parses
 //! survives emit and re-parse.
 
-mod wire_support;
-
+use crate::support::*;
 use etherparse::{LinkHeader, NetHeaders, PacketHeaders, TcpOptionElement, TransportHeader, VlanHeader};
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use wire_support::*;
 use xdptcp::wire::*;
 
 fn mac() -> impl Strategy<Value = MacAddr> {

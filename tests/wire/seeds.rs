@@ -2,10 +2,8 @@
 //! proves the committed files are exactly what the fixtures produce and that each seed is valid; run it with
 //! `XDPTCP_WRITE_SEEDS=1` to (re)write them.
 
-mod wire_support;
-
+use crate::support::*;
 use std::path::PathBuf;
-use wire_support::*;
 use xdptcp::wire::*;
 
 fn frame_seeds() -> Vec<(&'static str, Vec<u8>)> {
