@@ -128,13 +128,20 @@ fn rates_a_schedule_cannot_hold_are_refused() {
 
 #[test]
 fn connection_flags_that_a_flood_alone_would_ignore_are_refused() {
-    // Found by an audit: `load --flood syn --http` (or --request, --close) ran the flood and silently dropped the
-    // flag. An interface that does not exist: should the refusal ever be lost, nothing floods anything.
+    // Found by an audit: `load --flood syn --http` (or --request, --close, --time-wait, --timeout, --warmup,
+    // --hgrm) ran the flood and silently dropped the flag. An interface that does not exist: should the refusal
+    // ever be lost, nothing floods anything.
     let flood = ["load", "--iface", "xdptcp-none0", "--target", "10.0.0.1:80", "--src", "10.80.0.0/24", "--flood"];
     for kind in ["syn", "ack"] {
-        for (extra, flag) in
-            [(&["--http"][..], "--http"), (&["--request", "64"], "--request"), (&["--close", "server"], "--close")]
-        {
+        for (extra, flag) in [
+            (&["--http"][..], "--http"),
+            (&["--request", "64"], "--request"),
+            (&["--close", "server"], "--close"),
+            (&["--time-wait", "2"], "--time-wait"),
+            (&["--timeout", "3"], "--timeout"),
+            (&["--warmup", "1"], "--warmup"),
+            (&["--hgrm", "/tmp/flood.hgrm"], "--hgrm"),
+        ] {
             refused(&[&flood[..], &[kind], extra].concat(), flag);
         }
     }

@@ -46,9 +46,9 @@ pub struct Args {
     /// Measured connections to start in all (instead of --duration).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     connections: Option<u64>,
-    /// Seconds of load before measuring (run, not recorded).
-    #[arg(long, default_value_t = 0.0, value_parser = crate::cli::secs_arg::parse_secs)]
-    warmup: f64,
+    /// Seconds of load before measuring (run, not recorded). Default: none.
+    #[arg(long, value_parser = crate::cli::secs_arg::parse_secs)]
+    warmup: Option<f64>,
     /// Send this many bytes on each connection and expect them echoed back (`serve --app echo`).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     request: Option<u64>,
@@ -62,13 +62,13 @@ pub struct Args {
     /// `server` the client waits for the server's FIN. Default: client.
     #[arg(long, value_enum)]
     close: Option<Close>,
-    /// TIME-WAIT duration (2MSL) of the generator's connections, in seconds.
-    #[arg(long = "time-wait", default_value_t = 60.0, value_parser = crate::cli::secs_arg::parse_secs)]
-    time_wait: f64,
+    /// TIME-WAIT duration (2MSL) of the generator's connections, in seconds. Default: 60.
+    #[arg(long = "time-wait", value_parser = crate::cli::secs_arg::parse_secs)]
+    time_wait: Option<f64>,
     /// Seconds a connection may take from its intended start to its end before it is aborted as a timeout. A
-    /// connection the generator reaches with less than half of it left is not sent (`generator_behind`).
-    #[arg(long, default_value_t = 5.0, value_parser = crate::cli::secs_arg::parse_positive_secs)]
-    timeout: f64,
+    /// connection the generator reaches with less than half of it left is not sent (`generator_behind`). Default: 5.
+    #[arg(long, value_parser = crate::cli::secs_arg::parse_positive_secs)]
+    timeout: Option<f64>,
     /// Write the summary as JSON to this file.
     #[arg(long, value_parser = super::path_arg::parse_output_path)]
     json: Option<PathBuf>,
@@ -212,14 +212,14 @@ impl Args {
             src_ports: self.src_ports.clone(),
             pace,
             bound,
-            warmup: Duration::from_secs_f64(self.warmup),
+            warmup: Duration::from_secs_f64(self.warmup.unwrap_or(0.0)),
             request,
             close: match self.close {
                 None | Some(Close::Client) => CloseBy::Client,
                 Some(Close::Server) => CloseBy::Server,
             },
-            time_wait: Duration::from_secs_f64(self.time_wait),
-            timeout: Duration::from_secs_f64(self.timeout),
+            time_wait: Duration::from_secs_f64(self.time_wait.unwrap_or(60.0)),
+            timeout: Duration::from_secs_f64(self.timeout.unwrap_or(5.0)),
             dst_mac: self.dst_mac,
             vlans: self.vlans.clone(),
             flood: self.flood.map(|f| match f {
@@ -246,16 +246,25 @@ impl Args {
 }
 
 impl Args {
-    /// The first flag given that shapes a connection, when there will be none: a flood alone (`--flood` without
-    /// `--rate` or `--concurrency`) only sends spoofed frames, so `--request`, `--http` and `--close` would be
-    /// taken and do nothing. Beside a load they shape its connections as usual.
+    /// The first flag given that shapes or measures a connection, when there will be none: a flood alone
+    /// (`--flood` without `--rate` or `--concurrency`) only sends spoofed frames, so `--request`, `--http`,
+    /// `--close`, `--time-wait`, `--timeout`, `--warmup` and `--hgrm` would be taken and do nothing. Beside a load
+    /// they apply to its connections as usual.
     fn ignored_by_a_flood_alone(&self) -> Option<&'static str> {
         if self.flood.is_none() || self.rate.is_some() || self.concurrency.is_some() {
             return None;
         }
-        [("--request", self.request.is_some()), ("--http", self.http), ("--close", self.close.is_some())]
-            .into_iter()
-            .find_map(|(flag, given)| given.then_some(flag))
+        [
+            ("--request", self.request.is_some()),
+            ("--http", self.http),
+            ("--close", self.close.is_some()),
+            ("--time-wait", self.time_wait.is_some()),
+            ("--timeout", self.timeout.is_some()),
+            ("--warmup", self.warmup.is_some()),
+            ("--hgrm", self.hgrm.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
     }
 }
 
@@ -313,6 +322,11 @@ mod tests {
             (&["--http", "--http-path", "/x"], "--http"),
             (&["--close", "server"], "--close"),
             (&["--close", "client"], "--close"),
+            // Found later: these were taken as silently as the three above.
+            (&["--time-wait", "2"], "--time-wait"),
+            (&["--timeout", "3"], "--timeout"),
+            (&["--warmup", "1"], "--warmup"),
+            (&["--hgrm", "/tmp/x.hgrm"], "--hgrm"),
         ] {
             for kind in ["syn", "ack"] {
                 let a = parse(&[&["--flood", kind][..], flags].concat());
@@ -325,6 +339,12 @@ mod tests {
             assert_eq!(parse(&[&["--rate", "10"][..], flags].concat()).ignored_by_a_flood_alone(), None);
         }
         assert_eq!(parse(&["--flood", "syn"]).ignored_by_a_flood_alone(), None, "a flood alone, nothing ignored");
-        assert!(matches!(parse(&["--rate", "1"]).options().close, CloseBy::Client), "client closes by default");
+        let defaults = parse(&["--rate", "1"]).options();
+        assert!(matches!(defaults.close, CloseBy::Client), "client closes by default");
+        assert_eq!(
+            (defaults.time_wait, defaults.timeout, defaults.warmup),
+            (Duration::from_secs(60), Duration::from_secs(5), Duration::ZERO),
+            "the documented defaults: the real 2MSL, 5 s, no warm-up"
+        );
     }
 }
