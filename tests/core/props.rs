@@ -119,19 +119,10 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn start() -> impl Strategy<Value = (Role, State, bool)> {
-    let states = prop::sample::select(vec![
-        State::Listen,
-        State::SynSent,
-        State::SynReceived,
-        State::Established,
-        State::FinWait1,
-        State::FinWait2,
-        State::CloseWait,
-        State::Closing,
-        State::LastAck,
-        State::TimeWait,
-        State::Closed,
-    ]);
+    // Closed last, as when the seeds in props.proptest-regressions were recorded: they replay the same cases.
+    let mut order = State::ALL.to_vec();
+    order.rotate_left(1);
+    let states = prop::sample::select(order);
     (prop::sample::select(vec![Role::Server, Role::Client]), states, any::<bool>())
 }
 
