@@ -42,6 +42,11 @@ impl Instant {
     pub const fn as_millis(self) -> u64 {
         self.0 / 1_000_000
     }
+    /// `ns` nanoseconds later, saturating: for the timers, whose arithmetic stays in integer nanoseconds.
+    #[inline]
+    pub const fn add_nanos(self, ns: u64) -> Instant {
+        Instant(self.0.saturating_add(ns))
+    }
     /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
     #[inline]
     pub fn saturating_since(self, earlier: Instant) -> Duration {
@@ -49,8 +54,9 @@ impl Instant {
     }
 }
 
+/// `d` in nanoseconds, saturating at `u64::MAX` (584 years).
 #[inline]
-fn duration_nanos(d: Duration) -> u64 {
+pub fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 

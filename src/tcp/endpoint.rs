@@ -545,7 +545,7 @@ fn connect_in<K: FlowKey, A: App, S: FrameSink>(
     ctx.live += 1;
     let (key, tcb) = flows.table.entry_mut(h);
     emit_syn(ctx, key, tcb, sink);
-    let rto = flows.table.get(h).rto(&ctx.cfg);
-    flows.wheel.arm(h, ctx.now + rto);
+    let rto = flows.table.get(h).rto_ns(&ctx.cfg);
+    flows.wheel.arm(h, ctx.now.add_nanos(rto));
     Ok(flows.id(h))
 }

@@ -10,6 +10,7 @@ use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
 use crate::tcp::output::{emit_ctl, output};
 use crate::tcp::time_wait::TimeWait;
+use crate::time::duration_nanos;
 use crate::wire::TcpFlags;
 
 /// What happens to a connection after an event.
@@ -115,18 +116,16 @@ pub fn open_window<A: App>(ctx: &Ctx<A>, tcb: &mut Tcb) {
 pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32) {
     let tcb = flows.table.get(h);
     let mut probe = false;
+    // The wait in nanoseconds (see `Tcb::rto_ns`).
     let wait = match tcb.state {
-        State::SynSent | State::SynReceived => Some(tcb.rto(&ctx.cfg)),
-        State::FinWait2 => Some(ctx.cfg.fin_wait2_timeout),
-        _ if tcb.in_flight() > 0 => match tcb.probe_timeout(&ctx.cfg) {
-            Some(pto) => {
-                probe = true;
-                Some(pto)
-            }
-            None => Some(tcb.rto(&ctx.cfg)),
-        },
+        State::SynSent | State::SynReceived => Some(tcb.rto_ns(&ctx.cfg)),
+        State::FinWait2 => Some(duration_nanos(ctx.cfg.fin_wait2_timeout)),
+        _ if tcb.in_flight() > 0 => {
+            probe = tcb.probe_allowed(&ctx.cfg);
+            Some(if probe { tcb.pto_ns(&ctx.cfg) } else { tcb.rto_ns(&ctx.cfg) })
+        }
         // Data waits behind a zero window: the persist timer (RFC 9293 §3.8.6.1).
-        State::Established | State::CloseWait if ctx.bufs.len(tcb.tx) > 0 => Some(tcb.rto(&ctx.cfg)),
+        State::Established | State::CloseWait if ctx.bufs.len(tcb.tx) > 0 => Some(tcb.rto_ns(&ctx.cfg)),
         State::Established | State::CloseWait => {
             match ctx.cfg.idle_timeout {
                 Some(idle) => flows.wheel.arm(h, ctx.now + idle),
@@ -138,8 +137,8 @@ pub fn rearm<K: FlowKey, A: App>(ctx: &mut Ctx<A>, flows: &mut Flows<K>, h: u32)
         _ => None,
     };
     match wait {
-        Some(d) => {
-            let due = ctx.now + d;
+        Some(ns) => {
+            let due = ctx.now.add_nanos(ns);
             if flows.wheel.deadline(h).is_none_or(|t| t > due) {
                 flows.wheel.arm(h, due);
                 let tcb = flows.table.get_mut(h);

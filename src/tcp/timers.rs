@@ -45,14 +45,14 @@ fn fire<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, flows: &mut Flows<K>
         State::FinWait2 => Next::Close(CloseReason::TimedOut),
         _ if tcb.tlp == TailProbe::Armed => {
             tcb.tlp = TailProbe::Idle;
-            if tcb.probe_timeout(&ctx.cfg).is_some() {
+            if tcb.probe_allowed(&ctx.cfg) {
                 tail_loss_probe(ctx, key, tcb, sink);
             } else {
                 // The conditions lapsed since the probe was scheduled (a duplicate ACK came, a recovery began,
                 // the window closed): no probe, and no timeout yet either. The RTO the PTO stood in for is due
                 // what is left of it (the finish leaves this earlier deadline be).
-                let left = tcb.rto(&ctx.cfg).saturating_sub(tcb.pto(&ctx.cfg));
-                flows.wheel.arm(h, ctx.now + left);
+                let left = tcb.rto_ns(&ctx.cfg).saturating_sub(tcb.pto_ns(&ctx.cfg));
+                flows.wheel.arm(h, ctx.now.add_nanos(left));
             }
             Next::Keep
         }
