@@ -41,7 +41,8 @@ pub struct Ctx<A> {
     /// Set at every entry point; all processing of one call sees the same time.
     pub now: Instant,
     /// RFC 2883: data the segment being processed duplicated, for the D-SACK block of the ACK that answers it
-    /// (set by `input`, taken by that ACK, and cleared when the event ends whether or not it went).
+    /// (set by `input`; taken by that ACK, a pure one or the first data segment with room for a SACK block; and
+    /// cleared when the event ends whether or not it went).
     pub dsack: Option<(SeqNum, SeqNum)>,
 }
 

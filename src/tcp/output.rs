@@ -89,11 +89,8 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
         options.timestamps = Some(Timestamps { tsval: ts_now, tsecr: tcb.ts_recent });
     }
     if (tcb.rx_held != reassembly::NONE || dsack.is_some()) && tcb.has(flags::SACK) && flags_.ack() && !flags_.rst() {
-        // RFC 2018 §4: what we hold beyond RCV.NXT, newest first. A segment's payload and options together stay
-        // within the MSS (RFC 6691), so a full data segment carries none and a pure ACK as many as fit (each block
-        // 8 bytes after 4 of NOP, NOP, kind and length).
-        let used = payload.len() as u32 + if options.timestamps.is_some() { 12 } else { 0 };
-        let fit = (u32::from(tcb.mss).saturating_sub(used).saturating_sub(4) / 8).min(4) as u8;
+        // RFC 2018 §4: what we hold beyond RCV.NXT, newest first, as many blocks as fit.
+        let fit = sack_room(tcb, payload.len());
         let mut sack = held.sack_blocks(tcb.rx_held, tcb.rcv_nxt);
         if let Some((start, end)) = dsack {
             sack = with_dsack(sack, start, end);
@@ -113,6 +110,26 @@ pub fn emit_conn<K: FlowKey, S: FrameSink>(
         payload,
     };
     transmit(stats, sink, &FrameRepr { eth, ip: key.reply_ip(), tcp })
+}
+
+/// SACK blocks that fit in a segment with `payload` bytes of data: payload and options together stay within the
+/// MSS (RFC 6691), so a full data segment carries none and a pure ACK as many as fit (each block 8 bytes after 4
+/// of NOP, NOP, kind and length, beside 12 of timestamps), four at most.
+#[inline]
+fn sack_room(tcb: &Tcb, payload: usize) -> u8 {
+    let used = (payload as u32).saturating_add(if tcb.has(flags::TS) { 12 } else { 0 });
+    (u32::from(tcb.mss).saturating_sub(used).saturating_sub(4) / 8).min(4) as u8
+}
+
+/// The pending D-SACK (see `Ctx::dsack`) for a data segment of `payload` bytes if it has room for it, taken so
+/// that it is reported once; else it stays for a pure ACK (and is dropped with the event if none follows).
+#[inline]
+fn dsack_for_data<A: App>(ctx: &mut Ctx<A>, tcb: &Tcb, payload: u32) -> Option<(SeqNum, SeqNum)> {
+    if ctx.dsack.is_some() && sack_room(tcb, payload as usize) > 0 {
+        ctx.dsack.take()
+    } else {
+        None
+    }
 }
 
 /// RFC 2883 §4: the D-SACK block [`start`, `end`) first, then the held block that contains it if there is one
@@ -328,8 +345,10 @@ fn send_new<K: FlowKey, A: App, S: FrameSink>(
     let seq = tcb.snd_nxt;
     let ts = ctx.ts_clock();
     let eth = conn_eth::<K, A>(ctx, tcb);
+    let dsack = dsack_for_data(ctx, tcb, n);
     let payload = ctx.bufs.slice(tcb.tx, tcb.in_flight() as usize, n as usize);
-    if !emit_conn(eth, &mut ctx.stats, &ctx.held, None, ts, key, tcb, seq, f, payload, sink) {
+    if !emit_conn(eth, &mut ctx.stats, &ctx.held, dsack, ts, key, tcb, seq, f, payload, sink) {
+        ctx.dsack = dsack;
         return false;
     }
     if !tcb.has(flags::RTT_TIMING) {
@@ -427,8 +446,10 @@ pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
     let seq = tcb.snd_una + offset;
     let ts = ctx.ts_clock();
     let eth = conn_eth::<K, A>(ctx, tcb);
+    let dsack = dsack_for_data(ctx, tcb, n);
     let payload = ctx.bufs.slice(tcb.tx, offset as usize, n as usize);
-    if !emit_conn(eth, &mut ctx.stats, &ctx.held, None, ts, key, tcb, seq, f, payload, sink) {
+    if !emit_conn(eth, &mut ctx.stats, &ctx.held, dsack, ts, key, tcb, seq, f, payload, sink) {
+        ctx.dsack = dsack;
         return None;
     }
     ctx.stats.retransmits += 1;

@@ -5,14 +5,19 @@
 
 use crate::support;
 
-use support::frames::{Seg, ACK, PSH};
+use support::frames::{Seg, ACK, PSH, SERVER_MAC};
+use support::net::config;
 use support::peer::{PeerConn, SynOpts};
+use support::recorder::{Recorder, Script};
 use support::rig::Rig;
 
 /// A server rig and a peer that has sent `abc` (taken and acknowledged); returns them with the data's first
 /// sequence number.
 fn after_abc(opts: SynOpts) -> (Rig, PeerConn, u32) {
-    let mut rig = Rig::server();
+    after_abc_with(Rig::server(), opts)
+}
+
+fn after_abc_with(mut rig: Rig, opts: SynOpts) -> (Rig, PeerConn, u32) {
     let mut p = PeerConn::open_to_server(&mut rig, opts);
     let start = p.seq;
     let out = p.send(&mut rig, b"abc");
@@ -75,4 +80,22 @@ fn rfc2883_2_no_d_sack_without_sack_permitted() {
     let out = rig.send(&dup);
     assert_eq!(out.len(), 1, "{out:?}");
     assert!(out[0].sack.is_empty(), "{out:?}");
+}
+
+#[test]
+fn rfc2883_4_1_1_the_duplicate_rides_on_the_data_that_carries_the_ack() {
+    // An echo server answers the new part of a partly duplicate segment with data, and that data segment is the
+    // ACK: it reports the duplicate, as a pure ACK would have (Linux puts D-SACK on data segments too).
+    let echo = Recorder::new(Script { echo: true, ..Script::default() });
+    let (mut rig, mut p, start) = after_abc_with(Rig::server_with(config(SERVER_MAC), echo), SynOpts::FULL);
+    let s = data_at(&mut p, &rig, start.wrapping_add(1), b"bcdef");
+    let out = rig.send(&s);
+    assert_eq!(out.len(), 1, "the echo carries the ACK: {out:?}");
+    assert_eq!((out[0].payload.as_slice(), out[0].ack), (&b"def"[..], start.wrapping_add(6)));
+    assert_eq!(out[0].sack, [(start.wrapping_add(1), start.wrapping_add(3))]);
+    // Reported once: the next data segment carries none.
+    p.seq = start.wrapping_add(6);
+    let out = p.send(&mut rig, b"ghi");
+    assert_eq!(out.first().map(|s| s.payload.as_slice()), Some(&b"ghi"[..]), "{out:?}");
+    assert!(out.iter().all(|s| s.sack.is_empty()), "{out:?}");
 }
