@@ -33,6 +33,7 @@ fn expected_mss(client_mss: u16) -> u16 {
 }
 
 proptest! {
+    #![proptest_config(crate::regressions::config(256))]
     #[test]
     fn cookie_round_trips_in_its_slot_and_the_next(
         flow in v4_flow(), isn in any::<u32>(), mss in any::<u16>(), ts in ts_bits(), s in slot(), seed in any::<u64>()

@@ -5,6 +5,8 @@
 
 #[path = "../icmp_frames/mod.rs"]
 mod icmp_frames;
+#[path = "../regressions/mod.rs"]
+mod regressions;
 mod support;
 
 mod admission;

@@ -336,7 +336,7 @@ fn build(fx: &Fx, v: &mut View, flags: u8, seq: &SeqSel, ack: &AckSel, len: u16,
 // 30 000 cases in about 5 s: each case builds its endpoints afresh (cheap since the test config's replay filter is
 // small), and random segments are where the endpoint's robustness is proved.
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 30_000, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { max_shrink_iters: 2000, ..crate::regressions::config(30_000) })]
 
     #[test]
     fn random_segments_never_break_the_endpoint(
@@ -366,7 +366,7 @@ fn is_prefix(got: &[u8], of: &[u8]) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(crate::regressions::config(400))]
 
     #[test]
     fn two_endpoints_under_loss_duplication_and_reordering_deliver_prefixes(

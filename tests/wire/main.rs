@@ -2,6 +2,8 @@
 //! independent parser (etherparse) as properties, and the fuzz seed corpora. One binary for the four (see
 //! tests/core/main.rs for why).
 
+#[path = "../regressions/mod.rs"]
+mod regressions;
 mod support;
 
 mod frames;

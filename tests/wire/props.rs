@@ -189,7 +189,7 @@ fn assert_reemits(bytes: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+    #![proptest_config(crate::regressions::config(2048))]
 
     #[test]
     fn rfc9293_3_1_emitted_frames_read_the_same_in_etherparse_and_parse_back(
