@@ -543,7 +543,7 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
         ctx.stats.sack_recoveries += 1;
     }
     if let Some(end) = resent {
-        ctx.boards.retransmitted(tcb.tx_board, end);
+        ctx.boards.resent_before(tcb.tx_board, end);
     } else if retransmit_first(ctx, key, tcb, sink) {
         let n = tcb.send_mss().min(tcb.in_flight());
         ctx.boards.retransmitted(tcb.tx_board, tcb.snd_una + n);
@@ -668,10 +668,14 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
         ctx.stats.sack_retransmits += 1;
         sent = true;
     }
-    // Only when the peer has SACKed something above the hole: a partial ACK with nothing SACKed says the rest is
-    // still on its way (or all lost, which is the timer's business), and resending it would be spurious.
+    // Only on evidence that the segment at SND.UNA is lost: the peer has SACKed something above it, or this ACK
+    // covers every retransmission of the recovery while the segment, sent before the recovery began and so
+    // before them all, is still missing (on a path that keeps order it would have arrived first; the case RFC
+    // 6675's rescue retransmission is for, a loss at the tail with nothing SACKed above it). Otherwise a
+    // partial ACK with nothing SACKed says the rest is still on its way, and resending it would be spurious.
     let first_resent = ctx.boards.high_rxt(board).is_some_and(|r| r > tcb.snd_una);
-    if partial_ack && !sent && !first_resent && ctx.boards.sacked(board) > 0 {
+    let overtaken = ctx.boards.all_resent_acked(board, tcb.snd_una) && tcb.snd_una < tcb.recover;
+    if partial_ack && !sent && !first_resent && (ctx.boards.sacked(board) > 0 || overtaken) {
         if let Some(n) = retransmit_at(ctx, key, tcb, 0, u32::MAX, sink) {
             ctx.boards.retransmitted(board, tcb.snd_una + n);
             ctx.boards.prr_sent(board, n);

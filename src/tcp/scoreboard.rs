@@ -10,9 +10,10 @@
 //! yet retransmitted, at or above HighRxt; rule 2, new data, is the caller's; rule 3: a hole below a SACKed range
 //! that is not yet counted lost), and how much is in the network (`SetPipe`); and, for RFC 6937's proportional
 //! rate reduction, how much each ACK lets out: what the ACK says the peer received (DeliveredData) against what
-//! this recovery has sent. What it does not do: NextSeg rule 4 (the rescue retransmission, a MAY, is left to the
-//! retransmission timer), and it does not detect reneging (the timer, which discards the scoreboard as §5.1
-//! allows, repairs that).
+//! this recovery has sent; and whether every retransmission of this recovery has been acknowledged, which makes
+//! a partial ACK evidence that the data at SND.UNA, sent before them, was lost (the tail loss that NextSeg rule
+//! 4's rescue retransmission is for, repaired on that evidence instead of blindly). What it does not do: detect
+//! reneging (the timer, which discards the scoreboard as §5.1 allows, repairs that).
 
 use crate::tcp::seq::SeqNum;
 
@@ -40,6 +41,11 @@ struct Board {
     len: usize,
     /// RFC 6675 HighRxt: the end of what this recovery has retransmitted.
     high_rxt: SeqNum,
+    /// The end of this recovery's own retransmissions (HighRxt also moves with SND.UNA, and takes over what
+    /// the recovery before resent beyond its end): past `began`, SND.UNA when the recovery began, it says this
+    /// recovery has retransmitted something.
+    own_rxt: SeqNum,
+    began: SeqNum,
     /// SND.UNA and the SACKed octets as of the last ACK: what the next one adds to them was delivered.
     una: SeqNum,
     sacked: u32,
@@ -73,8 +79,14 @@ impl Scoreboards {
                 None => return false,
             }
         }
-        self.boards[*h as usize] =
-            Board { high_rxt: snd_una, una: snd_una, recover_fs: snd_nxt - snd_una, ..Board::default() };
+        self.boards[*h as usize] = Board {
+            high_rxt: snd_una,
+            own_rxt: snd_una,
+            began: snd_una,
+            una: snd_una,
+            recover_fs: snd_nxt - snd_una,
+            ..Board::default()
+        };
         true
     }
 
@@ -140,10 +152,25 @@ impl Scoreboards {
         self.boards.get(h as usize).map(|b| b.high_rxt)
     }
 
+    /// Whether this recovery has retransmitted something and `snd_una` covers all of it: every octet below the
+    /// recovery point was sent before any of those retransmissions.
+    pub fn all_resent_acked(&self, h: Handle, snd_una: SeqNum) -> bool {
+        self.boards.get(h as usize).is_some_and(|b| b.began < b.own_rxt && b.own_rxt <= snd_una)
+    }
+
+    /// Notes that the octets up to `end` were retransmitted by the recovery before this one (and are in flight
+    /// again): HighRxt, but not this recovery's own.
+    pub fn resent_before(&mut self, h: Handle, end: SeqNum) {
+        if let Some(b) = self.boards.get_mut(h as usize) {
+            b.high_rxt = b.high_rxt.max(end);
+        }
+    }
+
     /// Notes that the octets up to `end` have been retransmitted in this recovery.
     pub fn retransmitted(&mut self, h: Handle, end: SeqNum) {
         if let Some(b) = self.boards.get_mut(h as usize) {
             b.high_rxt = b.high_rxt.max(end);
+            b.own_rxt = b.own_rxt.max(end);
         }
     }
 
@@ -363,6 +390,22 @@ mod tests {
         s.update(h, SeqNum(una), SeqNum(850), &[(50, 100), (300, 400)]);
         // SACKed: MAX-50..200 merged (251 octets) and 300..400; the 100 octets from SND.UNA are lost.
         assert_eq!(s.next_lost(h, SeqNum(una), MSS), Some((SeqNum(una), 100)));
+    }
+
+    #[test]
+    fn only_this_recoverys_own_retransmissions_count_as_acknowledged() {
+        let (mut sb, h) = board(1000, 9000, &[]);
+        assert!(!sb.all_resent_acked(h, SeqNum(3000)), "nothing retransmitted yet");
+        // What the recovery before resent is HighRxt, but not this recovery's: data below the recovery point
+        // may have been sent after it.
+        sb.resent_before(h, SeqNum(2000));
+        assert_eq!(sb.high_rxt(h), Some(SeqNum(2000)));
+        assert!(!sb.all_resent_acked(h, SeqNum(3000)));
+        sb.update(h, SeqNum(3000), SeqNum(9000), &[]);
+        assert!(!sb.all_resent_acked(h, SeqNum(3000)), "HighRxt moving with SND.UNA is no retransmission");
+        sb.retransmitted(h, SeqNum(4000));
+        assert!(!sb.all_resent_acked(h, SeqNum(3999)), "not yet all acknowledged");
+        assert!(sb.all_resent_acked(h, SeqNum(4000)));
     }
 
     #[test]

@@ -52,7 +52,7 @@ fn transfer(sack: bool, len: usize, lost: &BTreeSet<usize>) -> Result<(u64, usiz
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(crate::regressions::config(1000))]
 
     #[test]
     fn every_lost_segment_is_sent_again_exactly_once(

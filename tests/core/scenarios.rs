@@ -406,6 +406,44 @@ fn rfc6675_nextseg_rule_3_a_hole_near_the_tail_goes_in_the_same_round_trip_as_th
 }
 
 #[test]
+fn rfc6582_3_2_a_partial_ack_that_covers_every_retransmission_resends_the_tail_sent_before_them() {
+    // An upload of exactly the initial window loses its 3rd segment and its last (with the FIN). The SACKs of
+    // the 4th to 9th start a recovery that resends the 3rd; the ACK of that retransmission stops at the last
+    // segment and SACKs nothing: sent before the retransmission, on a path that keeps order, it would have
+    // been acknowledged with it, so it is lost. Without SACK, RFC 6582 resends it on that partial ACK; with SACK
+    // the scoreboard has nothing above it to call it lost by, and it used to wait for the retransmission
+    // timer, 200 ms and more. Both now finish within a few round trips, the last segment resent once.
+    let data: Vec<u8> = (0..10 * 1448u32).map(|i| (i % 251) as u8).collect();
+    for sack in [true, false] {
+        let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
+        ccfg.sack = sack;
+        let scfg = support::net::config(support::frames::SERVER_MAC);
+        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+        let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
+        net.latency = Duration::from_millis(10);
+        lose_client_data(&mut net, &[3, 10]);
+        let id = net.connect();
+        net.drive_for(Duration::from_secs(5));
+        assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "sack {sack}: {}", net.trace());
+        let sid = net.server.app().opened()[0];
+        assert!(net.server.app().received(sid) == data, "sack {sack}");
+        let isn = net.segs(Dir::ClientToServer)[0].seq.wrapping_add(1);
+        let mut seen = std::collections::HashSet::new();
+        let resent: Vec<(Instant, u32)> = net
+            .log
+            .iter()
+            .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
+            .filter(|(_, _, s)| !seen.insert(s.seq))
+            .map(|(t, _, s)| (*t, s.seq.wrapping_sub(isn) / 1448))
+            .collect();
+        assert_eq!(resent.iter().map(|r| r.1).collect::<Vec<_>>(), [2, 9], "sack {sack}: {resent:?}");
+        let gap = resent[1].0.saturating_since(resent[0].0);
+        assert!(gap <= Duration::from_millis(25), "sack {sack}: the tail went {gap:?} after the first repair");
+        assert_eq!(net.client.stats().retransmits, 2, "sack {sack}");
+    }
+}
+
+#[test]
 fn rfc5827_early_retransmit_repairs_a_loss_near_the_tail_without_waiting_for_the_timer() {
     // A 30 KB upload at 10 ms each way loses its third segment from the end, after an earlier recovery has
     // ended: only two segments follow it, so only two duplicate ACKs come. With fewer than four segments in
