@@ -668,13 +668,13 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
         ctx.stats.sack_retransmits += 1;
         sent = true;
     }
-    // Only on evidence that the segment at SND.UNA is lost: the peer has SACKed something above it, or this ACK
-    // covers every retransmission of the recovery while the segment, sent before the recovery began and so
-    // before them all, is still missing (on a path that keeps order it would have arrived first; the case RFC
-    // 6675's rescue retransmission is for, a loss at the tail with nothing SACKed above it). Otherwise a
+    // Only on evidence that the segment at SND.UNA is lost: the peer has SACKed something above it, or this
+    // partial ACK covers every retransmission of the recovery while the segment, below the recovery point and so
+    // sent before them all, is still missing (on a path that keeps order it would have arrived first; the case
+    // RFC 6675's rescue retransmission is for, a loss at the tail with nothing SACKed above it). Otherwise a
     // partial ACK with nothing SACKed says the rest is still on its way, and resending it would be spurious.
     let first_resent = ctx.boards.high_rxt(board).is_some_and(|r| r > tcb.snd_una);
-    let overtaken = ctx.boards.all_resent_acked(board, tcb.snd_una) && tcb.snd_una < tcb.recover;
+    let overtaken = ctx.boards.all_resent_acked(board, tcb.snd_una);
     if partial_ack && !sent && !first_resent && (ctx.boards.sacked(board) > 0 || overtaken) {
         if let Some(n) = retransmit_at(ctx, key, tcb, 0, u32::MAX, sink) {
             ctx.boards.retransmitted(board, tcb.snd_una + n);
