@@ -31,6 +31,19 @@ fn lose_client_data(net: &mut Net<Recorder, Recorder>, which: &'static [usize]) 
     });
 }
 
+/// The client's retransmissions of data, in order: when each went, and which full-size segment of the stream
+/// (0-based) it began.
+fn resent_segments(net: &Net<Recorder, Recorder>) -> Vec<(Instant, u32)> {
+    let isn = net.segs(Dir::ClientToServer)[0].seq.wrapping_add(1);
+    let mut seen = std::collections::HashSet::new();
+    net.log
+        .iter()
+        .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
+        .filter(|(_, _, s)| !seen.insert(s.seq))
+        .map(|(t, _, s)| (*t, s.seq.wrapping_sub(isn) / 1448))
+        .collect()
+}
+
 fn client_sending(data: &[u8]) -> Recorder {
     Recorder::new(Script { on_open_send: data.to_vec(), close_on_open: true, ..Script::default() })
 }
@@ -390,15 +403,7 @@ fn rfc6675_nextseg_rule_3_a_hole_near_the_tail_goes_in_the_same_round_trip_as_th
     assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{}", net.trace());
     let sid = net.server.app().opened()[0];
     assert!(net.server.app().received(sid) == data);
-    let isn = net.segs(Dir::ClientToServer)[0].seq.wrapping_add(1);
-    let mut seen = std::collections::HashSet::new();
-    let resent: Vec<(Instant, u32)> = net
-        .log
-        .iter()
-        .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
-        .filter(|(_, _, s)| !seen.insert(s.seq))
-        .map(|(t, _, s)| (*t, s.seq.wrapping_sub(isn) / 1448))
-        .collect();
+    let resent = resent_segments(&net);
     assert_eq!(resent.iter().map(|r| r.1).collect::<Vec<_>>(), [2, 8], "{resent:?}");
     let gap = resent[1].0.saturating_since(resent[0].0);
     assert!(gap < Duration::from_millis(20), "the second hole went {gap:?} after the first, a round trip or more");
@@ -427,15 +432,7 @@ fn rfc6582_3_2_a_partial_ack_that_covers_every_retransmission_resends_the_tail_s
         assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "sack {sack}: {}", net.trace());
         let sid = net.server.app().opened()[0];
         assert!(net.server.app().received(sid) == data, "sack {sack}");
-        let isn = net.segs(Dir::ClientToServer)[0].seq.wrapping_add(1);
-        let mut seen = std::collections::HashSet::new();
-        let resent: Vec<(Instant, u32)> = net
-            .log
-            .iter()
-            .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
-            .filter(|(_, _, s)| !seen.insert(s.seq))
-            .map(|(t, _, s)| (*t, s.seq.wrapping_sub(isn) / 1448))
-            .collect();
+        let resent = resent_segments(&net);
         assert_eq!(resent.iter().map(|r| r.1).collect::<Vec<_>>(), [2, 9], "sack {sack}: {resent:?}");
         let gap = resent[1].0.saturating_since(resent[0].0);
         assert!(gap <= Duration::from_millis(25), "sack {sack}: the tail went {gap:?} after the first repair");
