@@ -76,9 +76,13 @@ fn serve(topo: &common::VethPair, app: &str) -> Server {
 }
 
 /// Runs `xdptcp load` from the generator side with `args` and returns its JSON summary (the last stdout line),
-/// failing with its stderr if it did not succeed.
+/// failing with its stderr if it did not succeed. A load's connections get a short 2MSL and timeout; a flood
+/// alone opens none, and refuses both.
 fn load(topo: &common::VethPair, args: &[&str]) -> Value {
-    let mut all = vec!["load", "--iface", topo.if_b.as_str(), "--time-wait", "2", "--timeout", "3"];
+    let mut all = vec!["load", "--iface", topo.if_b.as_str()];
+    if args.iter().any(|a| matches!(*a, "--rate" | "--concurrency")) {
+        all.extend(["--time-wait", "2", "--timeout", "3"]);
+    }
     all.extend_from_slice(args);
     let out = xdptcp_in(&topo.ns_b, &all);
     let stdout = String::from_utf8_lossy(&out.stdout);
