@@ -44,6 +44,19 @@ fn resent_segments(net: &Net<Recorder, Recorder>) -> Vec<(Instant, u32)> {
         .collect()
 }
 
+/// An upload of `data` from a client configured by `client` to a server that closes when it does, 10 ms each
+/// way, with the `lost` data transmissions dropped (see [`lose_client_data`]).
+fn upload_10ms(data: &[u8], lost: &'static [usize], client: impl FnOnce(&mut Config)) -> Net<Recorder, Recorder> {
+    let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
+    client(&mut ccfg);
+    let scfg = support::net::config(support::frames::SERVER_MAC);
+    let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+    let mut net = Net::with_configs(ccfg, client_sending(data), scfg, server);
+    net.latency = Duration::from_millis(10);
+    lose_client_data(&mut net, lost);
+    net
+}
+
 fn client_sending(data: &[u8]) -> Recorder {
     Recorder::new(Script { on_open_send: data.to_vec(), close_on_open: true, ..Script::default() })
 }
@@ -307,13 +320,7 @@ fn rfc2018_a_lost_segment_is_the_only_one_sent_again_the_rest_are_held_and_sacke
 fn rfc6675_several_losses_in_one_window_are_repaired_in_one_round_trip_with_sack() {
     let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
     let run = |sack: bool| {
-        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
-        let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
-        ccfg.sack = sack;
-        let scfg = support::net::config(support::frames::SERVER_MAC);
-        let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
-        net.latency = Duration::from_millis(10);
-        lose_client_data(&mut net, &[2, 4, 6]);
+        let mut net = upload_10ms(&data, &[2, 4, 6], |c| c.sack = sack);
         let id = net.connect();
         net.drive_for(Duration::from_secs(10));
         let sid = net.server.app().opened()[0];
@@ -347,14 +354,7 @@ fn rfc6582_3_2_a_full_ack_ends_the_recovery_and_data_sent_during_it_is_never_res
     for sack in [false, true] {
         for lost in [&[20usize, 40][..], &[30, 60], &[100, 130]] {
             let lost: &'static [usize] = Box::leak(lost.to_vec().into_boxed_slice());
-            let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
-            ccfg.sack = sack;
-            ccfg.send_buffer = 1 << 20;
-            let scfg = support::net::config(support::frames::SERVER_MAC);
-            let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
-            let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
-            net.latency = Duration::from_millis(10);
-            lose_client_data(&mut net, lost);
+            let mut net = upload_10ms(&data, lost, |c| (c.sack, c.send_buffer) = (sack, 1 << 20));
             let id = net.connect();
             net.drive_for(Duration::from_secs(10));
             let sid = net.server.app().opened()[0];
@@ -420,13 +420,7 @@ fn rfc6582_3_2_a_partial_ack_that_covers_every_retransmission_resends_the_tail_s
     // timer, 200 ms and more. Both now finish within a few round trips, the last segment resent once.
     let data: Vec<u8> = (0..10 * 1448u32).map(|i| (i % 251) as u8).collect();
     for sack in [true, false] {
-        let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
-        ccfg.sack = sack;
-        let scfg = support::net::config(support::frames::SERVER_MAC);
-        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
-        let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
-        net.latency = Duration::from_millis(10);
-        lose_client_data(&mut net, &[3, 10]);
+        let mut net = upload_10ms(&data, &[3, 10], |c| c.sack = sack);
         let id = net.connect();
         net.drive_for(Duration::from_secs(5));
         assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "sack {sack}: {}", net.trace());
