@@ -258,8 +258,9 @@ fn xdp_cookies_cross_a_cookie_slot_boundary_without_a_refused_handshake() {
 }
 
 /// `serve --xdp-cookies` under a spoofed SYN flood beside a measured load: the program answers every SYN, flood
-/// and legitimate alike, so no flood SYN reaches a worker and every legitimate connection completes; the workers
-/// see only the legitimate handshakes' ACKs, and validate every cookie in them.
+/// and legitimate alike (but for the rare one whose presence cell collides with a live tuple's), so the flood
+/// does not reach the workers and every legitimate connection completes; the workers see only the legitimate
+/// handshakes' ACKs, and validate every cookie in them.
 #[test]
 fn xdp_cookies_answer_a_syn_flood_in_xdp_and_every_legitimate_connection_completes() {
     if !common::require_root("xdp_cookies_answer_a_syn_flood_in_xdp_and_every_legitimate_connection_completes") {
@@ -277,8 +278,14 @@ fn xdp_cookies_answer_a_syn_flood_in_xdp_and_every_legitimate_connection_complet
     assert!(sent > 50_000, "{v}");
     assert!(syn_acks > sent / 2 && syn_acks <= sent, "the flood's SYNs were answered: {syn_acks} of {sent}: {v}");
     let t = stats.totals();
-    assert_eq!(t["syns_received"], 0, "no SYN, flood or legitimate, reached a worker: {t}");
-    assert!(t["xdp_answered"].as_u64().unwrap() >= 3000 + syn_acks, "the program answered them all: {t}");
+    // A SYN reaches a worker only when its tuple's presence cell is nonzero (src/tcp/presence.rs): a live tuple,
+    // or a spoofed one whose keyed hash collides with one, which by design goes the slow way and is answered
+    // there. Collisions are rare (2^24 cells, a few live tuples) but not impossible: one in a CI run of this
+    // test, which used to demand none.
+    let held = t["xdp_syn_held"].as_u64().unwrap();
+    assert_eq!(t["syns_received"], held, "only SYNs the program held for their presence cell reached a worker: {t}");
+    assert!(held <= sent / 1000, "collisions, not the flood, reached the workers: {held} of {sent}: {t}");
+    assert!(t["xdp_answered"].as_u64().unwrap() + held >= 3000 + syn_acks, "the program answered the rest: {t}");
     assert_eq!(t["cookies_accepted"], 3000, "only the legitimate handshakes came back, each accepted: {t}");
     assert_eq!(t["cookies_rejected"], 0, "{t}");
     assert_eq!(t["conns_opened"], 3000, "the flood created no connection: {t}");
