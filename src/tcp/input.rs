@@ -546,7 +546,7 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
         ctx.boards.resent_before(tcb.tx_board, end);
     } else if retransmit_first(ctx, key, tcb, sink) {
         let n = tcb.send_mss().min(tcb.in_flight());
-        ctx.boards.retransmitted(tcb.tx_board, tcb.snd_una + n);
+        ctx.boards.retransmitted(tcb.tx_board, tcb.snd_una, tcb.snd_una + n, tcb.snd_nxt);
         ctx.boards.prr_sent(tcb.tx_board, n);
     }
     if tcb.tx_board != scoreboard::NONE {
@@ -630,8 +630,9 @@ fn end_recovery<A: App>(ctx: &mut Ctx<A>, tcb: &mut Tcb, ack: SeqNum) {
 
 /// RFC 6675 §5 on an ACK during a recovery that keeps a scoreboard, before its RecoveryPoint (`Tcb::recover`) is
 /// acknowledged: the ACK's SACK blocks join the scoreboard, proportional rate reduction (RFC 6937) sets
-/// cwnd = pipe + sndcnt from what this ACK delivered, and within it go the lost segments first (NextSeg rule 1),
-/// then new data (rule 2), then holes not yet counted lost (rule 3). A partial ACK whose scoreboard names nothing
+/// cwnd = pipe + sndcnt from what this ACK delivered, and within it go a retransmission found lost too (see
+/// [`scoreboard`]) first, then the lost segments (NextSeg rule 1), then new data (rule 2), then holes not yet
+/// counted lost (rule 3). A partial ACK whose scoreboard names nothing
 /// lost, but holds SACKed data above the hole, still sends the segment at SND.UNA if this recovery has not sent
 /// it yet (what the recovery without a scoreboard does), so the repair never waits for the timer where it did
 /// not before.
@@ -652,7 +653,9 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     // Whole segments, while cwnd leaves any room: a send may overshoot sndcnt by less than a segment, and
     // prr_out then holds the next one back until deliveries catch up (as Linux counts PRR in whole packets).
     while ctx.boards.pipe(board, tcb.snd_una, tcb.snd_nxt, smss) < tcb.cwnd {
-        let lost = ctx.boards.next_lost(board, tcb.snd_una, smss);
+        // A retransmission lost too comes before any octet not yet resent: it is the oldest data missing.
+        let lost_again = ctx.boards.lost_retransmission(board, smss);
+        let lost = lost_again.or_else(|| ctx.boards.next_lost(board, tcb.snd_una, smss));
         if lost.is_none() {
             if let Some(n) = send_one_new(ctx, key, tcb, sink) {
                 ctx.boards.prr_sent(board, n);
@@ -663,9 +666,10 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
         // segments SACKed above it: the tail of a transfer) goes now rather than after another round trip.
         let Some((seq, len)) = lost.or_else(|| ctx.boards.next_hole(board, tcb.snd_una)) else { break };
         let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
-        ctx.boards.retransmitted(board, seq + n);
+        ctx.boards.retransmitted(board, seq, seq + n, tcb.snd_nxt);
         ctx.boards.prr_sent(board, n);
         ctx.stats.sack_retransmits += 1;
+        ctx.stats.retransmissions_lost += u64::from(lost_again.is_some());
         sent = true;
     }
     // Only on evidence that the segment at SND.UNA is lost: the peer has SACKed something above it, or this
@@ -677,7 +681,7 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     let overtaken = ctx.boards.all_resent_acked(board, tcb.snd_una);
     if partial_ack && !sent && !first_resent && (ctx.boards.sacked(board) > 0 || overtaken) {
         if let Some(n) = retransmit_at(ctx, key, tcb, 0, u32::MAX, sink) {
-            ctx.boards.retransmitted(board, tcb.snd_una + n);
+            ctx.boards.retransmitted(board, tcb.snd_una, tcb.snd_una + n, tcb.snd_nxt);
             ctx.boards.prr_sent(board, n);
         }
     }

@@ -12,8 +12,15 @@
 //! rate reduction, how much each ACK lets out: what the ACK says the peer received (DeliveredData) against what
 //! this recovery has sent; and whether every retransmission of this recovery has been acknowledged, which makes
 //! a partial ACK evidence that the data at SND.UNA, sent before them, was lost (the tail loss that NextSeg rule
-//! 4's rescue retransmission is for, repaired on that evidence instead of blindly). What it does not do: detect
-//! reneging (the timer, which discards the scoreboard as §5.1 allows, repairs that).
+//! 4's rescue retransmission is for, repaired on that evidence instead of blindly).
+//!
+//! One thing RFC 6675 cannot see: a retransmission that is lost too. HighRxt says a hole was resent, not when,
+//! so the hole stays "in flight" until the timer fires. The scoreboard therefore remembers its few oldest
+//! unacknowledged retransmissions with SND.NXT at the moment each went, and applies IsLost's own rule to what
+//! was sent after it: more than (DupThresh − 1)·SMSS octets of that SACKed while the retransmission's hole is
+//! still open says it is lost (what RFC 8985's RACK reads from its clocks, read here from the send order; Linux
+//! did the same before RACK). What it does not do: detect reneging (the timer, which discards the scoreboard as
+//! §5.1 allows, repairs that).
 
 use crate::tcp::seq::SeqNum;
 
@@ -27,11 +34,30 @@ pub const NONE: Handle = Handle::MAX;
 const MAX_RANGES: usize = 8;
 /// RFC 6675 DupThresh.
 const DUP_THRESH: u32 = 3;
+/// Unacknowledged retransmissions one connection watches for loss (each one segment; later ones wait for the
+/// timer as before, and a watched one that is acknowledged makes room).
+const MAX_WATCHED: usize = 4;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Range {
     start: SeqNum,
     end: SeqNum,
+}
+
+/// A retransmission of this recovery not yet acknowledged: its octets, and SND.NXT when it went.
+#[derive(Clone, Copy, Debug, Default)]
+struct Resent {
+    start: SeqNum,
+    end: SeqNum,
+    /// Everything at or above this was sent after the retransmission.
+    fence: SeqNum,
+}
+
+impl Resent {
+    /// IsLost's rule applied to what was sent after it: more than (DupThresh − 1)·`smss` octets of that SACKed.
+    fn lost(&self, ranges: &[Range], smss: u32) -> bool {
+        sacked_above(ranges, self.fence) > (DUP_THRESH - 1) * smss
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +79,9 @@ struct Board {
     prr_delivered: u32,
     prr_out: u32,
     recover_fs: u32,
+    /// The oldest retransmissions still open, sorted by `start`, disjoint.
+    watched: [Resent; MAX_WATCHED],
+    watched_len: usize,
 }
 
 /// The scoreboards of one endpoint's connections in recovery.
@@ -110,6 +139,20 @@ impl Scoreboards {
                 insert(b, Range { start: l, end: r });
             }
         }
+        let (ranges, len) = (b.ranges, b.len);
+        let open = |w: &mut Resent| {
+            w.start = w.start.max(snd_una);
+            first_open(&ranges[..len], w.start, w.end).is_some()
+        };
+        let mut kept = 0;
+        for i in 0..b.watched_len {
+            let mut w = b.watched[i];
+            if open(&mut w) {
+                b.watched[kept] = w;
+                kept += 1;
+            }
+        }
+        b.watched_len = kept;
         let sacked: u32 = b.ranges[..b.len].iter().map(|r| r.end - r.start).sum();
         let before = u64::from(b.sacked);
         let delivered = (u64::from(snd_una - b.una.min(snd_una)) + u64::from(sacked)).saturating_sub(before);
@@ -166,12 +209,40 @@ impl Scoreboards {
         }
     }
 
-    /// Notes that the octets up to `end` have been retransmitted in this recovery.
-    pub fn retransmitted(&mut self, h: Handle, end: SeqNum) {
-        if let Some(b) = self.boards.get_mut(h as usize) {
-            b.high_rxt = b.high_rxt.max(end);
-            b.own_rxt = b.own_rxt.max(end);
+    /// Notes that the octets from `start` to `end` have been retransmitted in this recovery, when everything
+    /// below `snd_nxt` had been sent: a watched retransmission there is watched again from now on, and a new one
+    /// is watched if there is room.
+    pub fn retransmitted(&mut self, h: Handle, start: SeqNum, end: SeqNum, snd_nxt: SeqNum) {
+        let Some(b) = self.boards.get_mut(h as usize) else { return };
+        b.high_rxt = b.high_rxt.max(end);
+        b.own_rxt = b.own_rxt.max(end);
+        let watched = &mut b.watched[..b.watched_len];
+        if let Some(w) = watched.iter_mut().find(|w| w.start <= start && start < w.end) {
+            w.end = w.end.max(end);
+            w.fence = snd_nxt;
+            return;
         }
+        if b.watched_len == MAX_WATCHED || start >= end {
+            return;
+        }
+        // Kept sorted and disjoint: one that runs into the next watched one is cut where that one begins.
+        let at = watched.iter().take_while(|w| w.start < start).count();
+        let end = watched.get(at).map_or(end, |next| end.min(next.start));
+        b.watched.copy_within(at..b.watched_len, at + 1);
+        b.watched[at] = Resent { start, end, fence: snd_nxt };
+        b.watched_len += 1;
+    }
+
+    /// A retransmission of this recovery that is lost too, by IsLost's rule applied to what was sent after it
+    /// (more than (DupThresh − 1)·`smss` octets of that SACKed while its octets are not): the oldest such, as
+    /// the first of its octets still open and how many follow before a SACKed range or its end.
+    pub fn lost_retransmission(&self, h: Handle, smss: u32) -> Option<(SeqNum, u32)> {
+        let b = self.boards.get(h as usize)?;
+        let ranges = &b.ranges[..b.len];
+        b.watched[..b.watched_len]
+            .iter()
+            .filter(|w| w.lost(ranges, smss))
+            .find_map(|w| first_open(ranges, w.start, w.end))
     }
 
     /// NextSeg rule 1: the first lost octet at or above HighRxt (and SND.UNA), and how many un-SACKed octets
@@ -219,7 +290,14 @@ impl Scoreboards {
             }
             at = at.max(end);
         }
-        pipe
+        // A retransmission found lost is no longer in the network either (it was counted once, as resent).
+        let ranges = &b.ranges[..b.len];
+        let lost_again: u32 = b.watched[..b.watched_len]
+            .iter()
+            .filter(|w| w.lost(ranges, smss))
+            .map(|w| (w.end - w.start) - sacked_within(ranges, w.start, w.end))
+            .sum();
+        pipe.saturating_sub(lost_again)
     }
 
     /// Frees the scoreboard of `h` (if any) and sets `h` to [`NONE`].
@@ -247,6 +325,32 @@ fn lost_below(b: &Board, snd_una: SeqNum, smss: u32) -> SeqNum {
         }
     }
     snd_una
+}
+
+/// SACKed octets at or above `fence`.
+fn sacked_above(ranges: &[Range], fence: SeqNum) -> u32 {
+    ranges.iter().filter(|r| r.end > fence).map(|r| r.end - r.start.max(fence)).sum()
+}
+
+/// SACKed octets from `start` to `end`.
+fn sacked_within(ranges: &[Range], start: SeqNum, end: SeqNum) -> u32 {
+    ranges.iter().filter(|r| r.start < end && r.end > start).map(|r| r.end.min(end) - r.start.max(start)).sum()
+}
+
+/// The first octet from `start` to `end` that no SACKed range covers, and how many un-SACKed octets follow it
+/// there.
+fn first_open(ranges: &[Range], start: SeqNum, end: SeqNum) -> Option<(SeqNum, u32)> {
+    let mut at = start;
+    for r in ranges {
+        if at >= end || r.start >= end {
+            break;
+        }
+        if at < r.start {
+            return Some((at, r.start - at));
+        }
+        at = at.max(r.end);
+    }
+    (at < end).then(|| (at, end - at))
 }
 
 /// Adds `new` to the sorted ranges of `b`, merging what it overlaps or touches; dropped if there is no room.
@@ -317,11 +421,11 @@ mod tests {
     fn rfc6675_nextseg_skips_sacked_and_retransmitted_octets() {
         let (mut s, h) = board(0, 1000, &[(100, 200), (300, 400), (500, 900)]);
         assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(0), 100)));
-        s.retransmitted(h, SeqNum(100));
+        s.retransmitted(h, SeqNum(0), SeqNum(100), SeqNum(1000));
         assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(200), 100)), "the next hole");
-        s.retransmitted(h, SeqNum(300));
+        s.retransmitted(h, SeqNum(200), SeqNum(300), SeqNum(1000));
         assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(400), 100)));
-        s.retransmitted(h, SeqNum(500));
+        s.retransmitted(h, SeqNum(400), SeqNum(500), SeqNum(1000));
         assert_eq!(s.next_lost(h, SeqNum(0), MSS), None, "above the highest SACKed range nothing is lost");
     }
 
@@ -331,7 +435,7 @@ mod tests {
         let (mut s, h) = board(0, 1000, &[(100, 200)]);
         assert_eq!(s.next_lost(h, SeqNum(0), MSS), None);
         assert_eq!(s.next_hole(h, SeqNum(0)), Some((SeqNum(0), 100)));
-        s.retransmitted(h, SeqNum(100));
+        s.retransmitted(h, SeqNum(0), SeqNum(100), SeqNum(1000));
         assert_eq!(s.next_hole(h, SeqNum(0)), None, "above the highest SACKed range there is no hole");
     }
 
@@ -340,7 +444,8 @@ mod tests {
         let (mut s, h) = board(0, 1000, &[(100, 200), (300, 400), (500, 900)]);
         // Lost: 0..100, 200..300, 400..500 (over 200 octets SACKed above each); in flight: 900..1000.
         assert_eq!(s.pipe(h, SeqNum(0), SeqNum(1000), MSS), 100);
-        s.retransmitted(h, SeqNum(300));
+        s.retransmitted(h, SeqNum(0), SeqNum(100), SeqNum(1000));
+        s.retransmitted(h, SeqNum(200), SeqNum(300), SeqNum(1000));
         // 0..100 and 200..300 resent (counted once each, lost); 900..1000 still out.
         assert_eq!(s.pipe(h, SeqNum(0), SeqNum(1000), MSS), 300);
     }
@@ -403,9 +508,63 @@ mod tests {
         assert!(!sb.all_resent_acked(h, SeqNum(3000)));
         sb.update(h, SeqNum(3000), SeqNum(9000), &[]);
         assert!(!sb.all_resent_acked(h, SeqNum(3000)), "HighRxt moving with SND.UNA is no retransmission");
-        sb.retransmitted(h, SeqNum(4000));
+        sb.retransmitted(h, SeqNum(3000), SeqNum(4000), SeqNum(9000));
         assert!(!sb.all_resent_acked(h, SeqNum(3999)), "not yet all acknowledged");
         assert!(sb.all_resent_acked(h, SeqNum(4000)));
+    }
+
+    #[test]
+    fn a_retransmission_is_lost_once_more_than_two_segments_sent_after_it_are_sacked() {
+        // 0..100 lost and resent when SND.NXT was 1000; new data 1000..1400 goes after it.
+        let (mut s, h) = board(0, 1000, &[(100, 400)]);
+        s.retransmitted(h, SeqNum(0), SeqNum(100), SeqNum(1000));
+        assert_eq!(s.pipe(h, SeqNum(0), SeqNum(1000), MSS), 700, "100..400 SACKed; 0..100 resent; 400..1000 out");
+        s.update(h, SeqNum(0), SeqNum(1400), &[(100, 400), (1000, 1200)]);
+        assert_eq!(s.lost_retransmission(h, MSS), None, "two segments sent after it SACKed: not yet");
+        s.update(h, SeqNum(0), SeqNum(1400), &[(100, 400), (1000, 1300)]);
+        assert_eq!(s.lost_retransmission(h, MSS), Some((SeqNum(0), 100)), "three: lost too");
+        // It is out of the network: the pipe no longer counts it. Sent again, it is watched from the new SND.NXT.
+        let pipe = s.pipe(h, SeqNum(0), SeqNum(1400), MSS);
+        s.retransmitted(h, SeqNum(0), SeqNum(100), SeqNum(1400));
+        assert_eq!(s.lost_retransmission(h, MSS), None);
+        assert_eq!(s.pipe(h, SeqNum(0), SeqNum(1400), MSS), pipe + 100);
+        assert_eq!(s.next_lost(h, SeqNum(0), MSS), Some((SeqNum(400), 600)), "HighRxt did not move back");
+        // Acknowledged, it is forgotten.
+        s.update(h, SeqNum(400), SeqNum(1400), &[(1000, 1300)]);
+        assert_eq!(s.lost_retransmission(h, MSS), None);
+    }
+
+    #[test]
+    fn a_sacked_retransmission_is_not_lost_and_later_ones_are_judged_by_their_own_fence() {
+        let (mut s, h) = board(0, 2000, &[(100, 200), (300, 400), (500, 600), (700, 800)]);
+        s.retransmitted(h, SeqNum(0), SeqNum(100), SeqNum(2000));
+        s.retransmitted(h, SeqNum(200), SeqNum(300), SeqNum(2000));
+        s.retransmitted(h, SeqNum(400), SeqNum(500), SeqNum(2200));
+        // What was sent after the first two (2000..2400) is SACKed, and so is the second: the first is lost;
+        // the third went later, and only 200 octets sent after it are SACKed.
+        s.update(h, SeqNum(0), SeqNum(2400), &[(200, 300), (2000, 2400)]);
+        assert_eq!(s.lost_retransmission(h, MSS), Some((SeqNum(0), 100)));
+        s.update(h, SeqNum(400), SeqNum(2400), &[(2000, 2400)]);
+        assert_eq!(s.lost_retransmission(h, MSS), None);
+        s.update(h, SeqNum(400), SeqNum(2500), &[(2000, 2500)]);
+        assert_eq!(s.lost_retransmission(h, MSS), Some((SeqNum(400), 100)));
+    }
+
+    #[test]
+    fn at_most_four_retransmissions_are_watched_and_an_acknowledged_one_makes_room() {
+        let (mut s, h) = board(0, 2000, &[(1900, 2000)]);
+        for i in 0..6 {
+            s.retransmitted(h, SeqNum(i * 100), SeqNum(i * 100 + 100), SeqNum(2000 + i * 100));
+        }
+        // Everything sent after the fourth is SACKed (2300..2600): the four watched are lost, the fifth and
+        // sixth, not watched, are not said to be.
+        s.update(h, SeqNum(0), SeqNum(2600), &[(2300, 2600)]);
+        assert_eq!(s.lost_retransmission(h, MSS), Some((SeqNum(0), 100)));
+        s.update(h, SeqNum(400), SeqNum(2600), &[]);
+        assert_eq!(s.lost_retransmission(h, MSS), None, "the four are acknowledged; the others not watched");
+        s.retransmitted(h, SeqNum(400), SeqNum(500), SeqNum(2600));
+        s.update(h, SeqNum(400), SeqNum(3000), &[(2600, 2900)]);
+        assert_eq!(s.lost_retransmission(h, MSS), Some((SeqNum(400), 100)), "room again");
     }
 
     #[test]

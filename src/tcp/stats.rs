@@ -122,6 +122,9 @@ pub struct Stats {
     pub sack_recoveries: u64,
     /// Of the retransmissions, those a scoreboard chose (lost segments beyond the first).
     pub sack_retransmits: u64,
+    /// Of those, retransmissions sent again because the scoreboard found them lost too (data sent after them
+    /// SACKed while their hole stayed open), where the retransmission timer would have had to fire.
+    pub retransmissions_lost: u64,
     /// Segments beyond RCV.NXT whose new bytes (or FIN) were held until the hole before them filled.
     pub out_of_order_held: u64,
     /// Held bytes handed to the app once the hole before them filled.
@@ -197,6 +200,7 @@ impl Stats {
         self.retransmits += o.retransmits;
         self.sack_recoveries += o.sack_recoveries;
         self.sack_retransmits += o.sack_retransmits;
+        self.retransmissions_lost += o.retransmissions_lost;
         self.out_of_order_held += o.out_of_order_held;
         self.out_of_order_delivered_bytes += o.out_of_order_delivered_bytes;
         self.mss_black_hole_fallbacks += o.mss_black_hole_fallbacks;
@@ -242,6 +246,7 @@ impl Stats {
             ("retransmits".into(), self.retransmits),
             ("sack_recoveries".into(), self.sack_recoveries),
             ("sack_retransmits".into(), self.sack_retransmits),
+            ("retransmissions_lost".into(), self.retransmissions_lost),
             ("out_of_order_held".into(), self.out_of_order_held),
             ("out_of_order_delivered_bytes".into(), self.out_of_order_delivered_bytes),
             ("mss_black_hole_fallbacks".into(), self.mss_black_hole_fallbacks),

@@ -2,12 +2,13 @@
 //! some of the sender's first transmissions lost and never a retransmission, with and without SACK. The receiver
 //! holds what arrives out of order, so every segment the sender has to send again is one that was lost: each
 //! lost segment must go again exactly once (no spurious retransmission, whether the repair came from duplicate
-//! ACKs, partial ACKs, a scoreboard or the timer), and the stream must arrive whole.
+//! ACKs, partial ACKs, a scoreboard or the timer), and the stream must arrive whole. A second property loses
+//! retransmissions too.
 
 use crate::support;
 
 use proptest::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use support::net::{Dir, Fate, Net};
 use support::recorder::{Recorder, Script};
@@ -17,24 +18,48 @@ use xdptcp::app::CloseReason;
 /// every data segment the client sends, retransmissions excluded from loss) dropped; returns the client's
 /// retransmissions and the number of first transmissions dropped.
 fn transfer(sack: bool, len: usize, lost: &BTreeSet<usize>) -> Result<(u64, usize), TestCaseError> {
+    transfer_losing(sack, len, lost, &BTreeSet::new())
+}
+
+/// As [`transfer`], and of the segments whose first transmission is lost, those in `twice` lose their first
+/// retransmission too.
+fn transfer_losing(
+    sack: bool,
+    len: usize,
+    lost: &BTreeSet<usize>,
+    twice: &BTreeSet<usize>,
+) -> Result<(u64, usize), TestCaseError> {
     let data: Vec<u8> = (0..len as u32).map(|i| (i % 251) as u8).collect();
     let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
     ccfg.sack = sack;
     ccfg.send_buffer = 1 << 20;
+    // A segment lost twice may time out twice, and black-hole detection (RFC 4821) then sends the rest in
+    // smaller segments: more retransmissions than losses, none of them spurious.
+    ccfg.black_hole_detection = twice.is_empty();
     let scfg = support::net::config(support::frames::SERVER_MAC);
     let client = Recorder::new(Script { on_open_send: data.clone(), close_on_open: true, ..Script::default() });
     let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
     let mut net = Net::with_configs(ccfg, client, scfg, server);
     net.latency = Duration::from_millis(10);
-    let lost = lost.clone();
+    let (lost, twice) = (lost.clone(), twice.clone());
     let dropped = std::rc::Rc::new(std::cell::Cell::new(0usize));
     let counter = dropped.clone();
-    let mut seen = HashSet::new();
+    // Each segment's ordinal among first transmissions, and how many times it has been sent.
+    let mut seen: HashMap<u32, (usize, usize)> = HashMap::new();
     let mut n = 0;
     net.set_filter(move |dir, _, s| {
-        if dir == Dir::ClientToServer && !s.payload.is_empty() && seen.insert(s.seq) {
-            n += 1;
-            if lost.contains(&n) {
+        if dir == Dir::ClientToServer && !s.payload.is_empty() {
+            let (ordinal, copies) = seen.entry(s.seq).or_insert_with(|| {
+                n += 1;
+                (n, 0)
+            });
+            *copies += 1;
+            let drop = match *copies {
+                1 => lost.contains(ordinal),
+                2 => lost.contains(ordinal) && twice.contains(ordinal),
+                _ => false,
+            };
+            if drop {
                 counter.set(counter.get() + 1);
                 return Fate::Drop;
             }
@@ -64,5 +89,24 @@ proptest! {
     ) {
         let (retransmits, dropped) = transfer(sack, len, &lost)?;
         prop_assert_eq!(retransmits, dropped as u64, "sack {}, len {}, lost {:?}", sack, len, lost);
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::regressions::config(500))]
+
+    /// Retransmissions lost too (the scoreboard finds one lost when data sent after it is SACKed; otherwise the
+    /// timer repairs it): every transmission dropped, first or not, costs exactly one more, and the stream
+    /// arrives whole.
+    #[test]
+    fn every_lost_transmission_retransmissions_included_costs_exactly_one_more(
+        sack in any::<bool>(),
+        len in 20_000usize..300_000,
+        lost in proptest::collection::btree_set(2usize..200, 1..7),
+        twice in proptest::collection::btree_set(2usize..200, 0..200),
+    ) {
+        let twice: BTreeSet<usize> = lost.intersection(&twice).copied().collect();
+        let (retransmits, dropped) = transfer_losing(sack, len, &lost, &twice)?;
+        prop_assert_eq!(retransmits, dropped as u64, "sack {}, len {}, lost {:?}, twice {:?}", sack, len, lost, twice);
     }
 }

@@ -462,3 +462,59 @@ fn rfc5827_early_retransmit_repairs_a_loss_near_the_tail_without_waiting_for_the
     assert!(repair <= Duration::from_millis(40), "repaired after {repair:?}: the timer's work, not the ACKs'");
     assert_eq!(net.client.stats().retransmits, 2);
 }
+
+#[test]
+fn rfc6675_a_lost_retransmission_is_sent_again_once_data_sent_after_it_is_sacked() {
+    // A 400 KB upload at 10 ms each way loses one segment and then its fast retransmission. Segments sent after
+    // that retransmission arrive and are SACKed while its hole stays open: by the same rule that calls an
+    // original segment lost (more than DupThresh − 1 segments SACKed above it, RFC 6675's IsLost, applied to
+    // what was sent after it), the retransmission is lost, and it goes again about a round trip after it went
+    // (RFC 8985's RACK reads the same from its clocks). HighRxt alone cannot say it, and the repair used to wait
+    // for the retransmission timer, a minimum of 200 ms, which also collapses cwnd to one segment.
+    let data: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    // Losses early and mid-transfer, with data left to send after the retransmission (near the end of the
+    // stream there is none, nothing can show the retransmission lost, and the timer repairs it, as before).
+    for lost_segment in [30u32, 31, 45, 100] {
+        let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
+        ccfg.send_buffer = 1 << 20;
+        // A receive window of 1 MiB: with the default 64 KB a hole at its left edge leaves no room for data
+        // sent after the retransmission, nothing can show it lost, and only the timer repairs it (as in Linux).
+        let mut scfg = support::net::config(support::frames::SERVER_MAC);
+        scfg.rcv_wnd = 1 << 20;
+        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+        let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
+        net.latency = Duration::from_millis(10);
+        let (mut isn, mut copies) = (None, 0);
+        net.set_filter(move |dir, _, s| {
+            if dir == Dir::ClientToServer && s.flags & SYN != 0 {
+                isn = Some(s.seq.wrapping_add(1));
+            }
+            let at = isn.map(|i| s.seq.wrapping_sub(i));
+            if dir == Dir::ClientToServer && !s.payload.is_empty() && at == Some(lost_segment * 1448) {
+                copies += 1;
+                if copies <= 2 {
+                    return Fate::Drop;
+                }
+            }
+            Fate::Deliver
+        });
+        let id = net.connect();
+        net.drive_for(Duration::from_secs(10));
+        assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "segment {lost_segment}");
+        let sid = net.server.app().opened()[0];
+        assert!(net.server.app().received(sid) == data, "segment {lost_segment}: the stream is whole");
+        let isn = net.segs(Dir::ClientToServer)[0].seq.wrapping_add(1);
+        let sent: Vec<Instant> = net
+            .log
+            .iter()
+            .filter(|(_, d, s)| *d == Dir::ClientToServer && !s.payload.is_empty())
+            .filter(|(_, _, s)| s.seq.wrapping_sub(isn) == lost_segment * 1448)
+            .map(|(t, _, _)| *t)
+            .collect();
+        assert_eq!(sent.len(), 3, "segment {lost_segment}: sent, resent, resent again: {sent:?}");
+        let again = sent[2].saturating_since(sent[1]);
+        assert!(again <= Duration::from_millis(30), "segment {lost_segment}: resent again after {again:?}");
+        let s = net.client.stats();
+        assert_eq!((s.retransmits, s.sack_recoveries), (2, 1), "segment {lost_segment}: one recovery, {s:?}");
+    }
+}
