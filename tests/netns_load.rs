@@ -131,6 +131,17 @@ fn load_against_xdptcp_serve_close_echo_and_http_v4_and_v6() {
         assert_all_completed(&v, 3000, false);
         assert_eq!(v["generator"]["time_wait"], 3000, "the client closed first and holds TIME-WAIT: {v}");
         assert!((v["achieved_cps"].as_f64().unwrap() - 5000.0).abs() < 250.0, "{v}");
+        // Three frames a connection: SYN, the handshake's ACK carrying the FIN, the last ACK (and any resent).
+        let frames = |v: &Value| {
+            v["generator"]["frames_out"].as_u64().unwrap() - v["generator"]["retransmits"].as_u64().unwrap()
+        };
+        assert_eq!(frames(&v), 3 * 3000, "{v}");
+        // With --separate-ack the handshake's ACK goes alone, as a kernel client's: one frame more each.
+        let mut args = vec!["--target", target.as_str(), "--src", "10.78.5.0/24", "--separate-ack"];
+        args.extend(common_args);
+        let v = load(&topo, &args);
+        assert_all_completed(&v, 3000, false);
+        assert_eq!(frames(&v), 4 * 3000, "{v}");
         // Echo of 300 bytes.
         let mut args = vec!["--target", target.as_str(), "--src", "10.78.2.0/24", "--request", "300"];
         args.extend(common_args);

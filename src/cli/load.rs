@@ -62,6 +62,11 @@ pub struct Args {
     /// `server` the client waits for the server's FIN. Default: client.
     #[arg(long, value_enum)]
     close: Option<Close>,
+    /// Send the handshake's ACK alone before the request or FIN, as kernel clients do: one frame more per
+    /// connection, and on a lossy path a lost first segment then costs a retransmission, where otherwise a SYN-cookie
+    /// listener resets the segments after it. Default: the request or FIN carries the ACK.
+    #[arg(long)]
+    separate_ack: bool,
     /// TIME-WAIT duration (2MSL) of the generator's connections, in seconds. Default: 60.
     #[arg(long = "time-wait", value_parser = crate::cli::secs_arg::parse_secs)]
     time_wait: Option<f64>,
@@ -218,6 +223,7 @@ impl Args {
                 None | Some(Close::Client) => CloseBy::Client,
                 Some(Close::Server) => CloseBy::Server,
             },
+            separate_ack: self.separate_ack,
             time_wait: Duration::from_secs_f64(self.time_wait.unwrap_or(60.0)),
             timeout: Duration::from_secs_f64(self.timeout.unwrap_or(5.0)),
             dst_mac: self.dst_mac,
@@ -248,7 +254,8 @@ impl Args {
 impl Args {
     /// The first flag given that shapes or measures a connection, when there will be none: a flood alone
     /// (`--flood` without `--rate` or `--concurrency`) only sends spoofed frames, so `--request`, `--http`,
-    /// `--close`, `--time-wait`, `--timeout`, `--warmup` and `--hgrm` would be taken and do nothing. Beside a load
+    /// `--close`, `--separate-ack`, `--time-wait`, `--timeout`, `--warmup` and `--hgrm` would be taken and do
+    /// nothing. Beside a load
     /// they apply to its connections as usual.
     fn ignored_by_a_flood_alone(&self) -> Option<&'static str> {
         if self.flood.is_none() || self.rate.is_some() || self.concurrency.is_some() {
@@ -258,6 +265,7 @@ impl Args {
             ("--request", self.request.is_some()),
             ("--http", self.http),
             ("--close", self.close.is_some()),
+            ("--separate-ack", self.separate_ack),
             ("--time-wait", self.time_wait.is_some()),
             ("--timeout", self.timeout.is_some()),
             ("--warmup", self.warmup.is_some()),
@@ -327,6 +335,7 @@ mod tests {
             (&["--timeout", "3"], "--timeout"),
             (&["--warmup", "1"], "--warmup"),
             (&["--hgrm", "/tmp/x.hgrm"], "--hgrm"),
+            (&["--separate-ack"], "--separate-ack"),
         ] {
             for kind in ["syn", "ack"] {
                 let a = parse(&[&["--flood", kind][..], flags].concat());

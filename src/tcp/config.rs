@@ -41,6 +41,12 @@ pub struct Config {
     /// again (or a new one), so that its ACK shows the loss, instead of waiting for the RTO and its collapse of
     /// cwnd. On by default, as in Linux.
     pub tail_loss_probes: bool,
+    /// Send the ACK that completes an active open as a segment of its own, before any data or FIN the
+    /// application queues when the connection opens, as kernel clients do. Off (the default), that data or FIN
+    /// carries the ACK: one frame fewer per connection, but a listener that keeps no state before the handshake's
+    /// ACK (SYN cookies, ours or Linux's) can check only a segment that starts at our ISN + 1, so if that one is
+    /// lost the segments after it are answered with RST. On, a lost ACK or first segment costs a retransmission.
+    pub handshake_ack_alone: bool,
     /// Bytes the endpoint may spend holding out-of-order segments (one ring of the receive window per connection
     /// that holds any, see [`crate::tcp::reassembly`]). Beyond it, or at 0, they are dropped and the peer
     /// retransmits them.
@@ -116,6 +122,7 @@ impl Default for Config {
             timestamps: true,
             sack: true,
             tail_loss_probes: true,
+            handshake_ack_alone: false,
             reassembly_memory: 32 << 20,
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),

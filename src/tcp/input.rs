@@ -393,7 +393,11 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
         // new RTO allows, or the backed-off one after a lost SYN) would time out data sent from `on_open`.
         wheel.cancel(h);
         tcb.state = State::Established;
-        tcb.set(flags::ACK_NOW);
+        // The handshake's ACK goes now, alone, or with whatever `on_open` queues (see the config's doc).
+        let alone = ctx.cfg.handshake_ack_alone && emit_ctl(ctx, key, tcb, tcb.snd_nxt, TcpFlags::ACK, sink);
+        if !alone {
+            tcb.set(flags::ACK_NOW);
+        }
         ctx.stats.conns_opened += 1;
         ctx.stats.conns_active_opened += 1;
         let mut c = app_conn!(ctx, id, key, tcb);

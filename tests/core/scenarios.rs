@@ -388,6 +388,51 @@ fn syn_cookies_a_lost_handshake_ack_carrying_data_gets_the_segments_after_it_res
 }
 
 #[test]
+fn syn_cookies_with_the_handshake_ack_alone_a_lost_first_segment_costs_only_its_retransmission() {
+    // The same loss with `handshake_ack_alone`, as kernel clients do: the pure ACK opens the connection at the
+    // listener, the first data segment is resent on the duplicate ACKs, and the stream arrives whole. If the ACK
+    // is lost instead, the first data segment (at the same sequence number) opens it. (If both are lost, the
+    // segments after them are reset as before: a kernel client meets the same at a Linux listener under cookies.)
+    let data = vec![9u8; 20_000];
+    for (lost_ack, lost_data) in [(false, true), (true, false)] {
+        let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
+        ccfg.handshake_ack_alone = true;
+        let scfg = support::net::config(support::frames::SERVER_MAC);
+        let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
+        let mut net = Net::with_configs(ccfg, client_sending(&data), scfg, server);
+        net.latency = Duration::from_millis(10);
+        let (mut acks, mut data_segments) = (0, 0);
+        net.set_filter(move |dir, _, s| {
+            if dir != Dir::ClientToServer || s.flags & SYN != 0 {
+                return Fate::Deliver;
+            }
+            let lose = if s.payload.is_empty() {
+                acks += 1;
+                lost_ack && acks == 1
+            } else {
+                data_segments += 1;
+                lost_data && data_segments == 1
+            };
+            if lose {
+                Fate::Drop
+            } else {
+                Fate::Deliver
+            }
+        });
+        let id = net.connect();
+        net.drive_for(Duration::from_secs(5));
+        let case = format!("ACK lost {lost_ack}, first data lost {lost_data}");
+        assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal), "{case}: {}", net.trace());
+        let sid = net.server.app().opened()[0];
+        assert!(net.server.app().received(sid) == data, "{case}");
+        let c = net.segs(Dir::ClientToServer);
+        assert!(c[1].flags == ACK && c[1].payload.is_empty(), "{case}: the handshake's ACK goes alone");
+        assert_eq!(c[2].seq, c[1].seq, "{case}: the first data segment starts where the ACK stood");
+        assert_eq!(net.server.stats().rsts_sent, 0, "{case}");
+    }
+}
+
+#[test]
 fn rfc6675_nextseg_rule_3_a_hole_near_the_tail_goes_in_the_same_round_trip_as_the_first() {
     // An upload of exactly the initial window (ten segments, all sent at once) at 10 ms each way loses its 3rd
     // and 9th segments. Only one segment is SACKed above the second hole, too few to call it lost (DupThresh),
