@@ -133,10 +133,14 @@ impl Scoreboards {
             b.ranges[0].start = snd_una;
         }
         b.high_rxt = b.high_rxt.max(snd_una);
+        // Inside the flight by offsets from SND.UNA: comparisons modulo 2^32 are not transitive, and a block
+        // 2^31 away passes `l > una`, `l < r` and `r <= nxt` at once (found by an audit: such blocks made the
+        // SACKed octets overflow).
+        let flight = snd_nxt - snd_una;
         for &(left, right) in blocks {
-            let (l, r) = (SeqNum(left), SeqNum(right));
-            if l < r && l > snd_una && r <= snd_nxt {
-                insert(b, Range { start: l, end: r });
+            let (l, r) = (SeqNum(left) - snd_una, SeqNum(right) - snd_una);
+            if 0 < l && l < r && r <= flight {
+                insert(b, Range { start: SeqNum(left), end: SeqNum(right) });
             }
         }
         let (ranges, len) = (b.ranges, b.len);
@@ -486,6 +490,18 @@ mod tests {
         s.update(h, SeqNum(1350), SeqNum(2000), &[(1400, 1600)]);
         // SND.UNA moved to 1350: 1350..1400 stays SACKed, 1400..1600 joins it, and 1600..2000 is what is out.
         assert_eq!(s.pipe(h, SeqNum(1350), SeqNum(2000), MSS), 400);
+    }
+
+    #[test]
+    fn blocks_half_the_sequence_space_away_are_not_inside_the_flight() {
+        // Each of these passes `l > una`, `l < r` and `r <= nxt` in sequence-number order, which is not
+        // transitive; together they used to overflow the count of SACKed octets (a panic in a debug build).
+        let (una, nxt) = (1_000u32, 1_100u32);
+        let far = una.wrapping_add(1 << 31);
+        let blocks = [(una + 1, una + 3), (nxt + 1, una.wrapping_add((1 << 31) + 100)), (far - 1, una.wrapping_sub(2))];
+        let (s, h) = board(una, nxt, &blocks);
+        assert_eq!(s.sacked(h), 2, "only the block inside the flight");
+        assert_eq!(s.pipe(h, SeqNum(una), SeqNum(nxt), MSS), 98);
     }
 
     #[test]
