@@ -67,7 +67,9 @@ impl SecretBudget {
         h.write(b"xdptcp challenge budget");
         h.write_u64(second);
         let span = u64::from(self.limit) + 1;
-        self.limit / 2 + (h.finish() % span) as u32
+        // In u64: one and a half times a limit above 2^32 / 1.5 (a `--challenge-acks` the command line takes)
+        // does not fit a u32; such a budget is all but unlimited anyway.
+        (u64::from(self.limit) / 2 + h.finish() % span).min(u64::from(u32::MAX)) as u32
     }
 
     /// Whether one more event may happen at `now` (and if so, counts it).
@@ -106,6 +108,15 @@ mod tests {
         let distinct: std::collections::HashSet<u32> = sizes.iter().copied().collect();
         assert!(distinct.len() > 600, "{} distinct sizes", distinct.len());
         assert!(sizes.iter().any(|n| *n < 600) && sizes.iter().any(|n| *n > 1400));
+    }
+
+    #[test]
+    fn a_secret_budget_of_the_largest_limit_does_not_overflow() {
+        // Found by an audit: limit / 2 + up to limit overflowed a u32 for limits above about 2.86 billion.
+        let b = SecretBudget::new(u32::MAX, [7; 16]);
+        let sizes: Vec<u32> = (0..200).map(|s| b.size(s)).collect();
+        assert!(sizes.iter().all(|&n| n >= u32::MAX / 2), "{sizes:?}");
+        assert!(sizes.contains(&u32::MAX), "the third of the seconds above 2^32 are capped");
     }
 
     #[test]
