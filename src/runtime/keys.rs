@@ -33,6 +33,22 @@ fn random_key(slot: u64) -> Result<CookieKey, KeyError> {
     Ok(CookieKey::new(slot, secret))
 }
 
+/// A key file holds a header and a few keys; past this it is not one (and a path like `/dev/zero` would
+/// otherwise be read until memory ran out).
+const MAX_KEY_FILE: u64 = 1 << 20;
+
+/// The bytes of the file at `path`, refused as malformed past [`MAX_KEY_FILE`].
+fn read_capped(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        let msg = format!("longer than {} KiB: not a key file", MAX_KEY_FILE >> 10);
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+    }
+    Ok(bytes)
+}
+
 /// 16 random bytes from the OS (for the table hash and ISN secrets).
 pub fn random_secret() -> Result<[u8; 16], KeyError> {
     let mut s = [0u8; 16];
@@ -46,12 +62,13 @@ impl KeyManager {
     pub fn new(slot: u64, file: Option<&Path>) -> Result<Self, KeyError> {
         let mut ring = KeyRing::new();
         if let Some(path) = file {
-            match std::fs::read(path) {
+            match read_capped(path) {
                 Ok(bytes) => {
                     let loaded = KeyRing::from_bytes(&bytes)
                         .map_err(|e| KeyError::Malformed { path: path.to_owned(), reason: e.to_string() })?;
                     for k in loaded.iter() {
-                        if k.slot + 1 >= slot && k.slot <= slot + 1 {
+                        // Saturating: a file may name any slot below 2^64.
+                        if k.slot.saturating_add(1) >= slot && k.slot <= slot.saturating_add(1) {
                             ring.insert(*k);
                         }
                     }
@@ -146,6 +163,13 @@ mod tests {
         assert!(c.ring().get(500).is_none());
         std::fs::write(&path, b"garbage").unwrap();
         assert!(matches!(KeyManager::new(900, Some(&path)), Err(KeyError::Malformed { .. })));
+        // Found by an audit: the largest slot overflowed `slot + 1`, and an endless file was read to the end.
+        let last = format!("{}\n{} {}\n", crate::tcp::cookie::KEY_FILE_HEADER, u64::MAX, "ab".repeat(16));
+        std::fs::write(&path, last).unwrap();
+        let d = KeyManager::new(900, Some(&path)).unwrap();
+        assert!(d.ring().get(u64::MAX).is_none(), "a slot far from now is not kept");
+        let endless = KeyManager::new(900, Some(Path::new("/dev/zero")));
+        assert!(matches!(endless, Err(KeyError::Io { .. })), "{endless:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
