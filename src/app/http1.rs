@@ -77,6 +77,22 @@ impl Responses {
     pub fn keep_alive_get(&self) -> &'static [u8] {
         self.ok[0][0][0]
     }
+
+    /// The longest response there is (a GET with `Connection: close`).
+    pub fn longest(&self) -> usize {
+        let ok = self.ok.iter().flatten().flatten().map(|r| r.len());
+        ok.chain([self.bad_request.len(), self.not_allowed.len()]).max().unwrap_or(0)
+    }
+}
+
+/// Bytes of headers a `200` response adds to its body at most (what [`Responses::new`] writes, with a
+/// Content-Length of 20 digits).
+const HEADERS_AT_MOST: usize = 160;
+
+/// The send queue a connection needs so that the longest response to a body of `body_len` bytes fits in it at
+/// once (a response waits until it does): `default`, or more for a larger body.
+pub fn send_buffer_for(body_len: usize, default: u32) -> u32 {
+    u32::try_from(body_len.saturating_add(HEADERS_AT_MOST)).unwrap_or(u32::MAX).max(default)
 }
 
 /// What one line of a request asks for.
@@ -229,6 +245,17 @@ mod tests {
         assert_eq!(parse_request_line(b"GET  HTTP/1.1"), None);
         assert_eq!(parse_request_line(b"GET / HTTP/1.1 x"), None);
         assert_eq!(parse_request_line(b""), None);
+    }
+
+    #[test]
+    fn every_response_fits_the_send_buffer_made_for_its_body() {
+        for len in [0, 18, 1000, 65_536, 1 << 20] {
+            let r = Responses::new(&vec![b'x'; len]);
+            assert!(r.longest() <= send_buffer_for(len, 0) as usize, "body {len}: {}", r.longest());
+            assert!(r.longest() > len);
+        }
+        assert_eq!(send_buffer_for(18, 65_536), 65_536, "small bodies keep the default");
+        assert_eq!(send_buffer_for(usize::MAX, 65_536), u32::MAX);
     }
 
     #[test]

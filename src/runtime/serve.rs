@@ -4,6 +4,7 @@
 //! The control thread owns the BPF program (its bpf_link detaches when the process dies, however it dies), the
 //! key manager and the snapshot of counters. Workers own everything on the packet path.
 
+use crate::app::http1::send_buffer_for;
 use crate::app::{App, CloseApp, EchoApp, HttpApp};
 use crate::io::presence::PresenceLayout;
 use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, SynAnswer, XskConfig, XskSocket};
@@ -282,6 +283,9 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             challenge_acks_per_sec: opts.challenge_acks_per_sec,
             max_rto: opts.max_rto,
             send_memory: opts.send_memory,
+            // A response waits until it fits in the send queue at once: a body beyond the default 64 KiB would
+            // leave every GET unanswered (found by an audit).
+            send_buffer: send_buffer_for(opts.http_body.len(), Config::default().send_buffer),
             forward_unmatched_icmp: workers > 1,
             ..Config::default()
         };

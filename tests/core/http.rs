@@ -308,3 +308,30 @@ fn partial_request_lines_share_a_bounded_budget() {
     assert!(peers[0].received.starts_with(b"HTTP/1.1 200 OK"), "{}", String::from_utf8_lossy(&peers[0].received));
     assert_eq!(rig.ep.app().partial_bytes(), held - 8005);
 }
+
+#[test]
+fn a_body_larger_than_the_default_send_buffer_is_served_with_the_buffer_made_for_it() {
+    // Found by an audit: a response waits until it fits in the send queue at once, so with the default 64 KiB a
+    // larger body left every GET unanswered. `serve` sizes the queue with `send_buffer_for`.
+    let body: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nServer: xdptcp\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let expected = [head.as_bytes(), &body].concat();
+    for sized in [false, true] {
+        let mut cfg = config(SERVER_MAC);
+        if sized {
+            cfg.send_buffer = xdptcp::app::http1::send_buffer_for(body.len(), cfg.send_buffer);
+        }
+        let mut rig = Rig::server_with(cfg, HttpApp::new(&body));
+        let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+        p.talk(&mut rig, GET);
+        if sized {
+            assert!(p.received == expected, "{} of {} bytes", p.received.len(), expected.len());
+            assert_eq!(rig.ep.app().responses_sent, 1);
+        } else {
+            assert!(p.received.is_empty(), "the default queue cannot hold it");
+        }
+    }
+}
