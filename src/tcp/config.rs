@@ -149,6 +149,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// This config with the fields RFC 7323 bounds brought within them: a window scale of at most 14 (§2.3) and
+    /// a receive window of at most 2^30 bytes, the most a scale of 14 can announce. An endpoint takes its config
+    /// through this, so that a config built in code cannot make a shift overflow or a window wrap.
+    pub fn normalised(mut self) -> Self {
+        self.window_scale = self.window_scale.min(14);
+        self.rcv_wnd = self.rcv_wnd.min(1 << 30);
+        self
+    }
+
     /// The window field of a non-SYN segment when we scale by `rcv_wscale` (a constant: we never shrink it).
     #[inline]
     pub fn window_field(&self, rcv_wscale: u8) -> u16 {
@@ -177,5 +186,22 @@ impl Config {
     pub fn syn_window(&self) -> u16 {
         let granule = 1u32 << self.window_scale.min(14);
         (self.rcv_wnd.min(0xffff) & !(granule - 1)).max(granule.min(0xffff)) as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7323_2_3_a_window_scale_above_14_and_a_window_above_2_30_are_brought_within_bounds() {
+        // Found by an audit: only the command line bounded these; a config built in code could set a scale of
+        // 32 (a shift overflow) or a window of 2^31 and more (the reassembly ring's length wrapped to 0).
+        let c = Config { window_scale: 40, rcv_wnd: u32::MAX, ..Config::default() }.normalised();
+        assert_eq!((c.window_scale, c.rcv_wnd), (14, 1 << 30));
+        assert_eq!(c.rcv_wnd_scaled(14), 0xffff << 14);
+        let d = Config::default();
+        let n = d.clone().normalised();
+        assert_eq!((n.window_scale, n.rcv_wnd), (d.window_scale, d.rcv_wnd), "defaults are within bounds");
     }
 }

@@ -106,6 +106,7 @@ impl<A: App> Endpoint<A> {
     /// An endpoint whose clock starts at `start`. It answers no SYN until it has cookie keys
     /// ([`Endpoint::set_cookie_keys`]) and listens on no port until told ([`Endpoint::listen`]).
     pub fn new(cfg: Config, app: A, start: Instant) -> Self {
+        let cfg = cfg.normalised();
         let v4 = Flows::new(&cfg, start);
         let v6 = Flows::new(&cfg, start);
         let mut ctx = Ctx::new(cfg, app);
