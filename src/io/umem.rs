@@ -36,8 +36,6 @@ pub struct XskConfig {
     /// Descriptors moved per ring operation, and the TX queue length that triggers a submit.
     pub batch: usize,
     pub bind: BindMode,
-    /// Bind with XDP_USE_NEED_WAKEUP: the kernel is only kicked when a ring asks for it.
-    pub need_wakeup: bool,
 }
 
 impl Default for XskConfig {
@@ -48,7 +46,6 @@ impl Default for XskConfig {
             frame_size: 2048,
             batch: 64,
             bind: BindMode::Auto,
-            need_wakeup: true,
         }
     }
 }

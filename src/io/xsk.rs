@@ -78,9 +78,9 @@ impl XskSocket {
             BindMode::Copy => BindFlags::XDP_COPY,
             BindMode::ZeroCopy => BindFlags::XDP_ZEROCOPY,
         };
-        if config.need_wakeup {
-            bind |= BindFlags::XDP_USE_NEED_WAKEUP;
-        }
+        // Always: the transmit and fill paths kick the kernel only when a ring asks for it (found by an audit:
+        // an option to bind without it would have stopped every send, the flag then never being set).
+        bind |= BindFlags::XDP_USE_NEED_WAKEUP;
         let socket_config = SocketConfig::builder()
             .rx_queue_size(ring)
             .tx_queue_size(ring)
@@ -179,7 +179,9 @@ impl XskSocket {
         for i in 0..n {
             let mut desc = self.rx_descs[i];
             let verdict = {
-                // SAFETY: the frame came off this socket's RX ring: it is ours until we put it on a ring again.
+                // SAFETY: the frame came off this socket's RX ring: it is ours until we put it on a ring again. Its
+                // address and length are the kernel's (it checks fill addresses against the UMEM and caps a length
+                // at the frame less its headroom), so the slice lies within one frame of this UMEM.
                 let mut data = unsafe { self.umem.data_mut(&mut desc) };
                 let received = data.contents().len();
                 // Never send past what was received: those bytes are stale data of an earlier frame.
@@ -262,7 +264,8 @@ impl PacketIo for XskSocket {
         let n = self.take_rx(max);
         for desc in &self.rx_descs[..n] {
             // SAFETY: received frame of this UMEM, ours until recycled below; nothing writes it meanwhile (the
-            // sink only lends frames from its own pool).
+            // sink only lends frames from its own pool). Address and length come from the kernel, which keeps
+            // them within one frame of the UMEM (see `reflect`).
             let data = unsafe { self.umem.data(desc) };
             f(data.contents(), &mut self.sink);
         }
