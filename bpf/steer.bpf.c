@@ -43,8 +43,10 @@
 // answers to each other byte for byte.
 //
 // Torn reads: user space updates `syn_answers` and `cookie_keys` entries in three steps (the old entry with its
-// flag cleared, the new entry still cleared, then the flag set), so an entry whose flag reads set was never
-// half written. Flags are read first.
+// flag cleared, the new entry still cleared, then the flag set), so an entry whose flag reads set was not half
+// written when the flag was read. Flags are read first. A key is read again after use and the answer dropped if
+// its flag changed meanwhile; a `syn_answers` entry is not, because user space writes those only while they are
+// disabled (serve sets each once, before its flag), so none can change under a run that found it enabled.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
