@@ -221,8 +221,8 @@ impl Scoreboards {
         b.high_rxt = b.high_rxt.max(end);
         b.own_rxt = b.own_rxt.max(end);
         let watched = &mut b.watched[..b.watched_len];
+        // (What such a resend covers beyond the watched one, if anything, is not watched: they stay disjoint.)
         if let Some(w) = watched.iter_mut().find(|w| w.start <= start && start < w.end) {
-            w.end = w.end.max(end);
             w.fence = snd_nxt;
             return;
         }
