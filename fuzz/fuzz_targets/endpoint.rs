@@ -147,7 +147,9 @@ impl World {
             };
         let mut server = Endpoint::new(cfg(SERVER_MAC), FuzzApp { mode: mode_s, ids: Vec::new() }, now);
         server.listen(PORT);
-        let client = Endpoint::new(cfg(CLIENT_MAC), FuzzApp { mode: mode_c, ids: Vec::new() }, now);
+        // Bit 32 of the client's mode: its handshake's ACK goes alone, before what `on_open` sends.
+        let ccfg = Config { handshake_ack_alone: mode_c & 32 != 0, ..cfg(CLIENT_MAC) };
+        let client = Endpoint::new(ccfg, FuzzApp { mode: mode_c, ids: Vec::new() }, now);
         let mut w = World { now, server, client, wire: VecDeque::new(), seen: Vec::new() };
         w.rotate_keys();
         w
@@ -445,7 +447,9 @@ fn v6r(src: Ipv6Addr, dst: Ipv6Addr) -> Ipv6Repr {
     Ipv6Repr { src, dst, next_header: 6, hop_limit: 64, tclass: 0, flow_label: 0, payload_len: 0 }
 }
 
-fn options(p: &mut Prog<'_>, last_tsval: Option<u32>) -> TcpOptions {
+/// Options of a forged segment whose acknowledgment number is `ack`: SACK blocks near it (both edges within
+/// ±32 KiB) or anywhere in the sequence space, where wrap-around comparisons go wrong.
+fn options(p: &mut Prog<'_>, last_tsval: Option<u32>, ack: u32) -> TcpOptions {
     let b = p.u8();
     let mut o = TcpOptions::default();
     if b & 1 != 0 {
@@ -458,6 +462,18 @@ fn options(p: &mut Prog<'_>, last_tsval: Option<u32>) -> TcpOptions {
     if b & 8 != 0 {
         let tsval = if b & 16 != 0 { p.u32() } else { 1_000 + p.u16() as u32 };
         o.timestamps = Some(Timestamps { tsval, tsecr: last_tsval.unwrap_or(0) });
+    }
+    if b & 32 != 0 {
+        let n = p.u8() % 5;
+        for i in 0..usize::from(n) {
+            o.sack.blocks[i] = if p.u8() & 1 != 0 {
+                let near = |p: &mut Prog<'_>| ack.wrapping_add(i32::from(p.u16() as i16) as u32);
+                (near(p), near(p))
+            } else {
+                (p.u32(), p.u32())
+            };
+        }
+        o.sack.len = n;
     }
     o
 }
@@ -538,13 +554,14 @@ fuzz_target!(|data: &[u8]| {
                 let flags = p.u8() & 0x3f;
                 let len = usize::from(p.u8() % 200) * usize::from(p.u8() % 8);
                 let payload = vec![0x61; len];
-                let opts = options(&mut p, s.tsval);
+                let ack = base_ack.wrapping_add(dack as u32);
+                let opts = options(&mut p, s.tsval, ack);
                 let f = segment(
                     from,
                     s.v6,
                     s.client_port,
                     base_seq.wrapping_add(dseq as u32),
-                    base_ack.wrapping_add(dack as u32),
+                    ack,
                     flags,
                     opts,
                     &payload,
