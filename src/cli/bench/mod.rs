@@ -16,6 +16,7 @@
 //! line printed is one JSON object.
 
 mod cpu_takers;
+mod figures;
 mod plots;
 mod procs;
 mod resilience;
@@ -26,6 +27,7 @@ mod xdp_cookies;
 
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
+use figures::{fraction, half_p99, knee, knee_p90, percent, ratio, shown};
 use procs::{netns_exec, Proc};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -282,33 +284,15 @@ struct Measured<'a> {
     xdpc: Option<xdp_cookies::XdpCookies>,
 }
 
-/// The headline rate: the highest that met the bar (p99 connect under 1 ms), as achieved.
+/// The headline rate for the bench's own arithmetic (the flood's legitimate rate, the turns' rate): 0 when no rate
+/// met the bar. The report uses [`figures::knee`], which says "none" instead.
 fn best_rate(s: &Sweep) -> f64 {
-    s.best.as_ref().map_or(0.0, |(_, r)| r.achieved_cps)
+    knee(s).unwrap_or(0.0)
 }
 
-/// The highest rate that met the looser p90 bar, as achieved.
+/// The p90-bar rate for the bench's own arithmetic (0 when none); see [`best_rate`].
 fn p90_rate(s: &Sweep) -> f64 {
-    s.best_p90.as_ref().map_or(0.0, |(_, r)| r.achieved_cps)
-}
-
-/// xdptcp ÷ Linux, and xdptcp's fraction of the ceiling, for rates `ours` and `linux` (0 where undefined).
-fn ratios(ours: f64, linux: f64, frames_c2s: f64, ceiling_mpps: f64) -> (f64, f64) {
-    (ratio_or_zero(ours, linux), fraction_of_ceiling(ours, frames_c2s, ceiling_mpps))
-}
-
-/// The share of the ceiling that `cps` connections of `frames_c2s` client frames each use (0 without a ceiling).
-fn fraction_of_ceiling(cps: f64, frames_c2s: f64, ceiling_mpps: f64) -> f64 {
-    ratio_or_zero(cps * frames_c2s, ceiling_mpps * 1e6)
-}
-
-/// `a ÷ b`, 0 when `b` is not positive.
-fn ratio_or_zero(a: f64, b: f64) -> f64 {
-    if b > 0.0 {
-        a / b
-    } else {
-        0.0
-    }
+    knee_p90(s).unwrap_or(0.0)
 }
 
 fn machine() -> String {
@@ -514,52 +498,51 @@ fn report(
     let mut responder_md = String::new();
     let mut xdpc_md = String::new();
     for Measured { sc, ours, linux, responder, head_to_head, xdpc } in results {
-        let o = best_rate(ours);
-        let l = best_rate(linux);
-        let (ratio, frac) = ratios(o, l, sc.frames_c2s, ceiling_mpps);
-        let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
+        let (o, l) = (knee(ours), knee(linux));
+        let (ratio, frac) = (ratio(o, l), fraction(o, sc.frames_c2s, ceiling_mpps));
         println!(
-            "{:<15} {:>13.0} {:>13.0} {:>7.2}x {:>8.1}% {:>12.1} {:>12.1}",
+            "{:<15} {:>13} {:>13} {:>8} {:>9} {:>12} {:>12}",
             sc.name,
-            o,
-            l,
-            ratio,
-            100.0 * frac,
-            p99(ours),
-            p99(linux)
+            shown(o, 0, ""),
+            shown(l, 0, ""),
+            shown(ratio, 2, "x"),
+            percent(frac),
+            shown(half_p99(ours), 1, ""),
+            shown(half_p99(linux), 1, "")
         );
-        let (ratio90, frac90) = ratios(p90_rate(ours), p90_rate(linux), sc.frames_c2s, ceiling_mpps);
-        let p90_ours = format!("{:.0} ({ratio90:.2}×, {:.1}%)", p90_rate(ours), 100.0 * frac90);
-        if frac.max(frac90) > 1.0 {
+        let (o90, l90) = (knee_p90(ours), knee_p90(linux));
+        let (ratio90, frac90) = (figures::ratio(o90, l90), fraction(o90, sc.frames_c2s, ceiling_mpps));
+        let p90_ours = format!("{} ({}, {})", shown(o90, 0, ""), shown(ratio90, 2, "×"), percent(frac90));
+        if [frac, frac90].into_iter().flatten().any(|f| f > 1.0) {
             above_ceiling.push(sc.name);
         }
         let same = ours.same_rate.as_ref().map_or("—".to_string(), |(rate, r)| {
             format!(
-                "{:.0} / {:.0} (at {rate:.0}/s; Linux {:.0} / {:.0})",
+                "{:.0} / {:.0} (at {rate:.0}/s; Linux {} / {})",
                 r.connect_us.p50,
                 r.connect_us.p99,
-                linux.half.as_ref().map_or(0.0, |(_, l)| l.connect_us.p50),
-                p99(linux)
+                shown(linux.half.as_ref().map(|(_, l)| l.connect_us.p50), 0, ""),
+                shown(half_p99(linux), 0, "")
             )
         });
         md.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {:.2}× | {:.1}% | {} | {:.0} | {:.1} | {:.1} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             sc.name,
-            o,
-            l,
-            ratio,
-            100.0 * frac,
+            shown(o, 0, ""),
+            shown(l, 0, ""),
+            shown(ratio, 2, "×"),
+            percent(frac),
             p90_ours,
-            p90_rate(linux),
-            p99(ours),
-            p99(linux),
+            shown(l90, 0, ""),
+            shown(half_p99(ours), 1, ""),
+            shown(half_p99(linux), 1, ""),
             same
         ));
         scen.insert(
             sc.name.into(),
             json!({ "xdptcp": ours, "linux": linux, "xdptcp_cps": o, "linux_cps": l, "ratio_vs_linux": ratio,
-                    "fraction_of_ceiling": frac, "xdptcp_cps_p90_under_1ms": p90_rate(ours),
-                    "linux_cps_p90_under_1ms": p90_rate(linux), "ratio_vs_linux_p90_under_1ms": ratio90,
+                    "fraction_of_ceiling": frac, "xdptcp_cps_p90_under_1ms": o90,
+                    "linux_cps_p90_under_1ms": l90, "ratio_vs_linux_p90_under_1ms": ratio90,
                     "fraction_of_ceiling_p90_under_1ms": frac90, "frames_c2s_per_conn": sc.frames_c2s,
                     "responder": responder, "head_to_head": head_to_head, "xdp_cookies": xdpc }),
         );
@@ -637,54 +620,49 @@ fn report(
     let Measured { sc: sc0, ours: ours0, linux: linux0, responder: responder0, head_to_head: h2h0, xdpc: xdpc0 } =
         &results[0];
     let xdpc_sweep = xdpc0.as_ref().and_then(|x| x.sweep.as_ref());
-    let xdptcp_cps = best_rate(ours0);
-    let linux_cps = best_rate(linux0);
-    let flood_legit = flood_ours["legit_success"].as_f64().unwrap_or(0.0);
+    let (xdptcp_cps, linux_cps) = (knee(ours0), knee(linux0));
+    let flood_legit = flood_ours["legit_success"].as_f64();
     md.push_str(&resilience_table(legit_rate, floods));
     md.push_str(&format!("\nTook {:.0} s. Raw runs: `{}`.\n", started.elapsed().as_secs_f64(), raw.display()));
-    let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, r)| r.connect_us.p99);
-    let (ratio0, frac0) = ratios(xdptcp_cps, linux_cps, sc0.frames_c2s, ceiling_mpps);
-    let (ratio90, frac90) = ratios(p90_rate(ours0), p90_rate(linux0), sc0.frames_c2s, ceiling_mpps);
-    // The headline fields are null, not 0, when a sweep found no rate meeting the bar (0 µs would read as
-    // perfect). The p99s are each server's at its own half-load rate; at equal load, see `*_at_linux_half_rate`.
-    let (knee_ours, knee_linux) = (ours0.best.is_some(), linux0.best.is_some());
-    let half_p99 = |s: &Sweep| s.half.as_ref().map(|(_, r)| r.connect_us.p99);
+    // Every figure a run did not produce is null (see `figures`). The p99s are each server's at its own half-load
+    // rate; at equal load, see `*_at_linux_half_rate`.
+    let (o90, l90) = (knee_p90(ours0), knee_p90(linux0));
+    let peak = |s: &Sweep| Some(responder::peak_rate(s)).filter(|p| *p > 0.0);
     let last = json!({
         "bench": "xdptcp",
         "name": name,
         "quick": a.quick,
         "ceiling_mpps": ceiling_mpps,
         "ceiling_samples_mpps": ceilings,
-        "xdptcp_cps": knee_ours.then_some(xdptcp_cps),
-        "linux_cps": knee_linux.then_some(linux_cps),
-        "ratio_vs_linux": (knee_ours && knee_linux).then_some(ratio0),
-        "fraction_of_ceiling": (knee_ours && ceiling_mpps > 0.0).then_some(frac0),
+        "xdptcp_cps": xdptcp_cps,
+        "linux_cps": linux_cps,
+        "ratio_vs_linux": ratio(xdptcp_cps, linux_cps),
+        "fraction_of_ceiling": fraction(xdptcp_cps, sc0.frames_c2s, ceiling_mpps),
         "xdptcp_connect_p99_us": half_p99(ours0),
         "linux_connect_p99_us": half_p99(linux0),
         "xdptcp_connect_p99_us_at_linux_half_rate": ours0.same_rate.as_ref().map(|(_, r)| r.connect_us.p99),
-        "xdptcp_cps_p90_under_1ms": p90_rate(ours0),
-        "linux_cps_p90_under_1ms": p90_rate(linux0),
-        "ratio_vs_linux_p90_under_1ms": ratio90,
-        "fraction_of_ceiling_p90_under_1ms": frac90,
+        "xdptcp_cps_p90_under_1ms": o90,
+        "linux_cps_p90_under_1ms": l90,
+        "ratio_vs_linux_p90_under_1ms": ratio(o90, l90),
+        "fraction_of_ceiling_p90_under_1ms": fraction(o90, sc0.frames_c2s, ceiling_mpps),
         "machine_gaps_over_1ms_per_s": gaps.together.over_1ms_per_s(),
         "machine_gaps_over_1ms_per_s_alone": gaps.alone.over_1ms_per_s(),
-        "responder_cps": responder0.as_ref().map(best_rate),
-        "responder_cps_p90_under_1ms": responder0.as_ref().map(p90_rate),
-        "responder_connect_p99_us": responder0.as_ref().map(p99),
-        "ratio_vs_responder": responder0.as_ref().map(|r| ratio_or_zero(xdptcp_cps, best_rate(r))),
-        "ratio_vs_responder_p90_under_1ms": responder0.as_ref().map(|r| ratio_or_zero(p90_rate(ours0), p90_rate(r))),
-        "responder_peak_cps": responder0.as_ref().map(responder::peak_rate),
-        "xdptcp_peak_cps": responder::peak_rate(ours0),
-        "ratio_vs_responder_peak":
-            responder0.as_ref().map(|r| ratio_or_zero(responder::peak_rate(ours0), responder::peak_rate(r))),
-        "ratio_vs_responder_taking_turns": h2h0.as_ref().map(responder::HeadToHead::ratio),
+        "responder_cps": responder0.as_ref().and_then(knee),
+        "responder_cps_p90_under_1ms": responder0.as_ref().and_then(knee_p90),
+        "responder_connect_p99_us": responder0.as_ref().and_then(half_p99),
+        "ratio_vs_responder": ratio(xdptcp_cps, responder0.as_ref().and_then(knee)),
+        "ratio_vs_responder_p90_under_1ms": ratio(o90, responder0.as_ref().and_then(knee_p90)),
+        "responder_peak_cps": responder0.as_ref().and_then(peak),
+        "xdptcp_peak_cps": peak(ours0),
+        "ratio_vs_responder_peak": ratio(peak(ours0), responder0.as_ref().and_then(peak)),
+        "ratio_vs_responder_taking_turns": h2h0.as_ref().and_then(responder::HeadToHead::ratio),
         "xdp_cookies_connect_p99_us_at_xdptcp_half_rate":
             xdpc0.as_ref().and_then(|x| x.at_default_half.as_ref()).map(|(_, r)| r.connect_us.p99),
         "xdp_cookies_connect_p99_us_at_linux_half_rate":
             xdpc0.as_ref().and_then(|x| x.at_linux_half.as_ref()).map(|(_, r)| r.connect_us.p99),
-        "xdp_cookies_cps": xdpc_sweep.map(best_rate),
-        "xdp_cookies_cps_p90_under_1ms": xdpc_sweep.map(p90_rate),
-        "xdp_cookies_connect_p99_us": xdpc_sweep.map(p99),
+        "xdp_cookies_cps": xdpc_sweep.and_then(knee),
+        "xdp_cookies_cps_p90_under_1ms": xdpc_sweep.and_then(knee_p90),
+        "xdp_cookies_connect_p99_us": xdpc_sweep.and_then(half_p99),
         "flood_legit_success": flood_legit,
         "linux_flood_legit_success": flood_linux["legit_success"],
         "xdp_cookies_flood_legit_success": floods.xdpc.as_ref().map(|f| f["legit_success"].clone()),
@@ -702,17 +680,13 @@ fn report(
 
 /// The resilience section of the report, xdptcp beside Linux with syncookies.
 fn resilience_table(legit_rate: f64, floods: &Floods) -> String {
-    let mib = |v: &Value| format!("{:.1}", v.as_f64().unwrap_or(0.0) / 1048576.0);
-    let num = |v: &Value| format!("{:.0}", v.as_f64().unwrap_or(0.0));
+    let mib = |v: &Value| shown(v.as_f64().map(|b| b / 1048576.0), 1, "");
+    let num = |v: &Value| shown(v.as_f64(), 0, "");
     type Row<'a> = (&'a str, &'a dyn Fn(&Value) -> String);
     let rows: [Row<'_>; 11] = [
         ("SYN flood achieved (frames/s)", &|r| num(&r["syn_flood"]["pps"])),
-        ("legitimate success under the flood", &|r| {
-            format!("{:.3}%", 100.0 * r["legit_success"].as_f64().unwrap_or(0.0))
-        }),
-        ("legitimate connect p99 under the flood (µs)", &|r| {
-            format!("{:.1}", r["legit"]["connect_us"]["p99"].as_f64().unwrap_or(0.0))
-        }),
+        ("legitimate success under the flood", &|r| shown(r["legit_success"].as_f64().map(|f| 100.0 * f), 3, "%")),
+        ("legitimate connect p99 under the flood (µs)", &|r| shown(r["legit"]["connect_us"]["p99"].as_f64(), 1, "")),
         ("SYN-ACKs sent per second (Linux: cookie SYN-ACKs)", &|r| num(&r["syn_flood"]["server_syn_acks_per_s"])),
         ("segments out during the SYN flood", &|r| num(&r["syn_flood"]["server_segments_out"])),
         ("connections held at the flood's peak", &|r| num(&r["memory"]["held_during_syn_flood"])),
@@ -732,9 +706,9 @@ fn resilience_table(legit_rate: f64, floods: &Floods) -> String {
         ("ACK flood: blind cookie guesses", &|r| num(&r["ack_flood"]["guesses"])),
         ("false accepts (per guess)", &|r| {
             format!(
-                "{} ({:.2e})",
+                "{} ({})",
                 num(&r["ack_flood"]["false_accepts"]),
-                r["ack_flood"]["false_accepts_per_guess"].as_f64().unwrap_or(0.0)
+                r["ack_flood"]["false_accepts_per_guess"].as_f64().map_or("—".to_string(), |f| format!("{f:.2e}"))
             )
         }),
         ("RSTs per second answering guesses", &|r| num(&r["ack_flood"]["rsts_per_s"])),
@@ -775,9 +749,9 @@ mod tests {
         let note = above_ceiling_note(&["http"]).expect("one scenario above the ceiling");
         assert!(note.contains("(http)") && note.contains("slow phases"), "{note}");
         // Run full-2026-12-06-vi: HTTP at 139 219/s, four client frames each, against a 0.531 Mpps ceiling.
-        let (ratio, frac) = ratios(139_219.0, 18_984.0, 4.0, 0.531);
+        let frac = fraction(Some(139_219.0), 4.0, 0.531).unwrap();
+        let ratio = ratio(Some(139_219.0), Some(18_984.0)).unwrap();
         assert!(frac > 1.0 && (ratio - 7.33).abs() < 0.01, "{frac} {ratio}");
-        assert_eq!(ratios(1.0, 0.0, 3.0, 0.0), (0.0, 0.0));
     }
 
     #[test]

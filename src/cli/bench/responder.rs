@@ -5,9 +5,10 @@
 //! head at one overload rate, the two taking turns within seconds, which this VM's slow phases of tens of seconds
 //! cannot tilt the way they can tilt two sweeps.
 
+use super::figures::{fraction, half_p99, knee, knee_p90, percent, ratio, shown};
 use super::procs::Proc;
 use super::sweep::{self, LoadSpec, Sweep};
-use super::{best_rate, fraction_of_ceiling, p90_rate, ratio_or_zero, spawn_server, PORT, RING};
+use super::{spawn_server, PORT, RING};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -30,9 +31,9 @@ pub struct HeadToHead {
 }
 
 impl HeadToHead {
-    /// xdptcp's completions over the responder's, summed over the rounds (0 if the responder completed none).
-    pub fn ratio(&self) -> f64 {
-        ratio_or_zero(self.xdptcp_cps.iter().sum(), self.responder_cps.iter().sum())
+    /// xdptcp's completions over the responder's, summed over the rounds (none if the responder completed none).
+    pub fn ratio(&self) -> Option<f64> {
+        ratio(Some(self.xdptcp_cps.iter().sum()), Some(self.responder_cps.iter().sum()))
     }
 }
 
@@ -75,20 +76,19 @@ pub fn peak_rate(s: &Sweep) -> f64 {
 /// The report's line on the responder sweep `r` beside xdptcp's `ours`. The p99 bar is the issue's, but on this
 /// VM a scheduling gap decides it as often as the server does; the p90 bar and the peak say more about cost.
 pub fn sweep_line(ours: &Sweep, r: &Sweep, frames_c2s: f64, ceiling_mpps: f64) -> String {
-    let frac = fraction_of_ceiling(peak_rate(r), frames_c2s, ceiling_mpps);
-    let p99 = |s: &Sweep| s.half.as_ref().map_or(0.0, |(_, x)| x.connect_us.p99);
+    let peak = |s: &Sweep| Some(peak_rate(s)).filter(|p| *p > 0.0);
     format!(
-        "stateless responder {:.0} conn/s at the p99 bar, {:.0} at the p90 bar, {:.0} at its peak ({:.1}% of the \
-         ceiling), p99 connect at its 50% {:.1} µs; xdptcp ÷ responder: {:.2} at the p99 bar, {:.2} at the p90 \
-         bar, {:.2} at the peak ({:.0} ÷ {:.0})",
-        best_rate(r),
-        p90_rate(r),
-        peak_rate(r),
-        100.0 * frac,
-        p99(r),
-        ratio_or_zero(best_rate(ours), best_rate(r)),
-        ratio_or_zero(p90_rate(ours), p90_rate(r)),
-        ratio_or_zero(peak_rate(ours), peak_rate(r)),
+        "stateless responder {} conn/s at the p99 bar, {} at the p90 bar, {} at its peak ({} of the ceiling), p99 \
+         connect at its 50% {}; xdptcp ÷ responder: {} at the p99 bar, {} at the p90 bar, {} at the peak ({:.0} ÷ \
+         {:.0})",
+        shown(knee(r), 0, ""),
+        shown(knee_p90(r), 0, ""),
+        shown(peak(r), 0, ""),
+        percent(fraction(peak(r), frames_c2s, ceiling_mpps)),
+        shown(half_p99(r), 1, " µs"),
+        shown(ratio(knee(ours), knee(r)), 2, ""),
+        shown(ratio(knee_p90(ours), knee_p90(r)), 2, ""),
+        shown(ratio(peak(ours), peak(r)), 2, ""),
         peak_rate(ours),
         peak_rate(r)
     )
@@ -98,11 +98,11 @@ pub fn sweep_line(ours: &Sweep, r: &Sweep, frames_c2s: f64, ceiling_mpps: f64) -
 pub fn head_to_head_line(h: &HeadToHead) -> String {
     let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
     format!(
-        "taking turns at {:.0}/s offered: responder {} conn/s, xdptcp {}; xdptcp ÷ responder {:.2}",
+        "taking turns at {:.0}/s offered: responder {} conn/s, xdptcp {}; xdptcp ÷ responder {}",
         h.offered_cps,
         list(&h.responder_cps),
         list(&h.xdptcp_cps),
-        h.ratio()
+        shown(h.ratio(), 2, "")
     )
 }
 
@@ -136,7 +136,8 @@ mod tests {
         let line = sweep_line(&ours, &resp, 3.0, 0.6);
         assert!(line.contains("0.89 at the peak (157588 ÷ 176575)"), "{line}");
         assert!(line.contains("88.3% of the"), "176 575 × 3 of 0.6 Mpps: {line}");
-        assert!(line.contains("0.00 at the p99 bar"), "no bar met: no ratio, not a division by zero: {line}");
+        assert!(line.contains("— at the p99 bar"), "no bar met: no ratio, neither 0 nor a division by zero: {line}");
+        assert!(line.contains("p99 connect at its 50% —"), "no half-load run: no latency, not 0 µs: {line}");
     }
 
     #[test]
@@ -146,10 +147,10 @@ mod tests {
             responder_cps: vec![170_000.0, 150_000.0],
             xdptcp_cps: vec![160_000.0, 160_000.0],
         };
-        assert_eq!(h.ratio(), 1.0);
+        assert_eq!(h.ratio(), Some(1.0));
         let line = head_to_head_line(&h);
         assert!(line.contains("at 200000/s offered: responder 170000, 150000 conn/s, xdptcp 160000, 160000"), "{line}");
         assert!(line.ends_with("1.00"), "{line}");
-        assert_eq!(HeadToHead::default().ratio(), 0.0);
+        assert_eq!(HeadToHead::default().ratio(), None);
     }
 }

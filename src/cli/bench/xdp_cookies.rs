@@ -7,6 +7,7 @@
 //! equal generator work, so the two p99s compare directly) and one at Linux's half-load rate (the load at which
 //! Linux's own p99 is read, so that comparison is at equal load too); in the full run, also the sweep.
 
+use super::figures::{knee, knee_p90, shown};
 use super::procs::Proc;
 use super::sweep::{self, LoadResult, LoadSpec, Sweep};
 use anyhow::Result;
@@ -78,9 +79,8 @@ pub fn line(default: &Sweep, linux: &Sweep, x: &XdpCookies) -> String {
         out.push_str(&format!("; at Linux's half-load rate ({rate:.0}/s) {} against Linux's {}", p99(r), p99(l)));
     }
     if let Some(s) = &x.sweep {
-        let best = s.best.as_ref().map_or(0.0, |(_, r)| r.achieved_cps);
-        let p90 = s.best_p90.as_ref().map_or(0.0, |(_, r)| r.achieved_cps);
-        out.push_str(&format!("; its own sweep: {best:.0}/s at the p99 bar, {p90:.0}/s at the p90 bar"));
+        let (best, p90) = (shown(knee(s), 0, "/s"), shown(knee_p90(s), 0, "/s"));
+        out.push_str(&format!("; its own sweep: {best} at the p99 bar, {p90} at the p90 bar"));
         if let Some((rate, r)) = &s.half {
             out.push_str(&format!(", connect {} at its half rate ({rate:.0}/s)", p99(r)));
         }
