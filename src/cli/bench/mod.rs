@@ -151,6 +151,7 @@ pub fn run(a: &Args) -> Result<()> {
         time_wait: 60.0,
         // Deep rings: at 100k connections/s and more a 4096-entry RX ring overflows during the VM's stalls.
         extra: vec!["--ring".into(), RING.to_string()],
+        server_ns: topo.ns_a.clone(),
     };
 
     let mut results = Vec::new();

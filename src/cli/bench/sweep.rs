@@ -1,7 +1,7 @@
 //! Rate sweeps: run `xdptcp load` at increasing offered rates against a server and find the highest rate that
 //! still meets the bar (success and p99 connect latency), then measure latency at half of it.
 
-use super::procs::{tail, Proc};
+use super::procs::{netns_exec, tail, Proc};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,12 @@ pub struct LoadResult {
     pub response_us: Percentiles,
     #[serde(default)]
     pub lifetime_us: Percentiles,
+    /// SYNs and handshakes the server's kernel dropped during the run because its accept queue was full
+    /// (`TcpExtListenOverflows` of the server's namespace; filled in by the bench, not the generator). Only the
+    /// Linux server has a kernel listener: nonzero there says its thread fell behind accepting, the core's limit
+    /// rather than a queue left too short.
+    #[serde(default)]
+    pub server_listen_overflows: u64,
 }
 
 impl LoadResult {
@@ -62,6 +68,8 @@ pub struct LoadSpec {
     pub http: bool,
     pub time_wait: f64,
     pub extra: Vec<String>,
+    /// The namespace the server runs in (its kernel's counters are read around each run).
+    pub server_ns: String,
 }
 
 /// The issue's bar, which the headline figures use: at least 99.9 % success, p99 connect latency under 1 ms, and
@@ -111,13 +119,31 @@ pub fn run_load(spec: &LoadSpec, rate: f64, dir: &Path, tag: &str) -> Result<Loa
         args.push("--http".into());
     }
     args.extend(spec.extra.iter().cloned());
+    let overflows_before = listen_overflows(&spec.server_ns);
     let mut p = Proc::spawn(&format!("load {tag}"), &spec.ns, &args, &dir.join(format!("{tag}.log")))?;
     let (ok, log) = p.finish(Duration::from_secs_f64(spec.duration + 60.0))?;
     if !ok {
         bail!("load run {tag} failed:\n{}", tail(&log, 3000));
     }
     let text = std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", json.display()))
+    let mut r: LoadResult = serde_json::from_str(&text).with_context(|| format!("parsing {}", json.display()))?;
+    r.server_listen_overflows = listen_overflows(&spec.server_ns).saturating_sub(overflows_before);
+    Ok(r)
+}
+
+/// `TcpExtListenOverflows` of namespace `ns` (0 if it cannot be read: the figure is a diagnosis, not a result).
+fn listen_overflows(ns: &str) -> u64 {
+    netns_exec(ns, &["cat", "/proc/net/netstat"]).map_or(0, |t| netstat_field(&t, "TcpExt", "ListenOverflows"))
+}
+
+/// One counter of `/proc/net/netstat` text: each group is a line of names and a line of values, both starting
+/// with `group:`.
+fn netstat_field(text: &str, group: &str, name: &str) -> u64 {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
+    let at = names.split_whitespace().position(|n| n == name);
+    at.and_then(|i| values.split_whitespace().nth(i)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// The result of a sweep.
@@ -146,6 +172,12 @@ pub fn log_run(tag: &str, rate: f64, r: &LoadResult) {
         r.connect_us.p99,
         if passes(r) { "ok" } else if passes_p90(r) { "ok at p90 only" } else { "FAIL" }
     );
+    if r.server_listen_overflows > 0 {
+        eprintln!(
+            "  {tag:<20} the server's kernel: {} listen overflows (accept queue full)",
+            r.server_listen_overflows
+        );
+    }
 }
 
 /// Finds the highest rate that meets each bar: halves from `start` until a rate meets the p90 bar (down to
@@ -312,6 +344,18 @@ fn bisect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_netstat_counter_is_read_by_its_name_in_its_group() {
+        // The shape of /proc/net/netstat (trimmed): a line of names, then one of values, per group.
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 12 15040 15041\n\
+                    IpExt: InNoRoutes ListenOverflows\nIpExt: 1 99\n";
+        assert_eq!(netstat_field(text, "TcpExt", "ListenOverflows"), 15040);
+        assert_eq!(netstat_field(text, "IpExt", "ListenOverflows"), 99);
+        assert_eq!(netstat_field(text, "TcpExt", "NoSuchCounter"), 0);
+        assert_eq!(netstat_field("", "TcpExt", "ListenOverflows"), 0);
+        assert_eq!(netstat_field("TcpExt: ListenOverflows\n", "TcpExt", "ListenOverflows"), 0, "no values line");
+    }
 
     /// A server whose p90 stays under 1 ms up to 200 k/s and whose p99 does up to 150 k/s.
     fn model(rate: f64) -> LoadResult {
