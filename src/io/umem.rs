@@ -40,13 +40,7 @@ pub struct XskConfig {
 
 impl Default for XskConfig {
     fn default() -> Self {
-        XskConfig {
-            ring_size: 2048,
-            tx_frames: 2048,
-            frame_size: 2048,
-            batch: 64,
-            bind: BindMode::Auto,
-        }
+        XskConfig { ring_size: 2048, tx_frames: 2048, frame_size: 2048, batch: 64, bind: BindMode::Auto }
     }
 }
 
