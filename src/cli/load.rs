@@ -255,8 +255,7 @@ impl Args {
     /// The first flag given that shapes or measures a connection, when there will be none: a flood alone
     /// (`--flood` without `--rate` or `--concurrency`) only sends spoofed frames, so `--request`, `--http`,
     /// `--close`, `--separate-ack`, `--time-wait`, `--timeout`, `--warmup` and `--hgrm` would be taken and do
-    /// nothing. Beside a load
-    /// they apply to its connections as usual.
+    /// nothing. Beside a load they apply to its connections as usual.
     fn ignored_by_a_flood_alone(&self) -> Option<&'static str> {
         if self.flood.is_none() || self.rate.is_some() || self.concurrency.is_some() {
             return None;
