@@ -500,21 +500,21 @@ fn report(
     let mut xdpc_md = String::new();
     for Measured { sc, ours, linux, responder, head_to_head, xdpc } in results {
         let (o, l) = (knee(ours), knee(linux));
-        let (ratio, frac) = (ratio(o, l), fraction(o, sc.frames_c2s, ceiling_mpps));
+        let (vs_linux, of_ceiling) = (ratio(o, l), fraction(o, sc.frames_c2s, ceiling_mpps));
         println!(
             "{:<15} {:>13} {:>13} {:>8} {:>9} {:>12} {:>12}",
             sc.name,
             shown(o, 0, ""),
             shown(l, 0, ""),
-            shown(ratio, 2, "x"),
-            percent(frac),
+            shown(vs_linux, 2, "x"),
+            percent(of_ceiling),
             shown(half_p99(ours), 1, ""),
             shown(half_p99(linux), 1, "")
         );
         let (o90, l90) = (knee_p90(ours), knee_p90(linux));
-        let (ratio90, frac90) = (figures::ratio(o90, l90), fraction(o90, sc.frames_c2s, ceiling_mpps));
+        let (ratio90, frac90) = (ratio(o90, l90), fraction(o90, sc.frames_c2s, ceiling_mpps));
         let p90_ours = format!("{} ({}, {})", shown(o90, 0, ""), shown(ratio90, 2, "×"), percent(frac90));
-        if [frac, frac90].into_iter().flatten().any(|f| f > 1.0) {
+        if [of_ceiling, frac90].into_iter().flatten().any(|f| f > 1.0) {
             above_ceiling.push(sc.name);
         }
         let same = ours.same_rate.as_ref().map_or("—".to_string(), |(rate, r)| {
@@ -531,8 +531,8 @@ fn report(
             sc.name,
             shown(o, 0, ""),
             shown(l, 0, ""),
-            shown(ratio, 2, "×"),
-            percent(frac),
+            shown(vs_linux, 2, "×"),
+            percent(of_ceiling),
             p90_ours,
             shown(l90, 0, ""),
             shown(half_p99(ours), 1, ""),
@@ -541,8 +541,8 @@ fn report(
         ));
         scen.insert(
             sc.name.into(),
-            json!({ "xdptcp": ours, "linux": linux, "xdptcp_cps": o, "linux_cps": l, "ratio_vs_linux": ratio,
-                    "fraction_of_ceiling": frac, "xdptcp_cps_p90_under_1ms": o90,
+            json!({ "xdptcp": ours, "linux": linux, "xdptcp_cps": o, "linux_cps": l, "ratio_vs_linux": vs_linux,
+                    "fraction_of_ceiling": of_ceiling, "xdptcp_cps_p90_under_1ms": o90,
                     "linux_cps_p90_under_1ms": l90, "ratio_vs_linux_p90_under_1ms": ratio90,
                     "fraction_of_ceiling_p90_under_1ms": frac90, "frames_c2s_per_conn": sc.frames_c2s,
                     "responder": responder, "head_to_head": head_to_head, "xdp_cookies": xdpc }),
