@@ -394,6 +394,11 @@ impl<A: App> Endpoint<A> {
         self.tcb(id).map(|t| t.state)
     }
 
+    /// The smoothed round-trip time (RFC 6298's SRTT) of a live connection, once it has a measurement.
+    pub fn smoothed_rtt(&self, id: ConnId) -> Option<std::time::Duration> {
+        self.tcb(id).and_then(|t| (t.srtt_us > 0).then(|| std::time::Duration::from_micros(u64::from(t.srtt_us))))
+    }
+
     /// Runs `f` on a live connection as if inside an app callback (send, close, abort...), then sends what is
     /// due. `None` when `id` is not live.
     pub fn with_conn<S: FrameSink, R>(

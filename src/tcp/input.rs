@@ -405,8 +405,10 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
         // Data on a SYN-ACK is not taken (the peer retransmits it); the ACK we send says so.
         return Next::Keep;
     }
-    // Simultaneous open: answer with SYN-ACK and wait in SYN-RECEIVED.
+    // Simultaneous open: answer with SYN-ACK and wait in SYN-RECEIVED. It sends our ISS again, so the ACK that
+    // completes the handshake cannot say which copy it answers: no RTT sample from it (Karn).
     tcb.state = State::SynReceived;
+    tcb.clear(flags::RTT_TIMING);
     emit_syn(ctx, key, tcb, sink);
     Next::Keep
 }

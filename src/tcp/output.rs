@@ -414,15 +414,18 @@ pub fn retransmit_first<K: FlowKey, A: App, S: FrameSink>(
 
 /// Sends again the in-flight segment that starts `offset` bytes after SND.UNA: up to one MSS (and at most `limit`
 /// bytes) of data, with our FIN if it was sent and this segment reaches it. Returns the sequence space it covered,
-/// or None when nothing is left there or no buffer was free. The caller clears RTT timing (Karn).
+/// or None when nothing is left there or no buffer was free. Any RTT measurement in progress is abandoned (Karn,
+/// RFC 6298 §3: the segment timed may be this one, and its ACK could not tell the two copies apart); here, so
+/// that no caller can forget it (a SACK recovery's resends once did).
 pub fn retransmit_at<K: FlowKey, A: App, S: FrameSink>(
     ctx: &mut Ctx<A>,
     key: &K,
-    tcb: &Tcb,
+    tcb: &mut Tcb,
     offset: u32,
     limit: u32,
     sink: &mut S,
 ) -> Option<u32> {
+    tcb.clear(flags::RTT_TIMING);
     let queued = ctx.bufs.len(tcb.tx) as u32;
     let in_flight = tcb.in_flight();
     if offset >= in_flight {

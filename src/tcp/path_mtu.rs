@@ -10,7 +10,6 @@
 
 use crate::app::App;
 use crate::sink::FrameSink;
-use crate::tcp::conn::flags;
 use crate::tcp::ctx::Ctx;
 use crate::tcp::flow::FlowKey;
 use crate::tcp::flows::Flows;
@@ -66,7 +65,6 @@ pub fn too_big<K: FlowKey, A: App, S: FrameSink>(
     tcb.mss = mss as u16;
     ctx.stats.path_mtu_lowered += 1;
     // Resend the flight in segments of the new size, as far as the congestion window reaches.
-    tcb.clear(flags::RTT_TIMING);
     let budget = tcb.cwnd.max(tcb.send_mss());
     let mut offset = 0;
     while offset < budget {

@@ -144,7 +144,6 @@ fn tail_loss_probe<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, 
         return;
     }
     let data = tcb.in_flight().min(ctx.bufs.len(tcb.tx) as u32);
-    tcb.clear(flags::RTT_TIMING); // Karn: the probe may resend the segment being timed.
     if retransmit_at(ctx, key, tcb, data.saturating_sub(tcb.send_mss()), u32::MAX, sink).is_some() {
         tcb.tlp = TailProbe::Resent;
         tcb.recover = tcb.snd_nxt; // TLPHighRxt

@@ -38,10 +38,13 @@ fn rfc6298_5_syn_is_retried_with_doubling_rto_then_the_connection_times_out() {
     let mut rig = timers_client();
     let t0 = rig.now;
     let (id, _syn) = rig.connect();
-    rig.advance(Duration::from_secs(300));
+    // RFC 9293 §3.8.3: a SYN is retransmitted for at least 3 minutes (R2) before the open is given up.
+    rig.advance(Duration::from_secs(180) - Duration::from_millis(1));
+    assert_eq!(rig.ep.app().closed(id), None, "still trying at 3 minutes");
+    rig.advance(Duration::from_secs(120));
     let syns = times(&rig.log, t0, |s| s.flags == SYN);
-    // Default: 6 retries, initial RTO 1 s, doubling, capped at 60 s.
-    let want: Vec<Duration> = [0u64, 1, 3, 7, 15, 31, 63].iter().map(|s| Duration::from_secs(*s)).collect();
+    // Default: 7 retries, initial RTO 1 s, doubling, capped at 60 s; given up at 183 s.
+    let want: Vec<Duration> = [0u64, 1, 3, 7, 15, 31, 63, 123].iter().map(|s| Duration::from_secs(*s)).collect();
     assert_eq!(syns, want);
     assert_eq!(rig.ep.app().closed(id), Some(CloseReason::TimedOut));
     assert!(rig.log.iter().all(|(_, s)| s.flags & RST == 0), "nothing to reset: the peer never answered");
@@ -372,8 +375,8 @@ fn rfc6298_5_syn_received_retransmits_its_syn_ack_then_gives_up_with_rst() {
     let t0 = fx.rig.now;
     fx.rig.advance(Duration::from_secs(300));
     let syn_acks = times(&fx.rig.log, t0, |s| s.flags == SYN | ACK);
-    // The fixture's SYN-ACK at t0 (relative 0), then retries as for a SYN.
-    let want: Vec<Duration> = [0u64, 1, 3, 7, 15, 31, 63].iter().map(|s| Duration::from_secs(*s)).collect();
+    // The fixture's SYN-ACK at t0 (relative 0), then retries as for a SYN (for at least 3 minutes).
+    let want: Vec<Duration> = [0u64, 1, 3, 7, 15, 31, 63, 123].iter().map(|s| Duration::from_secs(*s)).collect();
     assert_eq!(syn_acks, want);
     let rst = fx.rig.log.last().unwrap().1.clone();
     assert_eq!((rst.flags, rst.seq), (RST, fx.snd_nxt), "RST <SEQ=SND.NXT> when SYN-RECEIVED gives up");
