@@ -38,9 +38,12 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     }
 
     // RFC 7323 §3.2: once timestamps are on, a non-RST segment without them SHOULD be dropped; §5.3 PAWS: a
-    // segment with an older TSval is an old duplicate — drop it and acknowledge.
+    // segment with an older TSval is an old duplicate — drop it and acknowledge. A SYN without them goes on to
+    // RFC 5961 §4's challenge ACK: a peer that restarted without timestamps learns from it that this connection
+    // is still open here and resets it (dropped silently, the half-open connection would linger; as Linux).
     if tcb.has(flags::TS) && !seg.flags.rst() {
         match seg.options.timestamps {
+            None if seg.flags.syn() => {}
             None => {
                 ctx.stats.drop(Drop::Paws);
                 return Next::Keep;

@@ -91,6 +91,23 @@ fn rfc5961_4_2_syn_in_a_synchronized_state_gets_a_challenge_ack_and_changes_noth
 }
 
 #[test]
+fn rfc5961_4_2_a_syn_without_timestamps_on_a_connection_that_has_them_still_gets_a_challenge_ack() {
+    // Found by a review: RFC 7323 §3.2's drop of segments without timestamps took these SYNs too, so a peer that
+    // restarted without timestamps never learnt that the old connection was open here.
+    each_fixture(&SYNCHRONIZED, |mut fx| {
+        if !fx.flavour.ts {
+            return;
+        }
+        let mut s = fx.seg_ts(SYN, fx.rcv_nxt.wrapping_add(12_345), 0, None);
+        s.mss = Some(1460);
+        let want = Did::Challenge { seq: fx.snd_nxt, ack: fx.rcv_nxt };
+        assert_eq!(send(&mut fx, &s), want, "{:?} {:?}", fx.role, fx.state);
+        assert_eq!(fx.observed_state(), fx.state);
+        assert!(fx.new_events().is_empty());
+    });
+}
+
+#[test]
 fn rfc5961_5_2_ack_must_lie_in_snd_una_minus_max_snd_wnd_to_snd_nxt() {
     // ESTABLISHED with 100 bytes in flight: SND.NXT = SND.UNA + 100.
     each_fixture(&[State::Established], |fx| {
