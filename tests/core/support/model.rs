@@ -546,9 +546,12 @@ fn synchronized(fx: &Fx, case: &Case, s: &Seg, e: Expected) -> Expected {
     let challenge = Reply::ChallengeAck { seq: fx.snd_nxt, ack: fx.rcv_nxt };
     let e = Expected { tsecr: fx.ts.then_some(fx.ts_recent), ..e };
 
-    // RFC 7323 §3.2 and §5.3 (R1): timestamps are checked before anything else; RSTs are exempt.
+    // RFC 7323 §3.2 and §5.3 (R1): timestamps are checked before anything else; RSTs are exempt, and a SYN
+    // without them goes on to RFC 5961 §4's challenge ACK (so that a peer restarted without timestamps can
+    // learn that this connection is still open), as in Linux.
     if fx.ts && !rst {
         match case.tsv {
+            Tsv::Absent if syn => {}
             Tsv::Absent => {
                 return Expected {
                     why: "RFC 7323 §3.2: a non-RST segment without TSopt SHOULD be dropped (silently)",
