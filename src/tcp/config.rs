@@ -63,7 +63,9 @@ pub struct Config {
     pub syn_retries: u8,
     /// Data/FIN retransmissions (and unanswered zero-window probes) before giving up with RST.
     pub data_retries: u8,
-    /// How long FIN-WAIT-2 may last once the app has closed (Linux's tcp_fin_timeout).
+    /// How long a connection in FIN-WAIT-2 (the app has closed, the peer not yet) may stay silent: every segment
+    /// of the peer restarts it, so a peer still sending keeps the half-closed connection open, and one that never
+    /// closes does not hold it forever (as Linux's tcp_fin_timeout does for sockets the app has let go of).
     pub fin_wait2_timeout: Duration,
     /// RFC 5961 challenge ACKs: at most this many per connection per second.
     pub challenge_acks_per_conn: u8,
