@@ -33,10 +33,15 @@ pub fn on_time_wait<K: FlowKey, A: App, S: FrameSink>(
     }
     let listening = ctx.listening.contains(key.local_port());
     // RFC 6191: a new incarnation's SYN (whose sequence number is `isn`) is acceptable when its timestamp is newer
-    // than TS.Recent, or, without timestamps on both incarnations, when its sequence number is higher.
+    // than TS.Recent, or equal to it with a higher sequence number (§2: a reconnection within one tick of the
+    // peer's clock), or, without timestamps on both incarnations, when its sequence number is higher.
+    let higher = |isn: u32| SeqNum(isn) > SeqNum(tw.rcv_nxt);
     let newer = |isn: u32| match (ts_on, seg.options.timestamps) {
-        (true, Some(ts)) => (ts.tsval.wrapping_sub(tw.ts_recent) as i32) > 0,
-        _ => SeqNum(isn) > SeqNum(tw.rcv_nxt),
+        (true, Some(ts)) => {
+            let ahead = ts.tsval.wrapping_sub(tw.ts_recent) as i32;
+            ahead > 0 || (ahead == 0 && higher(isn))
+        }
+        _ => higher(isn),
     };
     if seg.flags.syn() {
         if !seg.flags.ack() && newer(seg.seq) && listening {

@@ -157,6 +157,27 @@ fn rfc6191_newer_timestamp_reopens_time_wait_even_with_a_lower_sequence_number()
 }
 
 #[test]
+fn rfc6191_2_an_equal_timestamp_with_a_higher_sequence_number_reopens_time_wait() {
+    // Found by a review: a reconnection within one tick of the peer's timestamp clock was refused (challenge ACK,
+    // and about a second lost to the SYN's retransmission); RFC 6191 §2 takes it on its sequence number.
+    let mut fx = tw(Role::Server, Flavour::TS);
+    let syn = new_syn(&fx, fx.rcv_nxt.wrapping_add(100_000), Some(fx.ts_recent));
+    let out = fx.rig.send(&syn);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].flags, out[0].ack), (SYN | ACK, syn.seq.wrapping_add(1)), "{out:?}");
+    let out = complete(&mut fx, &syn, &out[0].clone());
+    assert!(out.is_empty(), "{out:?}");
+    assert!(!fx.rig.in_time_wait());
+    assert_eq!(fx.rig.ep.stats().time_wait_reopened, 1);
+    // The same timestamp with a lower sequence number is an old duplicate: a challenge ACK.
+    let mut fx = tw(Role::Server, Flavour::TS);
+    let syn = new_syn(&fx, fx.rcv_nxt.wrapping_sub(100_000), Some(fx.ts_recent));
+    let out = fx.rig.send(&syn);
+    assert_eq!((out.len(), out[0].flags), (1, ACK), "{out:?}");
+    assert!(fx.rig.in_time_wait());
+}
+
+#[test]
 fn rfc6191_older_syn_gets_an_ack_and_leaves_time_wait_alone() {
     // Lower sequence number without timestamps; older timestamp with them (whatever the sequence number).
     let cases = [(Flavour::NO_TS_WRAP, -1000i64, None), (Flavour::TS, 100_000, Some(-1i64))];
