@@ -100,7 +100,8 @@ pub mod flags {
     pub const FIN_QUEUED: u8 = 1 << 2;
     /// A segment is being timed for an RTT sample (Karn: never a retransmitted one).
     pub const RTT_TIMING: u8 = 1 << 3;
-    // 1 << 4 is free (it marked a VLAN tag, which lives with the next hop now).
+    /// The peer's SYN carried Window Scale: a SYN-ACK of ours (simultaneous open) may carry it too (RFC 7323 §2.2).
+    pub const PEER_WSCALE: u8 = 1 << 4;
     /// The app asked for an abort: send RST and forget the connection.
     pub const ABORT: u8 = 1 << 5;
     /// Something arrived that must be acknowledged.

@@ -228,9 +228,9 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     }
     // Window update (RFC 9293 §3.10.7.4), from segments newer than the last update and only when SND.UNA =<
     // SEG.ACK (an older ACK, reordered behind a newer one, would put back a window the peer has since shrunk);
-    // as Linux does, an ACK that advances SND.UNA always brings the window along. A segment ahead of RCV.NXT is
-    // not taken (no out-of-order queue), so SND.WL1 is kept at most at RCV.NXT: otherwise the in-order segments
-    // that follow, which start behind it, could never update the window again.
+    // as Linux does, an ACK that advances SND.UNA always brings the window along. SND.WL1 is kept at most at
+    // RCV.NXT: a segment ahead of it (held out of order, or dropped) would otherwise leave the in-order segments
+    // that follow, which start behind it, unable to update the window again.
     // RFC 9293's third condition, SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK, needs no SND.WL2 here: every ACK that
     // advances SND.UNA updates the window, so SND.WL2 would always equal SND.UNA, which SEG.ACK has just been
     // checked against. The TCB saves its four bytes.
@@ -375,6 +375,7 @@ fn syn_sent<K: FlowKey, A: App, S: FrameSink>(
     if let Some(ws) = o.window_scale {
         tcb.snd_wscale = ws;
         tcb.rcv_wscale = ctx.cfg.window_scale;
+        tcb.set(flags::PEER_WSCALE);
     }
     if let (Some(ts), true) = (o.timestamps, ctx.cfg.timestamps) {
         tcb.set(flags::TS);

@@ -156,9 +156,9 @@ pub fn emit_syn<K: FlowKey, A: App, S: FrameSink>(ctx: &mut Ctx<A>, key: &K, tcb
     let cfg = &ctx.cfg;
     let options = TcpOptions {
         mss: Some(our_mss::<K>(cfg.mss)),
-        window_scale: Some(cfg.window_scale),
+        // RFC 7323 §2.2 and §3.2: a <SYN,ACK> may carry Window Scale, and TSopt, only if the <SYN> it answers did.
+        window_scale: (!with_ack || tcb.has(flags::PEER_WSCALE)).then_some(cfg.window_scale),
         sack_permitted: cfg.sack,
-        // RFC 7323 §3.2: a <SYN,ACK> may carry TSopt only if the <SYN> it answers did (then the TCB has TS).
         timestamps: (cfg.timestamps && (!with_ack || tcb.has(flags::TS)))
             .then(|| Timestamps { tsval: ctx.ts_clock(), tsecr: if with_ack { tcb.ts_recent } else { 0 } }),
         sack: Default::default(),

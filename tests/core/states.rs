@@ -108,6 +108,21 @@ fn rfc5961_4_2_a_syn_without_timestamps_on_a_connection_that_has_them_still_gets
 }
 
 #[test]
+fn rfc7323_2_2_a_simultaneous_open_syn_ack_carries_window_scale_only_if_the_peers_syn_did() {
+    // Found by a review: our SYN-ACK in a simultaneous open always carried it.
+    for peer_wscale in [None, Some(7)] {
+        let mut rig = Rig::client();
+        let (_, syn) = rig.connect();
+        let mut s = rig.seg(SYN, 0x1000_0000, 0);
+        (s.mss, s.wscale) = (Some(1460), peer_wscale);
+        let out = rig.send(&s);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].flags, out[0].seq), (SYN | ACK, syn.seq), "{out:?}");
+        assert_eq!(out[0].wscale.is_some(), peer_wscale.is_some(), "peer's SYN with {peer_wscale:?}: {out:?}");
+    }
+}
+
+#[test]
 fn rfc5961_5_2_ack_must_lie_in_snd_una_minus_max_snd_wnd_to_snd_nxt() {
     // ESTABLISHED with 100 bytes in flight: SND.NXT = SND.UNA + 100.
     each_fixture(&[State::Established], |fx| {
