@@ -557,7 +557,6 @@ fn enter_fast_recovery<K: FlowKey, A: App, S: FrameSink>(
     } else if retransmit_first(ctx, key, tcb, sink) {
         let n = tcb.send_mss().min(tcb.in_flight());
         ctx.boards.retransmitted(tcb.tx_board, tcb.snd_una, tcb.snd_una + n, tcb.snd_nxt);
-        ctx.boards.prr_sent(tcb.tx_board, n);
     }
     if tcb.tx_board != scoreboard::NONE {
         sack_recovery(ctx, key, tcb, seg, false, sink);
@@ -677,7 +676,6 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
         let Some((seq, len)) = lost.or_else(|| ctx.boards.next_hole(board, tcb.snd_una)) else { break };
         let Some(n) = retransmit_at(ctx, key, tcb, seq - tcb.snd_una, len, sink) else { break };
         ctx.boards.retransmitted(board, seq, seq + n, tcb.snd_nxt);
-        ctx.boards.prr_sent(board, n);
         ctx.stats.sack_retransmits += 1;
         ctx.stats.retransmissions_lost += u64::from(lost_again.is_some());
         sent = true;
@@ -692,7 +690,6 @@ fn sack_recovery<K: FlowKey, A: App, S: FrameSink>(
     if partial_ack && !sent && !first_resent && (ctx.boards.sacked(board) > 0 || overtaken) {
         if let Some(n) = retransmit_at(ctx, key, tcb, 0, u32::MAX, sink) {
             ctx.boards.retransmitted(board, tcb.snd_una, tcb.snd_una + n, tcb.snd_nxt);
-            ctx.boards.prr_sent(board, n);
         }
     }
 }

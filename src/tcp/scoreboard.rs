@@ -187,7 +187,8 @@ impl Scoreboards {
         self.boards.get(h as usize).map_or(0, |b| b.sacked)
     }
 
-    /// Notes `n` octets sent (new or again) in this recovery: RFC 6937's prr_out.
+    /// Notes `n` octets of new data sent in this recovery: RFC 6937's prr_out (retransmissions count through
+    /// [`Scoreboards::retransmitted`]).
     pub fn prr_sent(&mut self, h: Handle, n: u32) {
         if let Some(b) = self.boards.get_mut(h as usize) {
             b.prr_out = b.prr_out.saturating_add(n);
@@ -214,10 +215,11 @@ impl Scoreboards {
     }
 
     /// Notes that the octets from `start` to `end` have been retransmitted in this recovery, when everything
-    /// below `snd_nxt` had been sent: a watched retransmission there is watched again from now on, and a new one
-    /// is watched if there is room.
+    /// below `snd_nxt` had been sent: they count as sent for RFC 6937 (prr_out), a watched retransmission there is
+    /// watched again from now on, and a new one is watched if there is room.
     pub fn retransmitted(&mut self, h: Handle, start: SeqNum, end: SeqNum, snd_nxt: SeqNum) {
         let Some(b) = self.boards.get_mut(h as usize) else { return };
+        b.prr_out = b.prr_out.saturating_add(end - start);
         b.high_rxt = b.high_rxt.max(end);
         b.own_rxt = b.own_rxt.max(end);
         let watched = &mut b.watched[..b.watched_len];
