@@ -30,6 +30,25 @@ fn transfer_losing(
     twice: &BTreeSet<usize>,
 ) -> Result<(u64, usize), TestCaseError> {
     let data: Vec<u8> = (0..len as u32).map(|i| (i % 251) as u8).collect();
+    let (mut net, id, dropped) = lossy_upload(sack, &data, lost, twice);
+    net.drive_for(Duration::from_secs(30));
+    let opened = net.server.app().opened();
+    prop_assert!(!opened.is_empty(), "the server opened the connection\n{}", net.trace());
+    let sid = opened[0];
+    prop_assert!(net.server.app().received(sid) == data, "the stream arrives whole\n{}", net.trace());
+    prop_assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal));
+    Ok((net.client.stats().retransmits, dropped.get()))
+}
+
+/// A client uploading `data` (SACK as `sack`) to a server that closes when it does, 10 ms each way, with the
+/// losses of [`transfer_losing`]; the connection is opened. Returns the pair, the client's connection and the
+/// count of transmissions dropped so far.
+fn lossy_upload(
+    sack: bool,
+    data: &[u8],
+    lost: &BTreeSet<usize>,
+    twice: &BTreeSet<usize>,
+) -> (Net<Recorder, Recorder>, xdptcp::tcp::ConnId, std::rc::Rc<std::cell::Cell<usize>>) {
     let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
     ccfg.sack = sack;
     ccfg.send_buffer = 1 << 20;
@@ -37,7 +56,7 @@ fn transfer_losing(
     // smaller segments: more retransmissions than losses, none of them spurious.
     ccfg.black_hole_detection = twice.is_empty();
     let scfg = support::net::config(support::frames::SERVER_MAC);
-    let client = Recorder::new(Script { on_open_send: data.clone(), close_on_open: true, ..Script::default() });
+    let client = Recorder::new(Script { on_open_send: data.to_vec(), close_on_open: true, ..Script::default() });
     let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
     let mut net = Net::with_configs(ccfg, client, scfg, server);
     net.latency = Duration::from_millis(10);
@@ -67,13 +86,7 @@ fn transfer_losing(
         Fate::Deliver
     });
     let id = net.connect();
-    net.drive_for(Duration::from_secs(30));
-    let opened = net.server.app().opened();
-    prop_assert!(!opened.is_empty(), "the server opened the connection\n{}", net.trace());
-    let sid = opened[0];
-    prop_assert!(net.server.app().received(sid) == data, "the stream arrives whole\n{}", net.trace());
-    prop_assert_eq!(net.client.app().closed(id), Some(CloseReason::Normal));
-    Ok((net.client.stats().retransmits, dropped.get()))
+    (net, id, dropped)
 }
 
 proptest! {
@@ -121,24 +134,8 @@ fn rfc6298_3_karn_a_segment_resent_by_a_sack_recovery_gives_no_rtt_sample() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     for first in [20usize, 60] {
         for gap in 1..40usize {
-            let mut ccfg = support::net::config(support::frames::CLIENT_MAC);
-            ccfg.send_buffer = 1 << 20;
-            let scfg = support::net::config(support::frames::SERVER_MAC);
-            let client = Recorder::new(Script { on_open_send: data.clone(), close_on_open: true, ..Script::default() });
-            let server = Recorder::new(Script { close_on_peer_close: true, ..Script::default() });
-            let mut net = Net::with_configs(ccfg, client, scfg, server);
-            net.latency = Duration::from_millis(10);
-            let (mut n, mut seen) = (0, HashMap::new());
-            net.set_filter(move |dir, _, s| {
-                if dir == Dir::ClientToServer && !s.payload.is_empty() && seen.insert(s.seq, ()).is_none() {
-                    n += 1;
-                    if n == first || n == first + gap {
-                        return Fate::Drop;
-                    }
-                }
-                Fate::Deliver
-            });
-            let id = net.connect();
+            let lost = BTreeSet::from([first, first + gap]);
+            let (mut net, id, _) = lossy_upload(true, &data, &lost, &BTreeSet::new());
             let mut srtt = Duration::ZERO;
             while net.step() {
                 srtt = srtt.max(net.client.smoothed_rtt(id).unwrap_or_default());
