@@ -1,6 +1,9 @@
 //! HTTP/1.x requests as the `http` app and the Linux reference server both read them (RFC 9112): keep-alive by
 //! default in HTTP/1.1, `Connection: close`, HTTP/1.0 closing unless it asked for keep-alive, bodies skipped by
 //! Content-Length, chunked bodies and malformed lines refused with 400, methods other than GET and HEAD with 405.
+//! A field name must be a token (so `Content-Length : 5` and folded lines are refused, RFC 9112 §5.1–5.2), and an
+//! HTTP/1.1 request needs exactly one Host field (§3.2): where two readers could disagree on where a request ends
+//! or what it is for, the request is refused rather than guessed at.
 //!
 //! The request state of a connection fits in a `u32` (the TCB's user word for the app): flag bits below
 //! [`BODY_SHIFT`], the body length still to skip above it. [`on_line`] takes one complete line and says what
@@ -9,7 +12,7 @@
 /// Longest line kept while waiting for its end.
 pub const MAX_LINE: usize = 8 * 1024;
 /// Longest request body skipped (it must fit above [`BODY_SHIFT`]).
-pub const MAX_BODY: u32 = (1 << 23) - 1;
+pub const MAX_BODY: u32 = (1 << (32 - BODY_SHIFT)) - 1;
 
 /// A request line was read; headers follow.
 pub const IN_HEADERS: u32 = 1 << 0;
@@ -24,7 +27,9 @@ pub const DONE: u32 = 1 << 6;
 pub const IN_BODY: u32 = 1 << 7;
 /// The request carried a Content-Length (so a second one must agree with it).
 const HAS_LENGTH: u32 = 1 << 8;
-pub const BODY_SHIFT: u32 = 9;
+/// The request carried a Host field (a second one is an error).
+const HAS_HOST: u32 = 1 << 9;
+pub const BODY_SHIFT: u32 = 10;
 const REQUEST_BITS: u32 = (1 << BODY_SHIFT) - 1;
 
 /// The fixed responses for one body, built once (they live as long as the process).
@@ -139,7 +144,18 @@ pub fn on_line(r: &Responses, st: u32, raw: &[u8]) -> Step {
         return Step::Fail(r.bad_request);
     };
     let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-    if name.eq_ignore_ascii_case(b"connection") {
+    // RFC 9112 §5.1: no whitespace between name and colon (a reader that trimmed it would see a Content-Length
+    // this one ignores); §5.2: a line that starts with whitespace is an obsolete fold. Both fail the token rule.
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Step::Fail(r.bad_request);
+    }
+    if name.eq_ignore_ascii_case(b"host") {
+        // RFC 9112 §3.2: more than one Host is refused, as is a value with whitespace or controls inside.
+        if st & HAS_HOST != 0 || value.iter().any(|&b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+            return Step::Fail(r.bad_request);
+        }
+        st |= HAS_HOST;
+    } else if name.eq_ignore_ascii_case(b"connection") {
         for token in value.split(|&b| b == b',').map(trim) {
             if token.eq_ignore_ascii_case(b"close") {
                 st |= CONN_CLOSE;
@@ -165,6 +181,9 @@ pub fn on_line(r: &Responses, st: u32, raw: &[u8]) -> Step {
 
 /// The blank line ended a request.
 fn respond(r: &Responses, st: u32) -> Step {
+    if st & HTTP10 == 0 && st & HAS_HOST == 0 {
+        return Step::Fail(r.bad_request); // RFC 9112 §3.2: an HTTP/1.1 request without Host.
+    }
     if st & BAD_METHOD != 0 {
         return Step::Fail(r.not_allowed);
     }
@@ -217,6 +236,11 @@ fn parse_request_line(line: &[u8]) -> Option<(Method, bool)> {
         _ => Method::Other,
     };
     Some((method, http10))
+}
+
+/// RFC 9110 §5.6.2: the characters of a token.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -280,7 +304,7 @@ mod tests {
     #[test]
     fn rfc9112_6_3_content_lengths_that_disagree_are_refused_and_repeats_that_agree_are_not() {
         let r = Responses::new(b"x");
-        let Step::Next(st) = on_line(&r, 0, b"GET / HTTP/1.1\r\n") else { panic!() };
+        let Step::Next(st) = after(&r, &[b"GET / HTTP/1.1\r\n", b"Host: x\r\n"]) else { panic!() };
         let Step::Next(cl) = on_line(&r, st, b"Content-Length: 5\r\n") else { panic!() };
         assert_eq!(on_line(&r, cl, b"Content-Length: 7\r\n"), Step::Fail(r.bad_request));
         let Step::Next(zero) = on_line(&r, st, b"Content-Length: 0\r\n") else { panic!() };
@@ -298,10 +322,62 @@ mod tests {
     #[test]
     fn rfc9112_6_3_a_body_is_skipped_by_its_length_across_reads() {
         let r = Responses::new(b"x");
-        let Step::Next(st) = on_line(&r, 0, b"GET / HTTP/1.1\r\n") else { panic!() };
+        let Step::Next(st) = after(&r, &[b"GET / HTTP/1.1\r\n", b"Host: x\r\n"]) else { panic!() };
         let Step::Next(st) = on_line(&r, st, b"Content-Length: 5\r\n") else { panic!() };
         let Step::Respond { next, close: false, .. } = on_line(&r, st, b"\r\n") else { panic!() };
         assert_eq!(skip_body(next, 3), (3, IN_BODY | (2 << BODY_SHIFT)));
         assert_eq!(skip_body(IN_BODY | (2 << BODY_SHIFT), 10), (2, 0));
+    }
+
+    /// The state after the request line `line` and the fields `fields`, or the step that ended it early.
+    fn after(r: &Responses, lines: &[&[u8]]) -> Step {
+        let mut st = 0;
+        for l in lines {
+            match on_line(r, st, l) {
+                Step::Next(n) => st = n,
+                other => return other,
+            }
+        }
+        Step::Next(st)
+    }
+
+    #[test]
+    fn rfc9112_5_1_whitespace_between_a_field_name_and_its_colon_is_refused() {
+        let r = Responses::new(b"x");
+        // Read as a new request by a reader that ignored the malformed Content-Length: refused, not guessed.
+        let req: [&[u8]; 3] = [b"GET / HTTP/1.1\r\n", b"Host: x\r\n", b"Content-Length : 18\r\n"];
+        assert_eq!(after(&r, &req), Step::Fail(r.bad_request));
+        assert_eq!(after(&r, &[b"GET / HTTP/1.1\r\n", b"Host\t: x\r\n"]), Step::Fail(r.bad_request));
+        assert_eq!(after(&r, &[b"GET / HTTP/1.1\r\n", b": x\r\n"]), Step::Fail(r.bad_request), "empty name");
+        assert_eq!(after(&r, &[b"GET / HTTP/1.1\r\n", b"X(y): x\r\n"]), Step::Fail(r.bad_request));
+        assert!(matches!(after(&r, &[b"GET / HTTP/1.1\r\n", b"X-Odd_Name~!: v\r\n"]), Step::Next(_)));
+    }
+
+    #[test]
+    fn rfc9112_5_2_an_obsolete_line_fold_is_refused() {
+        let r = Responses::new(b"x");
+        let folded: [&[u8]; 4] =
+            [b"GET / HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n", b" Transfer-Encoding: chunked\r\n"];
+        assert_eq!(after(&r, &folded), Step::Fail(r.bad_request));
+        assert_eq!(after(&r, &[b"GET / HTTP/1.1\r\n", b"\tX: 1\r\n"]), Step::Fail(r.bad_request));
+    }
+
+    #[test]
+    fn rfc9112_3_2_an_http11_request_needs_exactly_one_valid_host() {
+        let r = Responses::new(b"x");
+        let end = |lines: &[&[u8]]| {
+            let Step::Next(st) = after(&r, lines) else { panic!("refused before its end: {lines:?}") };
+            on_line(&r, st, b"\r\n")
+        };
+        assert_eq!(end(&[b"GET / HTTP/1.1\r\n"]), Step::Fail(r.bad_request), "no Host");
+        assert!(matches!(end(&[b"GET / HTTP/1.1\r\n", b"host: a.example:80\r\n"]), Step::Respond { .. }));
+        assert!(matches!(end(&[b"GET / HTTP/1.1\r\n", b"Host:\r\n"]), Step::Respond { .. }), "empty is valid");
+        assert!(matches!(end(&[b"GET / HTTP/1.0\r\n"]), Step::Respond { .. }), "HTTP/1.0 needs none");
+        let two: [&[u8]; 3] = [b"GET / HTTP/1.1\r\n", b"Host: a\r\n", b"Host: a\r\n"];
+        assert_eq!(after(&r, &two), Step::Fail(r.bad_request), "two Hosts, even equal");
+        assert_eq!(after(&r, &[b"GET / HTTP/1.1\r\n", b"Host: a b\r\n"]), Step::Fail(r.bad_request));
+        // The Host check comes before the method's: a POST without Host is a bad request, with one a 405.
+        assert_eq!(end(&[b"POST / HTTP/1.1\r\n"]), Step::Fail(r.bad_request));
+        assert_eq!(end(&[b"POST / HTTP/1.1\r\n", b"Host: a\r\n"]), Step::Fail(r.not_allowed));
     }
 }

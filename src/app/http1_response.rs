@@ -44,13 +44,31 @@ pub struct ResponseReader {
     /// The current header line still spells `content-length:` so far, or is in its value.
     in_length: bool,
     has_length: bool,
+    /// Where the Content-Length value stands: whitespace before its digits, the digits, whitespace after them.
+    length_at: LengthAt,
     /// Content-Length while reading it, then the body bytes still expected.
     left: u32,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum LengthAt {
+    #[default]
+    Before,
+    Digits,
+    After,
+}
+
 impl ResponseReader {
     pub const fn new() -> Self {
-        ResponseReader { phase: Phase::Status, status: 0, line: 0, in_length: false, has_length: false, left: 0 }
+        ResponseReader {
+            phase: Phase::Status,
+            status: 0,
+            line: 0,
+            in_length: false,
+            has_length: false,
+            length_at: LengthAt::Before,
+            left: 0,
+        }
     }
 
     /// The status code, once the status line has been read (0 before).
@@ -172,15 +190,27 @@ impl ResponseReader {
                     return Some(false);
                 }
                 self.has_length = true;
+                self.length_at = LengthAt::Before;
                 self.left = 0;
             }
             return None;
         }
         match b {
-            b' ' | b'\t' => None,
+            b' ' | b'\t' => {
+                if self.length_at == LengthAt::Digits {
+                    self.length_at = LengthAt::After;
+                }
+                None
+            }
+            // Digits after the value's trailing whitespace (`1 2`) are not one number (RFC 9110 §8.6).
+            b'0'..=b'9' if self.length_at == LengthAt::After => {
+                self.phase = Phase::Bad;
+                Some(false)
+            }
             b'0'..=b'9' => match self.left.checked_mul(10).and_then(|v| v.checked_add(u32::from(b - b'0'))) {
                 Some(v) => {
                     self.left = v;
+                    self.length_at = LengthAt::Digits;
                     None
                 }
                 None => {
@@ -198,8 +228,13 @@ impl ResponseReader {
     /// A line ended: the status line, a header, or the blank line before the body.
     fn end_of_line(&mut self) -> bool {
         let empty = self.line == 0;
+        let length_line = self.in_length && usize::from(self.line) >= CONTENT_LENGTH.len();
         self.line = 0;
         self.in_length = false;
+        if length_line && self.length_at == LengthAt::Before {
+            self.phase = Phase::Bad; // `Content-Length:` with no digits
+            return false;
+        }
         match self.phase {
             Phase::Status => {
                 if empty {
@@ -213,7 +248,13 @@ impl ResponseReader {
                 false
             }
             Phase::Headers if empty => {
-                // 1xx, 204 and 304 have no body (RFC 9112 §6.3).
+                // RFC 9110 §15.2: a client reads past any interim (1xx) response to the final one; 101 is final
+                // for HTTP (the connection then speaks another protocol), so it ends the response as others do.
+                if (100..200).contains(&self.status) && self.status != 101 {
+                    *self = ResponseReader::new();
+                    return false;
+                }
+                // 101, 204 and 304 have no body (RFC 9112 §6.3).
                 if self.status < 200 || self.status == 204 || self.status == 304 {
                     self.phase = Phase::Done;
                     return true;
@@ -312,5 +353,40 @@ mod tests {
         let mut r = ResponseReader::new();
         assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\nX: "), Progress::More);
         assert_eq!(r.feed(&long), Progress::Bad);
+    }
+
+    #[test]
+    fn rfc9110_15_2_interim_responses_are_read_past_to_the_final_one() {
+        let both: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab";
+        assert_eq!(ResponseReader::new().feed(both), Progress::Done { status: 200, used: both.len() });
+        for cut in 0..=both.len() {
+            let mut r = ResponseReader::new();
+            let first = r.feed(&both[..cut]);
+            if cut < both.len() {
+                assert_eq!(first, Progress::More, "cut at {cut}");
+                assert_eq!(
+                    r.feed(&both[cut..]),
+                    Progress::Done { status: 200, used: both.len() - cut },
+                    "cut at {cut}"
+                );
+            } else {
+                assert_eq!(first, Progress::Done { status: 200, used: both.len() });
+            }
+        }
+        // 101 ends HTTP on the connection: it is the final response.
+        let up: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n";
+        assert_eq!(ResponseReader::new().feed(up), Progress::Done { status: 101, used: up.len() });
+    }
+
+    #[test]
+    fn rfc9110_8_6_a_content_length_must_be_one_number() {
+        for bad in [&b"Content-Length: 1 2"[..], b"Content-Length:", b"Content-Length:  \t", b"Content-Length: 1\t2"] {
+            let mut resp = b"HTTP/1.1 200 OK\r\n".to_vec();
+            resp.extend_from_slice(bad);
+            resp.extend_from_slice(b"\r\n\r\n0123456789ab");
+            assert_eq!(ResponseReader::new().feed(&resp), Progress::Bad, "{:?}", String::from_utf8_lossy(bad));
+        }
+        let spaced: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: \t12 \t\r\n\r\n0123456789ab";
+        assert_eq!(ResponseReader::new().feed(spaced), Progress::Done { status: 200, used: spaced.len() });
     }
 }

@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn rfc9112_9_3_connection_close_and_http10_close_after_the_response() {
-        let (out, close) = run(&[b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"]);
+        let (out, close) = run(&[b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]);
         assert!(out.contains("Connection: close\r\n") && close);
         let (out, close) = run(&[b"GET / HTTP/1.0\r\n\r\n"]);
         assert!(out.contains("Connection: close\r\n") && close);
@@ -124,8 +124,10 @@ mod tests {
 
     #[test]
     fn pipelined_split_and_bodies() {
-        let (out, close) =
-            run(&[b"GET / HTTP/1.1\r\n\r\nGET / HT", b"TP/1.1\r\nContent-Length: 3\r\n\r\nabcHEAD / HTTP/1.1\r\n\r\n"]);
+        let (out, close) = run(&[
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HT",
+            b"TP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcHEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ]);
         assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 3, "{out}");
         assert_eq!(out.matches("Hello from xdptcp").count(), 2, "HEAD has no body: {out}");
         assert!(!close);
@@ -134,11 +136,11 @@ mod tests {
     #[test]
     fn errors_answer_400_or_405_and_close() {
         for (req, code) in [
-            (&b"POST / HTTP/1.1\r\n\r\n"[..], "405"),
+            (&b"POST / HTTP/1.1\r\nHost: x\r\n\r\n"[..], "405"),
             (b"GET / HTTP/2.0\r\n\r\n", "400"),
-            (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
-            (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", "400"),
-            (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", "400"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n", "400"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", "400"),
         ] {
             let (out, close) = run(&[req]);
             assert!(out.starts_with(&format!("HTTP/1.1 {code}")), "{out}");

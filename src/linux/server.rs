@@ -482,7 +482,7 @@ mod tests {
                 c.read_exact(&mut got).unwrap();
                 assert_eq!(got, expect);
             }
-            c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
             let mut rest = Vec::new();
             c.read_to_end(&mut rest).unwrap();
             assert!(String::from_utf8(rest).unwrap().contains("Connection: close"));
@@ -506,9 +506,9 @@ mod tests {
                     got
                 })
             };
-            let requests = b"GET / HTTP/1.1\r\n\r\n".repeat(N);
+            let requests = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(N);
             c.write_all(&requests).unwrap();
-            c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
             let got = reader.join().unwrap();
             let ok = got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
             assert_eq!(ok, N + 1, "every pipelined request answered, in order");
