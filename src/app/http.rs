@@ -8,6 +8,7 @@
 
 use super::http1::{self, on_line, Responses, Step, DONE, IN_BODY, MAX_LINE};
 use super::{App, CloseReason, Conn, ConnId};
+use crate::tcp::Config;
 use std::collections::HashMap;
 
 /// Bytes of partial lines all connections of one worker may hold together: a slow client that trickles a long
@@ -19,6 +20,8 @@ const PARTIAL_BUDGET: usize = 64 << 20;
 #[derive(Debug)]
 pub struct HttpApp {
     responses: Responses,
+    /// The send queue of every connection, full (for [`http1::request_window`]).
+    send_buffer: usize,
     partial: HashMap<ConnId, Vec<u8>>,
     /// Bytes held in `partial`.
     partial_bytes: usize,
@@ -33,8 +36,16 @@ impl Default for HttpApp {
 }
 
 impl HttpApp {
+    /// Serves `body`, on connections with the send queue `serve` gives them for it.
     pub fn new(body: &[u8]) -> Self {
-        HttpApp { responses: Responses::new(body), partial: HashMap::new(), partial_bytes: 0, responses_sent: 0 }
+        HttpApp::with(Responses::new(body), http1::send_buffer_for(body.len(), Config::default().send_buffer))
+    }
+
+    /// Serves responses built once (by the caller, for all its workers: they live as long as the process), on
+    /// connections whose send queue holds `send_buffer` bytes (`Config::send_buffer`).
+    pub fn with(responses: Responses, send_buffer: u32) -> Self {
+        let send_buffer = send_buffer as usize;
+        HttpApp { responses, send_buffer, partial: HashMap::new(), partial_bytes: 0, responses_sent: 0 }
     }
 
     /// Length of the response to a keep-alive GET (what a client reads before its next request).
@@ -162,6 +173,16 @@ impl App for HttpApp {
             }
         }
         data.len()
+    }
+
+    /// Back-pressure through the window, not by refusing bytes the window offered (see
+    /// [`http1::request_window`]); a body being skipped needs no room, and a finished connection discards.
+    fn receive_window(&self, user: u32, send_capacity: usize) -> usize {
+        if user & DONE != 0 {
+            return usize::MAX;
+        }
+        let body = if user & IN_BODY != 0 { (user >> http1::BODY_SHIFT) as usize } else { 0 };
+        body.saturating_add(http1::request_window(&self.responses, send_capacity, self.send_buffer))
     }
 
     fn on_peer_close(&mut self, conn: &mut Conn<'_>) {

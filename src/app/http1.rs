@@ -39,6 +39,8 @@ pub struct Responses {
     ok: [[[&'static [u8]; 2]; 2]; 2],
     pub bad_request: &'static [u8],
     pub not_allowed: &'static [u8],
+    /// The longest of them (read for every receive window the http app offers).
+    longest: usize,
 }
 
 impl Responses {
@@ -66,8 +68,9 @@ impl Responses {
                 }
             }
         }
-        Responses {
+        let mut r = Responses {
             ok,
+            longest: 0,
             bad_request: leak(
                 b"HTTP/1.1 400 Bad Request\r\nServer: xdptcp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
             ),
@@ -75,7 +78,10 @@ impl Responses {
                 b"HTTP/1.1 405 Method Not Allowed\r\nServer: xdptcp\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     .to_vec(),
             ),
-        }
+        };
+        let ok = r.ok.iter().flatten().flatten().map(|r| r.len());
+        r.longest = ok.chain([r.bad_request.len(), r.not_allowed.len()]).max().unwrap_or(0);
+        r
     }
 
     /// The response to a plain HTTP/1.1 keep-alive GET.
@@ -85,8 +91,7 @@ impl Responses {
 
     /// The longest response there is (a GET with `Connection: close`).
     pub fn longest(&self) -> usize {
-        let ok = self.ok.iter().flatten().flatten().map(|r| r.len());
-        ok.chain([self.bad_request.len(), self.not_allowed.len()]).max().unwrap_or(0)
+        self.longest
     }
 }
 
@@ -98,6 +103,36 @@ const HEADERS_AT_MOST: usize = 160;
 /// once (a response waits until it does): `default`, or more for a larger body.
 pub fn send_buffer_for(body_len: usize, default: u32) -> u32 {
     u32::try_from(body_len.saturating_add(HEADERS_AT_MOST)).unwrap_or(u32::MAX).max(default)
+}
+
+/// The shortest request that earns a response: `GET / HTTP/1.0\n\n`. (An error response ends the connection and
+/// is dropped when it does not fit, so it needs no room kept for it.)
+const SHORTEST_REQUEST: usize = 16;
+/// The least window worth offering: an ordinary request with its headers, and more than an MSS, so that the
+/// update that reopens a closed window is announced (RFC 9293 §3.8.6.2.2's receiver-side silly window rule).
+const ONE_REQUEST: usize = 4096;
+
+/// The receive window for a connection whose send queue (of `send_buffer` bytes) has `send_capacity` free.
+///
+/// Refusing bytes already inside the window makes the client send them again as if they were lost; a window
+/// closed in time tells it to wait, as a kernel server's full receive buffer does. So the window is one
+/// [`SHORTEST_REQUEST`] per response that still fits: however a client pipelines, nothing it may send is
+/// refused. That only works while an empty queue holds the responses to [`ONE_REQUEST`] bytes of requests (256
+/// responses: bodies up to about 100 bytes in the default 64 KiB). With larger responses a sound window would be
+/// too small to carry one request (or to be announced when it opens), so while one response fits the window is
+/// [`ONE_REQUEST`]: a client that pipelines more than fits is refused the excess, and sends it again.
+pub fn request_window(r: &Responses, send_capacity: usize, send_buffer: usize) -> usize {
+    let longest = r.longest().max(1);
+    let fit = send_capacity / longest;
+    if fit == 0 {
+        return 0;
+    }
+    let sound = fit.saturating_mul(SHORTEST_REQUEST);
+    if (send_buffer / longest).saturating_mul(SHORTEST_REQUEST) >= ONE_REQUEST {
+        sound
+    } else {
+        sound.max(ONE_REQUEST)
+    }
 }
 
 /// What one line of a request asks for.
@@ -379,5 +414,22 @@ mod tests {
         // The Host check comes before the method's: a POST without Host is a bad request, with one a 405.
         assert_eq!(end(&[b"POST / HTTP/1.1\r\n"]), Step::Fail(r.bad_request));
         assert_eq!(end(&[b"POST / HTTP/1.1\r\n", b"Host: a\r\n"]), Step::Fail(r.not_allowed));
+    }
+
+    #[test]
+    fn the_request_window_is_sound_while_an_empty_queue_answers_one_request_and_one_request_wide_after() {
+        let small = Responses::new(b"Hello from xdptcp\n");
+        let buf = 64 * 1024;
+        let fit = |cap: usize| cap / small.longest();
+        // Sound: one shortest request per response that fits, whatever is queued, down to a closed window.
+        for cap in [buf, buf / 2, 5_000, small.longest(), small.longest() - 1, 0] {
+            assert_eq!(request_window(&small, cap, buf), fit(cap) * SHORTEST_REQUEST, "{cap} free");
+        }
+        // A body too large for a sound window of one request: one request's worth while a response fits.
+        let big = Responses::new(&[b'x'; 20_000]);
+        let buf = send_buffer_for(20_000, 64 * 1024) as usize;
+        assert_eq!(request_window(&big, buf, buf), ONE_REQUEST);
+        assert_eq!(request_window(&big, big.longest(), buf), ONE_REQUEST);
+        assert_eq!(request_window(&big, big.longest() - 1, buf), 0, "closed until a response fits");
     }
 }

@@ -4,7 +4,7 @@
 //! The control thread owns the BPF program (its bpf_link detaches when the process dies, however it dies), the
 //! key manager and the snapshot of counters. Workers own everything on the packet path.
 
-use crate::app::http1::send_buffer_for;
+use crate::app::http1::{request_window, send_buffer_for, Responses};
 use crate::app::{App, CloseApp, EchoApp, HttpApp};
 use crate::io::presence::PresenceLayout;
 use crate::io::{netdev, signal, AttachMode, IoError, SteerOptions, SteerProgram, SynAnswer, XskConfig, XskSocket};
@@ -268,6 +268,8 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     let mut handles = Vec::new();
     let workers = sockets.len();
     let mut peers = IcmpPeers::mesh(workers).into_iter();
+    // Built once for every worker (they live as long as the process).
+    let responses = Responses::new(&opts.http_body);
     for (q, io) in sockets.into_iter().enumerate() {
         let cfg = Config {
             local_mac: MacAddr(ifmac),
@@ -288,6 +290,16 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
             send_buffer: send_buffer_for(opts.http_body.len(), Config::default().send_buffer),
             forward_unmatched_icmp: workers > 1,
             ..Config::default()
+        };
+        // The http app's window is what its send queue can answer (`http1::request_window`), from the handshake
+        // on: the SYN-ACK's window (in the XDP program's too) is this one.
+        let cfg = match opts.app {
+            AppKind::Http => {
+                let window = request_window(&responses, cfg.send_buffer as usize, cfg.send_buffer as usize);
+                let rcv_wnd = cfg.rcv_wnd.min(u32::try_from(window).unwrap_or(u32::MAX));
+                Config { rcv_wnd, ..cfg }
+            }
+            AppKind::Close | AppKind::Echo => cfg,
         };
         let icmp = peers.next().unwrap_or_default();
         let presence = if opts.xdp_cookies {
@@ -315,7 +327,6 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         let ring = keys.ring().clone();
         let rtx = report_tx.clone();
         let app = opts.app;
-        let body = opts.http_body.clone();
         let h = std::thread::Builder::new()
             .name(format!("xdptcp-w{q}"))
             .spawn(move || -> Result<(), String> {
@@ -327,7 +338,10 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
                 match app {
                     AppKind::Close => run_one(io, cfg, CloseApp, w),
                     AppKind::Echo => run_one(io, cfg, EchoApp, w),
-                    AppKind::Http => run_one(io, cfg, HttpApp::new(&body), w),
+                    AppKind::Http => {
+                        let send_buffer = cfg.send_buffer;
+                        run_one(io, cfg, HttpApp::with(responses, send_buffer), w)
+                    }
                 }
             })
             .map_err(|e| ServeError::Os { what: "spawning a worker".into(), source: e })?;

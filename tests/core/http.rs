@@ -8,6 +8,7 @@ use support::frames::SERVER_MAC;
 use support::net::config;
 use support::peer::{PeerConn, SynOpts};
 use support::rig::Rig;
+use xdptcp::app::http1::{request_window, Responses};
 use xdptcp::app::HttpApp;
 use xdptcp::tcp::State;
 
@@ -210,6 +211,59 @@ fn http_app_applies_back_pressure_when_the_send_queue_is_full() {
     p.talk(&mut rig, &two[taken..]);
     assert_eq!(p.received, [OK, OK].concat());
     assert_eq!(rig.ep.app().responses_sent, 2);
+}
+
+/// A client that pipelines minimal GETs as fast as the server's window lets it and never reads a response: the
+/// window closes before the send queue can overflow, and no byte sent inside it is refused (which would make the
+/// client send it again as if lost). Once the client reads, the window is announced open again.
+#[test]
+fn rfc9293_3_8_6_a_pipelining_client_that_does_not_read_is_stopped_by_the_window_not_by_refusals() {
+    const SHORT: &[u8] = b"GET / HTTP/1.0\nConnection: keep-alive\n\n";
+    let mut cfg = config(SERVER_MAC);
+    // What `serve --app http` offers from the handshake on.
+    let responses = Responses::new(b"Hello from xdptcp\n");
+    let buf = cfg.send_buffer as usize;
+    cfg.rcv_wnd = cfg.rcv_wnd.min(request_window(&responses, buf, buf) as u32);
+    let mut rig = Rig::server_with(cfg, HttpApp::default());
+    let mut p = PeerConn::open_to_server_with(&mut rig, SynOpts::FULL, 65_535);
+    let scale = p.log[0].wscale.expect("window scale agreed");
+    let never_reads = p.ack;
+    let right = |s: &support::frames::Seg| s.ack.wrapping_add(u32::from(s.window) << scale);
+    // The SYN-ACK's window is never scaled (RFC 7323 §2.2).
+    let mut edge = p.log[0].ack.wrapping_add(u32::from(p.log[0].window));
+    let mut sent = 0usize;
+    loop {
+        let room = edge.wrapping_sub(p.seq) as usize;
+        let n = room.min(1400) / SHORT.len();
+        if n == 0 {
+            break;
+        }
+        let mut s = p.seg(&rig, support::frames::ACK | support::frames::PSH);
+        s.ack = never_reads;
+        s.payload = SHORT.repeat(n);
+        p.seq = p.seq.wrapping_add(s.payload.len() as u32);
+        let out = rig.send(&s);
+        p.take(&out);
+        let acked = out.iter().map(|o| o.ack).max().expect("every segment is acknowledged");
+        assert_eq!(acked, p.seq, "bytes inside the window were refused after {sent} requests");
+        edge = out.iter().map(right).fold(edge, |e, r| if r.wrapping_sub(e) as i32 > 0 { r } else { e });
+        sent += n;
+        assert!(sent < 100_000, "the window never closed");
+    }
+    assert_eq!(rig.ep.app().responses_sent as usize, sent);
+    let response = OK_KEEP_ALIVE.len();
+    assert!(sent * response > buf / 2, "the window closed early: {sent} requests for a {buf}-byte queue");
+    assert!(sent * response <= buf, "{sent} responses of {response} bytes cannot all be queued");
+    // The client reads everything: the window is announced open again (on the rest of the responses, then alone),
+    // by at least one ordinary request.
+    let mut open = 0;
+    for _ in 0..100 {
+        let out = p.ack_now(&mut rig);
+        let Some(last) = out.last() else { break };
+        open = right(last).wrapping_sub(p.seq) as i32;
+    }
+    assert_eq!(p.received.len(), sent * response, "every response read");
+    assert!(open >= 4096, "window after reading: {open}");
 }
 
 #[test]
