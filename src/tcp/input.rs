@@ -88,13 +88,18 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
     // made to accept valid ACKs". A peer probing our closed window, or whose probe byte we did not take, sends at
     // or just past RCV.NXT: its ACK and window must still be heard, or a window it reopened is never seen here.
     // The ACK still has to pass RFC 5961 §5.2 below; the segment's text and FIN are not taken.
+    // The same allowance for a bare ACK at the right edge of an open window: a peer that sent all the window
+    // offered sends its ACKs from there, and while we hold any of those bytes out of order (or the app refused
+    // them) RCV.NXT lags behind, so each would fail the test by one and the data they acknowledge would wait for
+    // the hole to be repaired (Linux accepts a segment that starts at the edge).
+    let edge_ack = seg_len == 0 && seq == tcb.rcv_nxt + wnd;
     let zero_window_ack = !acceptable
-        && wnd == 0
+        && (wnd == 0 || edge_ack)
         && seg.flags.ack()
         && !seg.flags.rst()
         && !seg.flags.syn()
         && seq >= tcb.rcv_nxt
-        && seq - tcb.rcv_nxt <= 0xffff;
+        && seq - tcb.rcv_nxt <= 0xffff.max(wnd);
     if !acceptable && !zero_window_ack {
         if seg.flags.rst() {
             ctx.stats.drop(Drop::RstIgnored);
@@ -305,6 +310,15 @@ pub fn segment<K: FlowKey, A: App, S: FrameSink>(
             }
         }
         tcb.set(flags::ACK_NOW);
+    } else if tcb.rx_held != reassembly::NONE && tcb.state.accepts_data() {
+        // Held bytes at RCV.NXT the app refused earlier (its send queue was full) are offered again on any
+        // segment, an ACK that made room above all: the peer was told by SACK that we hold them and would not send
+        // them again before its RTO, and no in-order segment need come before then.
+        let before = tcb.rcv_nxt;
+        deliver_held(ctx, id, key, tcb);
+        if tcb.rcv_nxt != before {
+            tcb.set(flags::ACK_NOW);
+        }
     }
 
     // Eighth: FIN, once everything before it has been taken: the one this segment carries, or one held.

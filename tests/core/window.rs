@@ -182,3 +182,34 @@ fn rfc6429_send_memory_is_bounded_and_zero_window_connections_are_shed_under_pre
     assert_eq!(net.server.stats().persist_aborts, 0);
     assert_eq!(net.server.live_connections(), 1, "MUST-66: a peer that answers probes keeps its connection");
 }
+
+/// Bytes held out of order that the app refused once the hole filled (it had no room then) are offered again on
+/// the peer's next segment, a bare ACK, once the app has room: the peer was told by SACK that they are held and
+/// will not send them before its RTO.
+#[test]
+fn rfc9293_3_10_7_4_held_bytes_the_app_refused_are_offered_again_on_the_next_ack() {
+    use support::frames::{ACK, PSH, SERVER_MAC};
+    use support::net::config;
+    use support::peer::{PeerConn, SynOpts};
+    use support::rig::Rig;
+    let app = Recorder::new(Script { budget: Some(700), ..Script::default() });
+    let mut rig = Rig::server_with(config(SERVER_MAC), app);
+    let mut p = PeerConn::open_to_server(&mut rig, SynOpts::FULL);
+    let id = rig.ep.app().opened()[0];
+    let start = p.seq;
+    let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    let mut later = p.seg(&rig, ACK | PSH);
+    later.seq = start.wrapping_add(500);
+    later.payload = data[500..].to_vec();
+    p.send_seg(&mut rig, &later);
+    let out = p.send(&mut rig, &data[..500]);
+    assert_eq!(out.last().map(|s| s.ack), Some(start.wrapping_add(700)), "the app took 700 bytes");
+    p.seq = start.wrapping_add(1000);
+    // The app can read on; the peer's next segment is a bare ACK from the end of what it sent.
+    rig.ep.app_mut().script.budget = Some(1000);
+    let out = p.ack_now(&mut rig);
+    let got = rig.ep.app().received(id);
+    assert_eq!(got.len(), 1000, "the rest of the held bytes");
+    assert!(got == data, "in order");
+    assert_eq!(out.last().map(|s| s.ack), Some(start.wrapping_add(1000)), "and an ACK for them: {out:?}");
+}

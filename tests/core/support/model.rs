@@ -591,8 +591,10 @@ fn synchronized(fx: &Fx, case: &Case, s: &Seg, e: Expected) -> Expected {
         };
     }
 
-    // First: sequence acceptability.
-    if !acceptable(s.seq, seg_len(s), fx.rcv_nxt, fx.rcv_wnd) {
+    // First: sequence acceptability, with RFC 9293's allowance for valid ACKs extended to a bare ACK at the
+    // right edge of the window (where a peer that sent all the window offered sends its ACKs from).
+    let edge_ack = seg_len(s) == 0 && s.has(ACK) && !rst && !s.has(SYN) && s.seq == fx.rcv_nxt.wrapping_add(fx.rcv_wnd);
+    if !acceptable(s.seq, seg_len(s), fx.rcv_nxt, fx.rcv_wnd) && !edge_ack {
         if rst {
             return Expected {
                 why: "RFC 5961 §3.2 / RFC 9293 first check: RST outside the window: silently dropped",
