@@ -18,17 +18,33 @@ pub struct HttpConn {
     pub responses: u64,
 }
 
+/// What one [`HttpConn::feed`] did with its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fed {
+    /// Bytes taken; the rest must be offered again once `out` has gone out.
+    pub used: usize,
+    /// The connection must close after `out` is written (a `Connection: close`, an HTTP/1.0 request, or an
+    /// error); bytes after that are ignored (counted as used).
+    pub close: bool,
+}
+
 impl HttpConn {
-    /// Handles received bytes: responses are appended to `out`. Returns true once the connection must close after
-    /// `out` is written (a `Connection: close`, an HTTP/1.0 request, or an error); bytes after that are ignored.
-    pub fn feed(&mut self, r: &Responses, data: &[u8], out: &mut Vec<u8>) -> bool {
+    /// Handles received bytes: responses are appended to `out` until the next one would take it past `limit`
+    /// bytes (one always fits into an empty `out`). Where it stops, the rest of `data` is left unused: as
+    /// `app::http` does with its send capacity, the caller holds it until the output drains, so a peer that
+    /// pipelines requests without reading costs at most `limit` bytes of responses, whatever the body's size.
+    pub fn feed(&mut self, r: &Responses, data: &[u8], out: &mut Vec<u8>, limit: usize) -> Fed {
         let mut at = 0;
         if !self.partial.is_empty() {
             match data.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     let mut line = std::mem::take(&mut self.partial);
                     line.extend_from_slice(&data[..=i]);
-                    self.line(r, &line, out);
+                    if !self.line(r, &line, out, limit) {
+                        line.truncate(line.len() - (i + 1));
+                        self.partial = line;
+                        return self.fed(0, data.len());
+                    }
                     at = i + 1;
                 }
                 None => {
@@ -37,7 +53,7 @@ impl HttpConn {
                     } else {
                         self.partial.extend_from_slice(data);
                     }
-                    return self.st & DONE != 0;
+                    return self.fed(data.len(), data.len());
                 }
             }
         }
@@ -51,7 +67,9 @@ impl HttpConn {
             let rest = &data[at..];
             match rest.iter().position(|&b| b == b'\n') {
                 Some(i) => {
-                    self.line(r, &rest[..=i], out);
+                    if !self.line(r, &rest[..=i], out, limit) {
+                        break;
+                    }
                     at += i + 1;
                 }
                 None => {
@@ -60,23 +78,34 @@ impl HttpConn {
                     } else {
                         self.partial.extend_from_slice(rest);
                     }
-                    break;
+                    at = data.len();
                 }
             }
         }
-        self.st & DONE != 0
+        self.fed(at, data.len())
     }
 
-    fn line(&mut self, r: &Responses, raw: &[u8], out: &mut Vec<u8>) {
+    fn fed(&self, used: usize, len: usize) -> Fed {
+        let close = self.st & DONE != 0;
+        Fed { used: if close { len } else { used }, close }
+    }
+
+    /// Handles one complete line; false if its response does not fit under `limit` yet (nothing changed).
+    fn line(&mut self, r: &Responses, raw: &[u8], out: &mut Vec<u8>, limit: usize) -> bool {
         match on_line(r, self.st, raw) {
             Step::Next(st) => self.st = st,
             Step::Respond { response, next, .. } => {
+                if !out.is_empty() && out.len() + response.len() > limit {
+                    return false;
+                }
                 out.extend_from_slice(response);
                 self.responses += 1;
                 self.st = next;
             }
+            // Errors are short and end the connection: they may go a little past `limit`.
             Step::Fail(response) => self.fail(response, out),
         }
+        true
     }
 
     fn fail(&mut self, response: &[u8], out: &mut Vec<u8>) {
@@ -98,7 +127,9 @@ mod tests {
         let mut out = Vec::new();
         let mut close = false;
         for d in data {
-            close = c.feed(&r, d, &mut out);
+            let fed = c.feed(&r, d, &mut out, usize::MAX);
+            assert_eq!(fed.used, d.len(), "without a limit every byte is taken");
+            close = fed.close;
         }
         (String::from_utf8(out).unwrap(), close)
     }
@@ -131,6 +162,24 @@ mod tests {
         assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 3, "{out}");
         assert_eq!(out.matches("Hello from xdptcp").count(), 2, "HEAD has no body: {out}");
         assert!(!close);
+    }
+
+    #[test]
+    fn responses_stop_before_passing_the_limit_and_the_requests_left_are_taken_later() {
+        let r = Responses::new(b"Hello from xdptcp\n");
+        let limit = r.keep_alive_get().len() * 3 / 2;
+        let data = b"GET / HTTP/1.1\r\n\r\n".repeat(3);
+        let mut c = HttpConn::default();
+        let (mut at, mut rounds, mut out) = (0, 0, Vec::new());
+        while at < data.len() {
+            out.clear();
+            let fed = c.feed(&r, &data[at..], &mut out, limit);
+            assert!(out.len() <= limit && !fed.close, "{} bytes of responses", out.len());
+            at += fed.used;
+            rounds += 1;
+            assert!(rounds <= 3, "no progress at byte {at}");
+        }
+        assert_eq!((c.responses, rounds), (3, 3), "one response per round, none lost");
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! `run_for`, then reports its counters.
 
 use super::http::{HttpConn, Responses};
+use crate::app::http1::send_buffer_for;
 use crate::runtime::pin::pin_current_thread;
+use crate::tcp::Config;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use serde::Serialize;
@@ -101,10 +103,9 @@ pub enum ServerError {
 }
 
 const LISTENER: Token = Token(usize::MAX);
-/// Bytes of requests the `http` app reads at once: each 16-byte pipelined GET makes a response about seven times
-/// as long, all of it held until the peer reads it, so a 64 KiB read could leave about 450 KiB waiting per
-/// connection (found by an audit). 4 KiB bounds that near 30 KiB; the kernel holds the rest of the requests, and
-/// flow control stops a peer that sends without reading.
+/// Bytes of requests the `http` app reads at once. What bounds the responses a connection holds is
+/// [`Worker::out_limit`]; this bounds the requests it holds back meanwhile (the kernel holds the rest, and flow
+/// control stops a peer that sends without reading).
 const HTTP_READ: usize = 4096;
 
 /// One SO_REUSEPORT listener, nonblocking, TCP_NODELAY (inherited by accepted sockets).
@@ -136,6 +137,7 @@ pub fn serve(
     let listeners = (0..opts.threads).map(|_| listener(opts.listen, opts.backlog)).collect::<Result<Vec<_>, _>>()?;
     let responses = Responses::new(&opts.http_body);
     let deadline = opts.run_for.map(|d| Instant::now() + d);
+    let out_limit = send_buffer_for(opts.http_body.len(), Config::default().send_buffer) as usize;
     let mut handles = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
         let cpu = (!opts.cpus.is_empty()).then(|| opts.cpus[i % opts.cpus.len()]);
@@ -146,7 +148,7 @@ pub fn serve(
                 if let Some(cpu) = cpu {
                     pin_current_thread(cpu, &format!("Linux server thread {i}"));
                 }
-                Worker::new(l, app, responses)?.run(stop, deadline)
+                Worker::new(l, app, responses, out_limit)?.run(stop, deadline)
             })
             .map_err(|e| ServerError::Thread(i, e.to_string()))?;
         handles.push(h);
@@ -171,6 +173,9 @@ pub fn serve(
 struct Conn {
     stream: TcpStream,
     http: HttpConn,
+    /// Requests read but not answered yet: their responses did not fit under [`Worker::out_limit`]. They are
+    /// answered, before anything more is read, once the output has drained.
+    input: Vec<u8>,
     /// Output a write could not take yet.
     pending: Vec<u8>,
     sent: usize,
@@ -195,6 +200,10 @@ struct Worker {
     free: Vec<usize>,
     buf: Box<[u8]>,
     out: Vec<u8>,
+    /// Most response bytes one connection produces before its output drains: what `xdptcp serve` gives a
+    /// connection's send queue for this body (`app::http` sends a response only when it fits there), so both
+    /// push back on a peer that pipelines without reading at the same point, whatever the body's size.
+    out_limit: usize,
     stats: ServerStats,
     /// The last accept failed for want of a resource (descriptors, memory): retry it every [`ACCEPT_RETRY`].
     accept_stalled: bool,
@@ -204,7 +213,7 @@ struct Worker {
 const ACCEPT_RETRY: Duration = Duration::from_millis(1);
 
 impl Worker {
-    fn new(l: std::net::TcpListener, app: ServerApp, responses: Responses) -> std::io::Result<Self> {
+    fn new(l: std::net::TcpListener, app: ServerApp, responses: Responses, out_limit: usize) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::from_std(l);
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -217,6 +226,7 @@ impl Worker {
             free: Vec::with_capacity(4096),
             buf: vec![0u8; 64 * 1024].into_boxed_slice(),
             out: Vec::with_capacity(64 * 1024),
+            out_limit,
             stats: ServerStats::default(),
             accept_stalled: false,
         })
@@ -286,6 +296,7 @@ impl Worker {
         let mut c = Conn {
             stream,
             http: HttpConn::default(),
+            input: Vec::new(),
             pending: Vec::new(),
             sent: 0,
             close_after: false,
@@ -363,17 +374,23 @@ impl Worker {
             if c.close_after {
                 return Verdict::Close;
             }
+            // Requests held back come before new ones.
+            let held = !c.input.is_empty();
             let room = if self.app == ServerApp::Http { HTTP_READ } else { self.buf.len() };
-            let n = match c.stream.read(&mut self.buf[..room]) {
-                Ok(0) => {
-                    // The peer's FIN: for echo and http, our FIN follows once everything is written.
-                    c.close_after = true;
-                    continue;
+            let n = if held {
+                0
+            } else {
+                match c.stream.read(&mut self.buf[..room]) {
+                    Ok(0) => {
+                        // The peer's FIN: for echo and http, our FIN follows once everything is written.
+                        c.close_after = true;
+                        continue;
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Verdict::Keep,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => return Verdict::Error,
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Verdict::Keep,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return Verdict::Error,
             };
             self.stats.bytes_in += n as u64;
             let data: &[u8] = match self.app {
@@ -381,8 +398,16 @@ impl Worker {
                 ServerApp::Http => {
                     self.out.clear();
                     let before = c.http.responses;
-                    if c.http.feed(&self.responses, &self.buf[..n], &mut self.out) {
+                    let mut input = std::mem::take(&mut c.input);
+                    let requests = if held { &input[..] } else { &self.buf[..n] };
+                    let fed = c.http.feed(&self.responses, requests, &mut self.out, self.out_limit);
+                    if fed.close {
                         c.close_after = true;
+                    } else if held {
+                        input.drain(..fed.used);
+                        c.input = input;
+                    } else {
+                        c.input.extend_from_slice(&requests[fed.used..]);
                     }
                     self.stats.http_responses += c.http.responses - before;
                     &self.out
@@ -415,6 +440,8 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::http1::send_buffer_for;
+    use crate::tcp::Config;
     use std::io::{Read, Write};
     use std::net::{Shutdown, TcpStream as StdStream};
 
@@ -422,11 +449,16 @@ mod tests {
 
     /// A server on loopback for the length of `f`, on a port the kernel picks (bound once to learn it).
     fn with_server(app: ServerApp, f: impl FnOnce(SocketAddr)) -> ServerStats {
+        with_options(ServerOptions { app, ..Default::default() }, f)
+    }
+
+    /// As [`with_server`], with these options (their address and threads replaced).
+    fn with_options(opts: ServerOptions, f: impl FnOnce(SocketAddr)) -> ServerStats {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = probe.local_addr().unwrap();
         drop(probe);
         let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
-        let opts = ServerOptions { listen: addr, threads: 2, app, ..Default::default() };
+        let opts = ServerOptions { listen: addr, threads: 2, ..opts };
         let (tx, rx) = std::sync::mpsc::channel();
         let h = std::thread::spawn(move || serve(&opts, stop, move || tx.send(()).unwrap()));
         rx.recv().unwrap();
@@ -515,6 +547,39 @@ mod tests {
         });
         assert_eq!(s.http_responses, N as u64 + 1);
         assert!(s.largest_pending <= 40 << 10, "held {} bytes for one connection", s.largest_pending);
+    }
+
+    #[test]
+    fn a_large_body_to_a_peer_that_does_not_read_holds_about_one_send_buffer_of_responses() {
+        // Found by a review: each 4 KiB read of 18-byte GETs made 227 responses to hold, 15 MB with this body.
+        const N: usize = 10_000;
+        let body = vec![b'b'; 65_536];
+        let buffer = send_buffer_for(body.len(), Config::default().send_buffer) as u64;
+        let responses = Responses::new(&body);
+        let one = responses.keep_alive_get().len();
+        let expect = ((N + 1) * one + b"Connection: close\r\n".len()) as u64;
+        let opts = ServerOptions { app: ServerApp::Http, http_body: body, ..Default::default() };
+        let s = with_options(opts, |addr| {
+            let mut c = StdStream::connect(addr).unwrap();
+            let reader = {
+                let mut c = c.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    let (mut buf, mut got) = (vec![0u8; 1 << 16], 0u64);
+                    loop {
+                        match c.read(&mut buf).unwrap() {
+                            0 => return got,
+                            n => got += n as u64,
+                        }
+                    }
+                })
+            };
+            c.write_all(&b"GET / HTTP/1.1\r\n\r\n".repeat(N)).unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+            assert_eq!(reader.join().unwrap(), expect, "every response, whole");
+        });
+        assert_eq!(s.http_responses, N as u64 + 1);
+        assert!(s.largest_pending <= 2 * buffer, "held {} bytes, send buffer {buffer}", s.largest_pending);
     }
 
     #[test]
