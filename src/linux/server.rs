@@ -5,10 +5,12 @@
 //! needed), one write per read, TCP_NODELAY inherited from the listener, and no allocation per connection unless
 //! a write comes up short.
 //!
-//! It never touches AF_XDP or BPF; it owns its sockets and threads, and stops on SIGINT/SIGTERM or after
+//! It closes as `xdptcp serve` does, with a FIN even when the peer's bytes are still unread (see [`super::linger`]:
+//! close() alone would answer them with a reset). It never touches AF_XDP or BPF; it owns its sockets and threads, and stops on SIGINT/SIGTERM or after
 //! `run_for`, then reports its counters.
 
 use super::http::{HttpConn, Responses};
+use super::linger::Lingering;
 use crate::app::http1::send_buffer_for;
 use crate::runtime::pin::pin_current_thread;
 use crate::tcp::Config;
@@ -17,14 +19,14 @@ use mio::{Events, Interest, Poll, Token};
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// What every connection runs (as in `xdptcp serve`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerApp {
-    /// Close right after accepting (the server sends the first FIN).
+    /// Close right after accepting (the server sends the first FIN; bytes that still come are discarded).
     Close,
     /// Echo every byte; close after the client's FIN.
     Echo,
@@ -181,6 +183,12 @@ struct Conn {
     sent: usize,
     /// Close once `pending` is written (the peer's FIN, or the app said so).
     close_after: bool,
+    /// The peer's FIN has been read: nothing more can arrive, so close() sends a FIN, not a reset.
+    peer_fin: bool,
+    /// Our FIN has gone (shutdown): only reading and discarding until the peer's (see [`super::linger`]).
+    lingering: bool,
+    /// Its ticket in [`Worker::lingering`], once it waits there (0: not yet).
+    ticket: u64,
     /// Registered with WRITABLE interest too.
     want_write: bool,
 }
@@ -189,6 +197,8 @@ enum Verdict {
     Keep,
     Close,
     Error,
+    /// Closed after lingering: already counted when our FIN went.
+    Done,
 }
 
 struct Worker {
@@ -205,6 +215,7 @@ struct Worker {
     /// push back on a peer that pipelines without reading at the same point, whatever the body's size.
     out_limit: usize,
     stats: ServerStats,
+    lingering: Lingering,
     /// The last accept failed for want of a resource (descriptors, memory): retry it every [`ACCEPT_RETRY`].
     accept_stalled: bool,
 }
@@ -228,6 +239,7 @@ impl Worker {
             out: Vec::with_capacity(64 * 1024),
             out_limit,
             stats: ServerStats::default(),
+            lingering: Lingering::default(),
             accept_stalled: false,
         })
     }
@@ -251,6 +263,12 @@ impl Worker {
             if self.accept_stalled {
                 self.accept_all();
             }
+            if !self.lingering.is_empty() {
+                let now = Instant::now();
+                while let Some((slot, ticket)) = self.lingering.expired(now) {
+                    self.stop_lingering(slot, ticket);
+                }
+            }
             if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -264,11 +282,6 @@ impl Worker {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     self.stats.accepted += 1;
-                    if self.app == ServerApp::Close {
-                        drop(stream); // close(2): our FIN goes first
-                        self.stats.closed += 1;
-                        continue;
-                    }
                     self.start(stream);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -280,9 +293,13 @@ impl Worker {
                 // connections stay queued, and waiting for the listener's next edge is not enough: with the
                 // accept queue full, new SYNs are dropped and that edge never comes. Retry shortly instead
                 // (`run`), once connections have closed and given their descriptors back.
+                // Lingering connections hold descriptors only as a courtesy: they give them back first.
                 Err(e) => {
                     self.stats.accept_errors += 1;
                     if e.raw_os_error() != Some(libc::ECONNABORTED) {
+                        if self.shed_lingering() {
+                            continue;
+                        }
                         self.accept_stalled = true;
                         return;
                     }
@@ -299,7 +316,10 @@ impl Worker {
             input: Vec::new(),
             pending: Vec::new(),
             sent: 0,
-            close_after: false,
+            close_after: self.app == ServerApp::Close,
+            peer_fin: false,
+            lingering: false,
+            ticket: 0,
             want_write: false,
         };
         match self.drive(&mut c) {
@@ -316,9 +336,37 @@ impl Worker {
                     self.free.push(slot);
                     return;
                 }
-                self.conns[slot] = Some(c);
+                self.keep(slot, c);
             }
+            Verdict::Done => {}
         }
+    }
+
+    /// Puts a connection (back) in its slot, starting its linger clock if it has just begun to linger.
+    fn keep(&mut self, slot: usize, mut c: Conn) {
+        if c.lingering && c.ticket == 0 {
+            c.ticket = self.lingering.start(Instant::now(), slot);
+        }
+        self.conns[slot] = Some(c);
+    }
+
+    /// Closes the connection that lingers in `slot` under `ticket`, if it still does. Returns true if it did.
+    fn stop_lingering(&mut self, slot: usize, ticket: u64) -> bool {
+        if self.conns.get(slot).and_then(Option::as_ref).is_none_or(|c| c.ticket != ticket) {
+            return false; // it closed by itself (the peer's FIN), and the slot may serve another by now
+        }
+        self.conns[slot] = None;
+        self.free.push(slot);
+        true
+    }
+
+    /// Closes every lingering connection at once. Returns true if that gave any descriptor back.
+    fn shed_lingering(&mut self) -> bool {
+        let mut any = false;
+        for (slot, ticket) in self.lingering.all() {
+            any |= self.stop_lingering(slot, ticket);
+        }
+        any
     }
 
     fn ready(&mut self, slot: usize) {
@@ -336,7 +384,7 @@ impl Worker {
                         return;
                     }
                 }
-                self.conns[slot] = Some(c);
+                self.keep(slot, c);
             }
             // Dropping the stream closes it, which also takes it out of the epoll set.
             Verdict::Close => {
@@ -347,6 +395,7 @@ impl Worker {
                 self.stats.errors += 1;
                 self.free.push(slot);
             }
+            Verdict::Done => self.free.push(slot),
         }
     }
 
@@ -354,6 +403,9 @@ impl Worker {
     /// is done.
     fn drive(&mut self, c: &mut Conn) -> Verdict {
         loop {
+            if c.lingering {
+                return self.discard(c);
+            }
             while c.sent < c.pending.len() {
                 match c.stream.write(&c.pending[c.sent..]) {
                     Ok(n) => {
@@ -372,7 +424,17 @@ impl Worker {
             c.sent = 0;
             c.want_write = false;
             if c.close_after {
-                return Verdict::Close;
+                if c.peer_fin {
+                    return Verdict::Close;
+                }
+                // close() now would reset the connection if the peer's bytes are (or come) unread: send our FIN
+                // alone, and close once the peer has sent its own.
+                if c.stream.shutdown(Shutdown::Write).is_err() {
+                    return Verdict::Error;
+                }
+                self.stats.closed += 1;
+                c.lingering = true;
+                continue;
             }
             // Requests held back come before new ones.
             let held = !c.input.is_empty();
@@ -384,6 +446,7 @@ impl Worker {
                     Ok(0) => {
                         // The peer's FIN: for echo and http, our FIN follows once everything is written.
                         c.close_after = true;
+                        c.peer_fin = true;
                         continue;
                     }
                     Ok(n) => n,
@@ -412,7 +475,8 @@ impl Worker {
                     self.stats.http_responses += c.http.responses - before;
                     &self.out
                 }
-                ServerApp::Close => return Verdict::Close,
+                // Never reached: `close` lingers from the start.
+                ServerApp::Close => continue,
             };
             // One write straight from the read buffer (or the response scratch); only a short write keeps bytes.
             let mut at = 0;
@@ -432,6 +496,20 @@ impl Worker {
                 self.stats.largest_pending = self.stats.largest_pending.max(c.pending.len() as u64);
                 c.want_write = true;
                 return Verdict::Keep;
+            }
+        }
+    }
+
+    /// Reads and drops what a lingering connection receives, until the peer's FIN (or a reset) ends it.
+    fn discard(&mut self, c: &mut Conn) -> Verdict {
+        loop {
+            match c.stream.read(&mut self.buf) {
+                Ok(0) => return Verdict::Done,
+                Ok(n) => self.stats.bytes_in += n as u64,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Verdict::Keep,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // A reset after our FIN: the connection was finished anyway.
+                Err(_) => return Verdict::Done,
             }
         }
     }
@@ -580,6 +658,40 @@ mod tests {
         });
         assert_eq!(s.http_responses, N as u64 + 1);
         assert!(s.largest_pending <= 2 * buffer, "held {} bytes, send buffer {buffer}", s.largest_pending);
+    }
+
+    /// Reads to the end within a few seconds: the bytes, or the error (a reset) that ended them.
+    fn read_to_eof(c: &mut StdStream) -> std::io::Result<Vec<u8>> {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).map(|_| got)
+    }
+
+    #[test]
+    fn close_app_answers_data_that_came_with_the_handshake_with_a_fin_not_a_reset() {
+        // Linux's close() resets a connection whose receive queue holds unread bytes; xdptcp discards them.
+        let s = with_server(ServerApp::Close, |addr| {
+            for i in 0..20 {
+                let mut c = StdStream::connect(addr).unwrap();
+                c.write_all(b"x").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                assert_eq!(read_to_eof(&mut c).unwrap_or_else(|e| panic!("connection {i}: {e}")), b"");
+            }
+        });
+        assert_eq!((s.accepted, s.closed, s.errors), (20, 20, 0));
+    }
+
+    #[test]
+    fn http_connection_close_with_more_bytes_unread_ends_with_a_fin_not_a_reset() {
+        let s = with_server(ServerApp::Http, |addr| {
+            let mut c = StdStream::connect(addr).unwrap();
+            let mut request = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec();
+            request.extend_from_slice(&[b'x'; 3 * HTTP_READ]); // beyond the read that holds the request
+            c.write_all(&request).unwrap();
+            let got = read_to_eof(&mut c).expect("the response, then EOF");
+            assert!(got.starts_with(b"HTTP/1.1 200 OK") && got.ends_with(b"Hello from xdptcp\n"));
+        });
+        assert_eq!((s.accepted, s.closed, s.errors, s.http_responses), (1, 1, 0, 1));
     }
 
     #[test]
