@@ -2,6 +2,7 @@
 //! summary, a JSON document and the Prometheus text format.
 
 use crate::io::{SteerCounters, XskStats};
+use crate::runtime::metric_help::help;
 use crate::runtime::worker::Report;
 use crate::tcp::{Memory, Stats};
 use std::fmt::Write as _;
@@ -170,20 +171,29 @@ impl Snapshot {
         serde_json::json!({ "total": total, "workers": workers })
     }
 
-    /// The Prometheus text exposition format (version 0.0.4).
+    /// The Prometheus text exposition format (version 0.0.4): every metric with its `# HELP` and `# TYPE`.
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         for (k, v, gauge) in self.fields() {
-            let name = format!("xdptcp_{k}");
-            let kind = if gauge { "gauge" } else { "counter" };
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let name = describe(&mut out, &k, if gauge { "gauge" } else { "counter" });
             let _ = writeln!(out, "{name} {v}");
         }
+        let name = describe(&mut out, "worker_live_conns", "gauge");
         for w in &self.workers {
-            let _ = writeln!(out, "xdptcp_worker_live_conns{{worker=\"{}\"}} {}", w.worker, w.stats.live_conns);
+            let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", w.worker, w.stats.live_conns);
         }
         out
     }
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of the figure `k`; returns its metric name.
+fn describe(out: &mut String, k: &str, kind: &str) -> String {
+    let name = format!("xdptcp_{k}");
+    // A figure without words still gets its HELP line (the tests see that none is without).
+    let text = help(k).unwrap_or_else(|| k.replace('_', " "));
+    let _ = writeln!(out, "# HELP {name} {text}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    name
 }
 
 fn json_number(v: f64) -> serde_json::Value {
@@ -224,5 +234,45 @@ mod tests {
         assert!(p.contains("# TYPE xdptcp_conns_opened counter\nxdptcp_conns_opened 7\n"));
         assert!(p.contains("# TYPE xdptcp_live_conns gauge\n"));
         assert!(s.summary_line(0.0).contains("live=1"));
+    }
+
+    #[test]
+    fn every_prometheus_sample_has_help_and_type_lines_before_it() {
+        let mut s = Snapshot::new(2);
+        s.steer = Some(SteerCounters::default());
+        let page = s.to_prometheus();
+        let (mut helped, mut typed) = (Vec::<&str>::new(), Vec::<&str>::new());
+        let mut samples = 0;
+        for line in page.lines() {
+            let mut words = line.split(' ');
+            match (words.next(), words.next(), words.next()) {
+                (Some("#"), Some("HELP"), Some(name)) => {
+                    assert!(!helped.contains(&name), "a second HELP for {name}");
+                    assert!(words.next().is_some(), "an empty HELP for {name}");
+                    helped.push(name);
+                }
+                (Some("#"), Some("TYPE"), Some(name)) => {
+                    assert!(!typed.contains(&name), "a second TYPE for {name}");
+                    assert!(matches!(words.next(), Some("counter" | "gauge")), "{line}");
+                    typed.push(name);
+                }
+                (Some(sample), Some(_value), None) => {
+                    let name = sample.split('{').next().unwrap();
+                    assert!(helped.contains(&name) && typed.contains(&name), "{name}: no HELP or TYPE before it");
+                    samples += 1;
+                }
+                _ => panic!("not a line of the text format: {line:?}"),
+            }
+        }
+        assert_eq!(samples, s.fields().len() + 2, "every figure and both workers' live connections");
+    }
+
+    #[test]
+    fn every_figure_has_words_of_its_own() {
+        let mut s = Snapshot::new(1);
+        s.steer = Some(SteerCounters::default());
+        for (k, _, _) in s.fields().into_iter().chain([("worker_live_conns".to_string(), 0.0, true)]) {
+            assert!(help(&k).is_some(), "no HELP text for {k} in runtime::metric_help");
+        }
     }
 }
