@@ -6,8 +6,9 @@
 //! One thread serves every client at once (mio, non-blocking), so a client that connects and says nothing, or
 //! reads its answer slowly, holds only its own connection: each has [`DEADLINE`] to send its request and take
 //! the answer, at most [`MAX_CLIENTS`] are kept (the oldest gives way to a new one), and a request is read up
-//! to its blank line or [`MAX_REQUEST`] bytes, whichever comes first. (The first version answered one client at
-//! a time with blocking reads, and five idle connections renewed every 2 s kept a scrape waiting for ever.)
+//! to its blank line, [`MAX_REQUEST`] bytes, or the client's FIN after its request line, whichever comes first.
+//! (The first version answered one client at a time with blocking reads, and five idle connections renewed
+//! every 2 s kept a scrape waiting for ever.)
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -123,6 +124,8 @@ impl Server {
             }
             let mut buf = [0u8; 512];
             match c.stream.read(&mut buf) {
+                // The client said all it will: a request line without its blank line is still answered.
+                Ok(0) if c.request.contains(&b'\n') => c.answer = Some((answer(&c.request, page), 0)),
                 Ok(0) => break true,
                 Ok(n) => {
                     let room = MAX_REQUEST - c.request.len();
@@ -156,7 +159,7 @@ impl Server {
     }
 }
 
-/// The request has its blank line (headers end), or at least its request line and the client stopped there.
+/// The request has its blank line (headers end).
 fn complete(req: &[u8]) -> bool {
     req.windows(4).any(|w| w == b"\r\n\r\n") || req.windows(2).any(|w| w == b"\n\n")
 }
@@ -201,6 +204,21 @@ mod tests {
         *page.lock() = "xdptcp_up 2\n".into();
         assert!(get(addr, "/metrics").ends_with("xdptcp_up 2\n"));
         assert!(get(addr, "/nope").starts_with("HTTP/1.1 404"));
+        stop.store(true, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn a_request_line_followed_by_the_clients_fin_is_answered() {
+        let page: Page = Arc::new(Mutex::new("xdptcp_up 1\n".into()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), page, stop.clone()).unwrap();
+        let mut c = StdStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.0\r\n").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("xdptcp_up 1\n"), "{out:?}");
         stop.store(true, Ordering::Relaxed);
     }
 
