@@ -39,7 +39,7 @@ pub fn serve(addr: SocketAddr, page: Page, stop: Arc<AtomicBool>) -> std::io::Re
     let poll = Poll::new()?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     std::thread::Builder::new().name("xdptcp-metrics".into()).spawn(move || {
-        let mut server = Server { poll, listener, clients: HashMap::new(), next: 0, page };
+        let mut server = Server { poll, listener, clients: HashMap::new(), next: 0, page, accept_stalled: false };
         let mut events = Events::with_capacity(256);
         while !stop.load(Ordering::Relaxed) {
             // Woken by traffic, and at least every 50 ms to see `stop` and the deadlines.
@@ -52,6 +52,9 @@ pub fn serve(addr: SocketAddr, page: Page, stop: Arc<AtomicBool>) -> std::io::Re
                     LISTENER => server.accept_all(),
                     Token(id) => server.progress(id),
                 }
+            }
+            if server.accept_stalled {
+                server.accept_all();
             }
             server.expire(Instant::now());
         }
@@ -73,6 +76,9 @@ struct Server {
     clients: HashMap<usize, Client>,
     next: usize,
     page: Page,
+    /// The last accept failed for want of descriptors or memory: retried at every wake-up (at least every
+    /// 50 ms), since with the accept queue full no new connection, so no listener event, may come.
+    accept_stalled: bool,
 }
 
 impl Server {
@@ -94,10 +100,16 @@ impl Server {
                         self.progress(id);
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.accept_stalled = false;
+                    return;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::ConnectionAborted => {}
                 // Out of descriptors and the like: try again at the next wake-up rather than spin.
-                Err(_) => return,
+                Err(_) => {
+                    self.accept_stalled = true;
+                    return;
+                }
             }
         }
     }
