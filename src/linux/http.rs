@@ -168,7 +168,7 @@ mod tests {
     fn responses_stop_before_passing_the_limit_and_the_requests_left_are_taken_later() {
         let r = Responses::new(b"Hello from xdptcp\n");
         let limit = r.keep_alive_get().len() * 3 / 2;
-        let data = b"GET / HTTP/1.1\r\n\r\n".repeat(3);
+        let data = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3);
         let mut c = HttpConn::default();
         let (mut at, mut rounds, mut out) = (0, 0, Vec::new());
         while at < data.len() {

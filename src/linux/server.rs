@@ -652,8 +652,8 @@ mod tests {
                     }
                 })
             };
-            c.write_all(&b"GET / HTTP/1.1\r\n\r\n".repeat(N)).unwrap();
-            c.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+            c.write_all(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(N)).unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
             assert_eq!(reader.join().unwrap(), expect, "every response, whole");
         });
         assert_eq!(s.http_responses, N as u64 + 1);
@@ -685,7 +685,7 @@ mod tests {
     fn http_connection_close_with_more_bytes_unread_ends_with_a_fin_not_a_reset() {
         let s = with_server(ServerApp::Http, |addr| {
             let mut c = StdStream::connect(addr).unwrap();
-            let mut request = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec();
+            let mut request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec();
             request.extend_from_slice(&[b'x'; 3 * HTTP_READ]); // beyond the read that holds the request
             c.write_all(&request).unwrap();
             let got = read_to_eof(&mut c).expect("the response, then EOF");
