@@ -146,3 +146,12 @@ fn connection_flags_that_a_flood_alone_would_ignore_are_refused() {
         }
     }
 }
+
+#[test]
+fn a_load_batch_that_leaves_no_send_frames_for_new_connections_is_refused() {
+    // Found by a review: `--ring 64` with the default batch of 64 kept all 128 send frames back for replies,
+    // started nothing and never ended. An interface that does not exist: should the refusal be lost, nothing runs.
+    let load = ["load", "--iface", "xdptcp-none0", "--target", "10.0.0.1:80", "--src", "10.80.0.1", "--rate", "10"];
+    refused(&[&load[..], &["--ring", "64"]].concat(), "--batch 64 is too large");
+    refused(&[&load[..], &["--ring", "128", "--batch", "65"]].concat(), "--batch 64 or less");
+}

@@ -275,20 +275,28 @@ impl Args {
     }
 }
 
+/// Exits with a usage error like the parser's own (exit status 2, the usage after it): for checks that need
+/// more than one flag, made before anything is touched.
+fn usage_error(kind: clap::error::ErrorKind, msg: String) -> ! {
+    use clap::CommandFactory;
+    let mut cli = super::Cli::command();
+    cli.build();
+    let load = cli.find_subcommand_mut("load").expect("the load subcommand");
+    load.error(kind, msg).exit()
+}
+
 pub fn run(a: &Args) -> Result<()> {
     if let Some(flag) = a.ignored_by_a_flood_alone() {
-        // A usage error like the parser's own (exit status 2, the usage after it): nothing has been touched yet.
-        use clap::CommandFactory;
-        let mut cli = super::Cli::command();
-        cli.build();
-        let load = cli.find_subcommand_mut("load").expect("the load subcommand");
         let msg = format!(
             "{flag}: a flood alone (--flood without --rate or --concurrency) opens no connections, so it would be \
              ignored; add --rate or --concurrency to run a load beside the flood"
         );
-        load.error(clap::error::ErrorKind::ArgumentConflict, msg).exit();
+        usage_error(clap::error::ErrorKind::ArgumentConflict, msg);
     }
     let opts = a.options();
+    if let Err(e) = opts.check_sizes() {
+        usage_error(clap::error::ErrorKind::ValueValidation, e.to_string());
+    }
     let mut outcome = run_load(&opts).with_context(|| format!("load on {} against {}", a.iface, a.target))?;
     // The paths were tried before the run; should one still fail now, the results go to stdout all the same
     // and the error comes after them.

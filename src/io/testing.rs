@@ -218,6 +218,17 @@ impl MemIo {
         link.queue.push_back(buf);
     }
 
+    /// Buffers this endpoint's sink can still lend before its direction is at capacity.
+    pub fn tx_free(&self) -> usize {
+        let link = self.sink.link.borrow();
+        link.capacity.saturating_sub(link.in_use)
+    }
+
+    /// Frames this endpoint's direction holds at most (its whole pool).
+    pub fn tx_capacity(&self) -> usize {
+        self.sink.link.borrow().capacity
+    }
+
     /// Frames waiting to be received here.
     pub fn rx_pending(&self) -> usize {
         self.inbound.borrow().queue.len()

@@ -35,6 +35,8 @@ pub struct XskSink {
     completions: Vec<FrameDesc>,
     ring_size: u32,
     batch: usize,
+    /// Frames of the TX pool in all (free, lent, queued or with the kernel).
+    pool: usize,
     stats: TxStats,
 }
 
@@ -48,6 +50,7 @@ impl XskSink {
         batch: usize,
     ) -> Self {
         let capacity = free.len() + ring_size as usize;
+        let pool = free.len();
         XskSink {
             umem,
             tx,
@@ -58,6 +61,7 @@ impl XskSink {
             completions: vec![FrameDesc::default(); ring_size as usize],
             ring_size,
             batch,
+            pool,
             stats: TxStats::default(),
         }
     }
@@ -65,6 +69,11 @@ impl XskSink {
     /// Counters so far.
     pub fn stats(&self) -> TxStats {
         self.stats
+    }
+
+    /// Frames of the TX pool in all, whether free right now or not.
+    pub fn pool_frames(&self) -> usize {
+        self.pool
     }
 
     /// Free frames left for [`FrameSink::buffer`].

@@ -22,9 +22,11 @@ use std::time::Duration;
 /// still takes a record and a histogram entry: bounded so that a turn stays short while the schedule catches up).
 const MAX_SKIPS_PER_TURN: usize = 4096;
 
-/// How many frames the transmit side can take right now.
+/// How many frames the transmit side can take right now, and holds in all.
 pub trait TxRoom {
     fn tx_room(&mut self) -> usize;
+    /// The whole TX pool: the reserve for replies is capped by it (see [`Driver::turn`]).
+    fn tx_pool(&mut self) -> usize;
 }
 
 impl TxRoom for XskSocket {
@@ -32,13 +34,21 @@ impl TxRoom for XskSocket {
     fn tx_room(&mut self) -> usize {
         self.sink().free_frames()
     }
+
+    #[inline]
+    fn tx_pool(&mut self) -> usize {
+        self.sink().pool_frames()
+    }
 }
 
 impl TxRoom for MemIo {
-    /// The in-memory pair refuses buffers beyond its capacity by itself; this is about what a real socket has
-    /// free between flushes (more than the per-turn cap on starts, so tests see that cap, not this).
+    /// What the pair's outbound direction can still lend, as a real socket's free frames between flushes.
     fn tx_room(&mut self) -> usize {
-        1024
+        self.tx_free()
+    }
+
+    fn tx_pool(&mut self) -> usize {
+        self.tx_capacity()
     }
 }
 
@@ -110,12 +120,16 @@ impl Driver {
         self.ep.app_mut().now = now;
         let Driver { ep, flood, tuples, foreign, .. } = self;
         let ours = *tuples.range();
+        // The reserve for replies never takes more than half the pool: taken whole (`--ring 64` with a batch of
+        // 64 made a pool of 128 and a reserve of 192), no start ever had room, the schedule was never asked
+        // again, so it never ended either, and the worker spun for ever with nothing in flight.
+        let reserve = self.reserve.min(io.tx_pool() / 2);
         // Replies first: a backlog on the receive ring (after a stall, or at a rate past what this core can do)
         // is drained before anything new starts. Left there, it overflows the fill ring, the kernel drops the
         // replies, and each lost SYN-ACK comes back a second later as a retransmitted SYN: more work, more loss.
         let mut received = 0;
         for round in 0..RX_BATCHES_PER_TURN {
-            if round > 0 && io.tx_room() < self.reserve {
+            if round > 0 && io.tx_room() < reserve {
                 io.flush()?;
             }
             let got = io.recv(self.batch, |frame, sink| {
@@ -145,7 +159,7 @@ impl Driver {
         // At most a batch of starts per turn: a schedule that fell behind catches up over several turns, each
         // of which takes in replies first, instead of in one burst while the receive ring overflows. Starts
         // that come late are measured from their intended time all the same.
-        let room = io.tx_room().saturating_sub(self.reserve).min(self.batch);
+        let room = io.tx_room().saturating_sub(reserve).min(self.batch);
         let mut skipped = 0;
         while started < room && skipped < MAX_SKIPS_PER_TURN {
             let in_flight = self.ep.app().in_flight();
@@ -159,7 +173,7 @@ impl Driver {
         let mut flooded = 0;
         if let Some(f) = self.flood.as_mut() {
             if !self.sched.finished() {
-                let room = io.tx_room().saturating_sub(self.reserve + started);
+                let room = io.tx_room().saturating_sub(reserve + started);
                 flooded = f.fill(now, io.sink(), room);
             }
         }
@@ -287,6 +301,8 @@ mod tests {
         time_wait: Duration,
         warmup: Duration,
         flood: Option<FloodKind>,
+        /// Frames each direction of the pair holds (the client's TX pool).
+        tx_pool: usize,
     }
 
     impl Default for Setup {
@@ -300,6 +316,7 @@ mod tests {
                 time_wait: Duration::from_secs(60),
                 warmup: Duration::ZERO,
                 flood: None,
+                tx_pool: 8192,
             }
         }
     }
@@ -344,7 +361,7 @@ mod tests {
 
     /// A driver (receive batches of 64) and a listening server joined by the in-memory pair.
     fn build<S: App>(s: Setup, server_app: S) -> (Driver, Endpoint<S>, MemIo, MemIo) {
-        let (cio, sio) = pair(8192);
+        let (cio, sio) = pair(s.tx_pool);
         let scfg = Config { local_mac: SERVER_MAC, ..Config::default() };
         let slot = crate::tcp::cookie::slot_at(START.as_nanos());
         let mut server = Endpoint::new(scfg, server_app, START);
@@ -387,6 +404,16 @@ mod tests {
         assert_eq!(d.ep.live_connections(), 0);
         assert_eq!((server.live_connections(), server.time_wait_len()), (0, 0));
         assert_eq!(d.ep.app().in_flight(), 0);
+    }
+
+    #[test]
+    fn a_send_pool_smaller_than_three_batches_still_starts_every_connection() {
+        // Found by a review: `--ring 64` with the default batch of 64 gave a pool of 128 send frames against a
+        // reserve of 192 for replies; no start ever had room and the run never ended.
+        let s = Setup { tx_pool: 128, bound: Bound::Count(300), ..Setup::default() };
+        let (d, _) = run(s, EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.started, c.completed, c.failed_total()), (300, 300, 0), "{c:?}");
     }
 
     #[test]

@@ -231,6 +231,25 @@ impl LoadOptions {
                 "--close server with --request: an echo server closes only after the client; use --close client".into(),
             );
         }
+        self.check_sizes()
+    }
+
+    /// Checks the sizes a load's worker must fit in (the command line reports these as usage errors, before
+    /// anything is touched).
+    pub fn check_sizes(&self) -> Result<(), LoadError> {
+        // A load keeps three receive batches of send frames back for replies (`Driver::turn`) and starts up to
+        // a batch of connections per turn: with less than four batches in the pool it is starved of starts or
+        // of reply frames. A flood alone keeps nothing back.
+        let batch = self.batch.max(1);
+        if self.pace.is_some() && batch.saturating_mul(4) > self.tx_frames as usize {
+            return Err(LoadError::Invalid(format!(
+                "--batch {batch} is too large for the {} send frames of --ring {}: a load keeps three batches of \
+                 them for replies and needs a fourth for new connections; use --batch {} or less, or a larger --ring",
+                self.tx_frames,
+                self.ring_size,
+                (self.tx_frames / 4).max(1)
+            )));
+        }
         Ok(())
     }
 
@@ -894,6 +913,19 @@ mod tests {
         let wide = SrcRange::parse("10.77.0.0/16").unwrap();
         assert!(check_concurrency(&closed(10_000_000), &wide).is_ok(), "65 534 addresses × 64 512 ports");
         assert!(check_concurrency(&opts("10.77.1.1"), &one).is_ok(), "open loop: the TIME-WAIT warning's business");
+    }
+
+    #[test]
+    fn a_load_whose_send_pool_holds_fewer_than_four_batches_is_refused() {
+        // Found by a review: `--ring 64` (128 send frames) with the default batch of 64 ran and never ended.
+        let sized =
+            |ring: u32, batch: usize| LoadOptions { ring_size: ring, tx_frames: ring * 2, batch, ..opts("10.77.1.1") };
+        let e = sized(64, 64).validate().unwrap_err().to_string();
+        assert!(e.contains("--batch 64") && e.contains("--ring 64") && e.contains("--batch 32 or less"), "{e}");
+        assert!(sized(64, 32).validate().is_ok());
+        assert!(sized(128, 64).validate().is_ok());
+        let flood_alone = LoadOptions { pace: None, flood: Some(FloodKind::Syn), ..sized(64, 64) };
+        assert!(flood_alone.validate().is_ok(), "a flood alone keeps no frames back for replies");
     }
 
     #[test]
