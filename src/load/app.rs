@@ -188,8 +188,9 @@ pub struct LoadApp {
     deadlines: VecDeque<(u32, u32)>,
     pub hist: Histograms,
     pub counts: Counts,
-    /// When the latest measured connection ended (for the achieved rate).
-    pub last_end: Instant,
+    /// When the latest measured connection completed: the end of a closed loop's measured span. Failures do not
+    /// move it (one SYN lost at the end would otherwise stretch the span by a whole timeout).
+    pub last_completion: Option<Instant>,
 }
 
 impl LoadApp {
@@ -204,7 +205,7 @@ impl LoadApp {
             deadlines: VecDeque::with_capacity(capacity),
             hist: Histograms::new(),
             counts: Counts::default(),
-            last_end: Instant::ZERO,
+            last_completion: None,
         }
     }
 
@@ -326,10 +327,10 @@ impl LoadApp {
                 Ok(()) => {
                     self.counts.completed += 1;
                     record_us(&mut self.hist.lifetime, now - r.intended);
+                    self.last_completion = self.last_completion.max(Some(now));
                 }
                 Err(why) => self.counts.failed[why as usize] += 1,
             }
-            self.last_end = self.last_end.max(now);
         } else {
             self.counts.warmup += 1;
         }

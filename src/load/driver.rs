@@ -491,6 +491,7 @@ mod tests {
         assert_eq!(c.failed(Failure::Refused), 10, "{c:?}");
         assert_eq!(c.failed(Failure::Timeout), 10, "{c:?}");
         assert_eq!(c.completed, 0);
+        assert_eq!(d.ep.app().last_completion, None, "failures do not end a closed loop's measured span");
         assert_eq!(d.ep.live_connections(), 0, "timed-out connections were aborted");
     }
 

@@ -67,7 +67,8 @@ pub struct Summary {
     pub concurrency: Option<u64>,
     /// Completed connections per second of the measured window.
     pub achieved_cps: f64,
-    /// The measured window: from the end of the warm-up to the last measured start (or end, in closed loop).
+    /// The measured window, from the end of the warm-up: to the last measured start in open loop (at least the
+    /// planned span); to the last completion in closed loop (at least `--duration`, unless interrupted).
     pub duration_s: f64,
     /// Stopped early by SIGINT/SIGTERM: the figures cover the part that ran.
     pub interrupted: bool,

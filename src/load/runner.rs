@@ -320,7 +320,7 @@ struct WorkerOutcome {
     stats: Stats,
     xsk: XskStats,
     last_measured_start: Option<Instant>,
-    last_end: Instant,
+    last_completion: Option<Instant>,
     flood: Option<(u64, Option<super::flood::Replies>, Duration)>,
     foreign: u64,
     /// Share of the run the worker spent in turns that did work (1.0: saturated).
@@ -688,7 +688,7 @@ impl Job {
             stats: d.ep.stats(),
             xsk: self.io.stats().unwrap_or_default(),
             last_measured_start: d.last_measured_start,
-            last_end: app.last_end,
+            last_completion: app.last_completion,
             flood,
             foreign: d.foreign,
             busy: busy_share,
@@ -745,7 +745,7 @@ impl Job {
             stats: Stats::default(),
             xsk,
             last_measured_start: None,
-            last_end: Instant::ZERO,
+            last_completion: None,
             flood: Some((xsk.tx.completed, self.count_replies.then_some(flood.replies), elapsed)),
             foreign: 0,
             busy: 1.0,
@@ -785,7 +785,7 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
     let mut stats = Stats::default();
     let mut gen = GeneratorStats::default();
     let mut last_start: Option<Instant> = None;
-    let mut last_end = Instant::ZERO;
+    let mut last_completion: Option<Instant> = None;
     let mut flood: Option<FloodSummary> = None;
     for o in &outcomes {
         counts.merge(&o.counts);
@@ -796,7 +796,7 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
         gen.rx_fill_empty += o.xsk.kernel.rx_fill_ring_empty_descs;
         gen.tx_kicks += o.xsk.tx.kicks;
         last_start = last_start.max(o.last_measured_start);
-        last_end = last_end.max(o.last_end);
+        last_completion = last_completion.max(o.last_completion);
         if let (Some((sent, replies, elapsed)), Some(kind)) = (o.flood, opts.flood) {
             let f = flood.get_or_insert(FloodSummary { kind: kind.name(), ..FloodSummary::default() });
             f.sent += sent;
@@ -839,7 +839,17 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
                 planned.max(actual)
             }
         }
-        (Some(Pace::Concurrency(_)), _) => (last_end - measure_from).as_secs_f64(),
+        (Some(Pace::Concurrency(_)), bound) => {
+            // The span of what was counted: up to the last completion. Connections that fail at the end (a SYN
+            // lost, found out a whole timeout later) add nothing to `completed` and so no time either. A run
+            // bounded by --duration is charged at least that duration: a target that stopped answering half-way
+            // did not serve its completions over half the time. A run stopped by a signal only had the real span.
+            let to_last = last_completion.map_or(0.0, |t| (t - measure_from).as_secs_f64());
+            match bound {
+                Bound::Duration(d) if !interrupted => to_last.max(d.as_secs_f64()),
+                _ => to_last,
+            }
+        }
         (None, _) => flood.map_or(0.0, |f| f.duration_s),
     };
     let mut summary = Summary {
@@ -913,6 +923,50 @@ mod tests {
         let wide = SrcRange::parse("10.77.0.0/16").unwrap();
         assert!(check_concurrency(&closed(10_000_000), &wide).is_ok(), "65 534 addresses × 64 512 ports");
         assert!(check_concurrency(&opts("10.77.1.1"), &one).is_ok(), "open loop: the TIME-WAIT warning's business");
+    }
+
+    /// What one worker hands back after `completed` connections (the last at `last`) and `timeouts` failures.
+    fn worker(completed: u64, timeouts: u64, last: Option<Instant>) -> WorkerOutcome {
+        let mut counts = Counts { started: completed + timeouts, completed, ..Counts::default() };
+        counts.failed[super::super::app::Failure::Timeout as usize] = timeouts;
+        WorkerOutcome {
+            counts,
+            hist: Histograms::new(),
+            stats: Stats::default(),
+            xsk: XskStats::default(),
+            last_measured_start: None,
+            last_completion: last,
+            flood: None,
+            foreign: 0,
+            busy: 0.5,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn a_closed_loops_rate_is_taken_up_to_its_last_completion_and_over_at_least_its_duration() {
+        // Found by a review: the span ran to the last connection that ended, failures included, so one SYN lost
+        // at the end (a timeout 5 s later) made a 1 s run read 6 s, and the rate a sixth of the truth.
+        let t0 = Instant::from_secs(100);
+        let at = |ms: u64| Some(t0 + Duration::from_millis(ms));
+        let closed = |bound| LoadOptions { pace: Some(Pace::Concurrency(64)), bound, ..opts("10.77.1.1") };
+        let src = SrcRange::parse("10.77.1.1").unwrap();
+        let rate = |o: &LoadOptions, w: Vec<WorkerOutcome>| {
+            let s = summarise(o, &src, t0, w).summary;
+            (s.duration_s, s.achieved_cps)
+        };
+        let by_count = closed(Bound::Count(6001));
+        assert_eq!(rate(&by_count, vec![worker(6000, 1, at(1000))]), (1.0, 6000.0));
+        let by_time = closed(Bound::Duration(Duration::from_secs(1)));
+        assert_eq!(rate(&by_time, vec![worker(3000, 1, at(500)), worker(3000, 0, at(1250))]), (1.25, 4800.0));
+        assert_eq!(
+            rate(&by_time, vec![worker(3000, 1, at(500))]),
+            (1.0, 3000.0),
+            "a target that stopped answering half-way is charged the whole duration"
+        );
+        let warm = LoadOptions { warmup: Duration::from_secs(2), ..by_count.clone() };
+        assert_eq!(rate(&warm, vec![worker(600, 0, at(2100))]).0, 0.1, "the span starts after the warm-up");
+        assert_eq!(rate(&by_count, vec![worker(0, 5, None)]), (0.0, 0.0));
     }
 
     #[test]
