@@ -218,9 +218,11 @@ impl LoadApp {
         self.live
     }
 
-    /// Takes a record for a connection about to start; returns its slot, the endpoint's app word for it.
+    /// Takes a record for a connection about to start; returns its slot, the endpoint's app word for it. The
+    /// start is counted once it is made ([`launched`](Self::launched)) or fails
+    /// ([`launch_failed`](Self::launch_failed)); [`withdraw`](Self::withdraw) gives the record back uncounted.
     #[inline]
-    pub fn begin(&mut self, due: Due, now: Instant) -> u32 {
+    pub fn begin(&mut self, due: Due) -> u32 {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -241,29 +243,47 @@ impl LoadApp {
         };
         self.live += 1;
         self.deadlines.push_back((slot, generation));
-        if due.measured {
-            self.counts.started += 1;
-            record_us(&mut self.hist.start_lag, now - due.intended);
-        }
         slot
+    }
+
+    /// Counts the start of `slot` (measured ones only), with its lag behind its intended time.
+    #[inline]
+    fn count_start(&mut self, slot: u32) {
+        let now = self.now;
+        if let Some(r) = self.recs.get(slot as usize).filter(|r| r.has(MEASURED)) {
+            self.counts.started += 1;
+            record_us(&mut self.hist.start_lag, now - r.intended);
+        }
     }
 
     /// The SYN of `slot` went out as connection `id`.
     #[inline]
     pub fn launched(&mut self, slot: u32, id: ConnId) {
+        self.count_start(slot);
         if let Some(r) = self.recs.get_mut(slot as usize) {
             r.id = id;
             r.flags |= HAS_ID;
         }
     }
 
-    /// The connection of `slot` could not even start: count the failure and free the record.
+    /// The connection of `slot` could not even start: count the start and its failure, free the record.
     pub fn launch_failed(&mut self, slot: u32, why: Failure) {
-        if let Some(r) = self.recs.get_mut(slot as usize) {
-            if r.has(LIVE) {
+        if self.recs.get(slot as usize).is_some_and(|r| r.has(LIVE)) {
+            self.count_start(slot);
+            if let Some(r) = self.recs.get_mut(slot as usize) {
                 r.failure = why as u8;
-                self.end(slot, None);
             }
+            self.end(slot, None);
+        }
+    }
+
+    /// Gives back the record of a start that was not made and will be made later (a closed loop waiting for a
+    /// free tuple): nothing is counted, the slot is free again.
+    pub fn withdraw(&mut self, slot: u32) {
+        if let Some(r) = self.recs.get_mut(slot as usize).filter(|r| r.has(LIVE)) {
+            r.flags = 0;
+            self.live -= 1;
+            self.free.push(slot);
         }
     }
 

@@ -84,6 +84,21 @@ pub struct Driver {
     drain_deadline: Option<Instant>,
     /// Frames addressed outside our source range (another process's flood): dropped unread.
     pub foreign: u64,
+    /// Closed loop: starts that found every source tuple live or in TIME-WAIT and waited for one (each counted
+    /// once, however many turns it waited).
+    pub tuple_waits: u64,
+    /// A closed-loop start is waiting for a tuple.
+    waiting_for_tuple: bool,
+}
+
+/// What became of one start.
+enum Start {
+    /// Its SYN went out.
+    Sent,
+    /// It failed without a SYN (counted).
+    Failed,
+    /// Closed loop: no free tuple; handed back to the schedule, to be made once a tuple frees.
+    NoTuple,
 }
 
 /// Receive batches one turn takes at most while they come full.
@@ -111,6 +126,8 @@ impl Driver {
             last_measured_start: None,
             drain_deadline: None,
             foreign: 0,
+            tuple_waits: 0,
+            waiting_for_tuple: false,
         }
     }
 
@@ -164,10 +181,24 @@ impl Driver {
         while started < room && skipped < MAX_SKIPS_PER_TURN {
             let in_flight = self.ep.app().in_flight();
             let Some(due) = self.sched.next_due(now, in_flight) else { break };
-            if self.start(due, now, io.sink()) {
-                started += 1;
-            } else {
-                skipped += 1;
+            let made = self.start(due, now, io.sink());
+            if due.measured && !matches!(made, Start::NoTuple) {
+                self.last_measured_start = Some(now);
+            }
+            match made {
+                Start::Sent => {
+                    started += 1;
+                    self.waiting_for_tuple = false;
+                }
+                Start::Failed => skipped += 1,
+                Start::NoTuple => {
+                    // Failing it instead would free its place in flight for the next start, which would find no
+                    // tuple either: thousands of instant failures a turn until a TIME-WAIT ran out.
+                    self.sched.give_back(due);
+                    self.tuple_waits += u64::from(!self.waiting_for_tuple);
+                    self.waiting_for_tuple = true;
+                    break;
+                }
             }
         }
         let mut flooded = 0;
@@ -195,14 +226,20 @@ impl Driver {
         }
     }
 
-    /// Starts one connection: a record, a free tuple, the SYN. False if no SYN went out (its failure is
-    /// counted).
+    /// Starts one connection: a record, a free tuple, the SYN.
     #[inline]
-    fn start<S: FrameSink>(&mut self, due: Due, now: Instant, sink: &mut S) -> bool {
-        let slot = self.ep.app_mut().begin(due, now);
-        if due.measured {
-            self.last_measured_start = Some(now);
-        }
+    fn start<S: FrameSink>(&mut self, due: Due, now: Instant, sink: &mut S) -> Start {
+        let slot = self.ep.app_mut().begin(due);
+        // An open loop's start has its time and fails without a tuple; a closed loop's waits for one.
+        let no_tuple = |d: &mut Self| {
+            if d.sched.is_closed_loop() {
+                d.ep.app_mut().withdraw(slot);
+                Start::NoTuple
+            } else {
+                d.ep.app_mut().launch_failed(slot, Failure::TupleExhausted);
+                Start::Failed
+            }
+        };
         // Past its own limit an open-loop generator falls further behind every second, until each start is
         // made with its timeout all but spent: it then times out, its SYN-ACK arrives for a connection aborted
         // in the meantime and draws a RST, and the core works on nothing but failures (at 400 k/s offered on
@@ -211,13 +248,12 @@ impl Driver {
         // timeout, and what is started has time to finish. Its lag is on record in `start_lag` all the same.
         if now > due.intended + self.ep.app().plan().timeout / 2 {
             self.ep.app_mut().launch_failed(slot, Failure::GeneratorBehind);
-            return false;
+            return Start::Failed;
         }
         // Every tuple of the partition is live or in TIME-WAIT: exhausted, without probing.
         let held = (self.ep.live_connections() + self.ep.time_wait_len()) as u64;
         if held >= self.tuples.space() {
-            self.ep.app_mut().launch_failed(slot, Failure::TupleExhausted);
-            return false;
+            return no_tuple(self);
         }
         let target = self.target;
         for _ in 0..4 {
@@ -227,17 +263,16 @@ impl Driver {
             match self.ep.connect_fresh(now, local, target, self.peer_mac, slot, sink) {
                 Ok(id) => {
                     self.ep.app_mut().launched(slot, id);
-                    return true;
+                    return Start::Sent;
                 }
                 Err(ConnectError::InUse | ConnectError::InTimeWait) => continue,
                 Err(ConnectError::TableFull | ConnectError::FamilyMismatch) => {
                     self.ep.app_mut().launch_failed(slot, Failure::ConnectError);
-                    return false;
+                    return Start::Failed;
                 }
             }
         }
-        self.ep.app_mut().launch_failed(slot, Failure::TupleExhausted);
-        false
+        no_tuple(self)
     }
 
     /// Stops starting connections (a signal); in-flight ones get `grace` to finish.
@@ -516,6 +551,38 @@ mod tests {
         let (d, _) = run(s, EchoApp);
         let c = counts(&d);
         assert_eq!((c.completed, c.failed_total()), (150, 0), "{c:?}");
+    }
+
+    #[test]
+    fn a_closed_loop_out_of_tuples_waits_for_one_instead_of_failing_start_after_start() {
+        // Found by a review: with every tuple live or in TIME-WAIT, each closed-loop start failed at once as
+        // `tuple_exhausted`, which freed its place for the next start, which failed too: thousands a turn.
+        let s = Setup {
+            src: "10.77.1.9",
+            ports: 3000..=3049,
+            pace: Pace::Concurrency(4),
+            bound: Bound::Duration(Duration::from_millis(100)),
+            ..Setup::default()
+        };
+        let (d, _) = run(s, EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.started, c.completed, c.failed_total()), (50, 50, 0), "{c:?}");
+        assert_eq!(d.tuple_waits, 1, "one start waited, from the 51st on, until the end of the run");
+        assert_eq!(d.sched.started, 50, "nothing started but what had a tuple");
+        assert_eq!(d.ep.app().hist.start_lag.len(), 50);
+        // Once a TIME-WAIT runs out, the waiting start takes its tuple.
+        let s = Setup {
+            src: "10.77.1.9",
+            ports: 3000..=3049,
+            pace: Pace::Concurrency(4),
+            bound: Bound::Count(120),
+            time_wait: Duration::from_millis(5),
+            ..Setup::default()
+        };
+        let (d, _) = run(s, EchoApp);
+        let c = counts(&d);
+        assert_eq!((c.completed, c.failed_total()), (120, 0), "{c:?}");
+        assert!(d.tuple_waits >= 1, "the space ran out at least once: {}", d.tuple_waits);
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct GeneratorStats {
     pub unmatched_segments: u64,
     /// Frames from the target to addresses outside `--src` (another process's flood, say), dropped unread.
     pub foreign_frames: u64,
+    /// Closed loop: starts that found every source tuple live or in TIME-WAIT and waited for one to free
+    /// (instead of failing as `tuple_exhausted`, as an open loop's do).
+    pub tuple_waits: u64,
     /// TIME-WAIT entries at the end of the run.
     pub time_wait: u64,
     pub time_wait_overflow: u64,
@@ -250,6 +253,14 @@ impl Summary {
             g.rx_fill_empty,
             g.time_wait
         );
+        if g.tuple_waits > 0 {
+            let _ = writeln!(
+                t,
+                "{} starts waited for a free source tuple (all live or in TIME-WAIT): widen --src or --src-ports, \
+                 or shorten --time-wait",
+                g.tuple_waits
+            );
+        }
         if let Some(f) = &self.flood {
             let r = f.replies.unwrap_or_default();
             let _ = writeln!(
@@ -400,6 +411,16 @@ mod tests {
         assert!(t.lines().any(|l| l.starts_with("connect ")), "{t}");
         assert!(!t.lines().any(|l| l.starts_with("response ")), "no request, no response row: {t}");
         assert!(!t.contains("warning"), "a generator on schedule draws no warning: {t}");
+    }
+
+    #[test]
+    fn closed_loop_starts_that_waited_for_a_tuple_are_shown_in_the_table_and_the_json() {
+        let mut s = sample();
+        assert!(!s.table().contains("waited for a free source tuple"), "none waited, no line");
+        s.generator.tuple_waits = 7;
+        assert!(s.table().contains("7 starts waited for a free source tuple"), "{}", s.table());
+        let v: serde_json::Value = serde_json::from_str(&s.json_line()).unwrap();
+        assert_eq!(v["generator"]["tuple_waits"], 7);
     }
 
     #[test]

@@ -323,6 +323,7 @@ struct WorkerOutcome {
     last_completion: Option<Instant>,
     flood: Option<(u64, Option<super::flood::Replies>, Duration)>,
     foreign: u64,
+    tuple_waits: u64,
     /// Share of the run the worker spent in turns that did work (1.0: saturated).
     busy: f64,
     /// Stopped early by a signal.
@@ -565,10 +566,14 @@ fn check_concurrency(opts: &LoadOptions, src: &SrcRange) -> Result<(), LoadError
     Ok(())
 }
 
-/// Says on stderr when the tuple space cannot hold a run's TIME-WAIT (connections would then fail).
+/// Says on stderr when the tuple space cannot hold a run's TIME-WAIT (connections would then fail, or wait in
+/// closed loop).
 fn warn_about_tuples(opts: &LoadOptions, src: &SrcRange) {
     let ports = u64::from(opts.src_ports.end() - opts.src_ports.start()) + 1;
     let space = src.len() * ports;
+    if let Some(note) = closed_loop_tuples_short(opts, space) {
+        eprintln!("xdptcp load: warning: {note} (widen --src or --src-ports)");
+    }
     if let Some(needed) = tuples_short(opts, space) {
         let rate = match opts.pace {
             Some(Pace::Rate(r)) => r,
@@ -596,6 +601,28 @@ fn tuples_short(opts: &LoadOptions, space: u64) -> Option<f64> {
     } + opts.warmup.as_secs_f64();
     let needed = rate * run.min(opts.time_wait.as_secs_f64());
     (needed > space as f64 * 0.9).then_some(needed)
+}
+
+/// Closed loop: why starts will wait for a free tuple (counted as `tuple_waits`), when they will: nearly every
+/// tuple in flight at once, or, the client closing first, more connections than tuples, each ended one holding
+/// its tuple in TIME-WAIT (a --duration run cannot be judged before it runs: its rate is unknown).
+fn closed_loop_tuples_short(opts: &LoadOptions, space: u64) -> Option<String> {
+    let Some(Pace::Concurrency(c)) = opts.pace else { return None };
+    if c as f64 > space as f64 * 0.9 {
+        return Some(format!(
+            "--concurrency {c} keeps nearly all of the {space} source tuples in flight: starts will wait for one \
+             to free"
+        ));
+    }
+    match opts.bound {
+        Bound::Count(n) if opts.close == CloseBy::Client && n as f64 > space as f64 * 0.9 => Some(format!(
+            "{n} connections from {space} source tuples, each held {:.0} s in TIME-WAIT after it ends: past the \
+             first {space}, starts wait for a tuple to come out of TIME-WAIT (at most {:.0} conn/s)",
+            opts.time_wait.as_secs_f64(),
+            space as f64 / opts.time_wait.as_secs_f64().max(1e-3)
+        )),
+        _ => None,
+    }
 }
 
 /// One worker's share of the run.
@@ -691,6 +718,7 @@ impl Job {
             last_completion: app.last_completion,
             flood,
             foreign: d.foreign,
+            tuple_waits: d.tuple_waits,
             busy: busy_share,
             interrupted: stopping,
         })
@@ -748,6 +776,7 @@ impl Job {
             last_completion: None,
             flood: Some((xsk.tx.completed, self.count_replies.then_some(flood.replies), elapsed)),
             foreign: 0,
+            tuple_waits: 0,
             busy: 1.0,
             interrupted: stop.load(Ordering::Relaxed),
         })
@@ -821,6 +850,7 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
     gen.time_wait = stats.time_wait;
     gen.time_wait_overflow = stats.time_wait_overflow;
     gen.foreign_frames = outcomes.iter().map(|o| o.foreign).sum();
+    gen.tuple_waits = outcomes.iter().map(|o| o.tuple_waits).sum();
     gen.busy = outcomes.iter().map(|o| o.busy).fold(0.0, f64::max);
     let measure_from = t0 + opts.warmup;
     let interrupted = outcomes.iter().any(|o| o.interrupted);
@@ -912,6 +942,21 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_loop_that_will_wait_for_tuples_is_warned_about() {
+        let closed =
+            |c: u64, bound, close| LoadOptions { pace: Some(Pace::Concurrency(c)), bound, close, ..opts("10.77.1.1") };
+        let ten_s = Bound::Duration(Duration::from_secs(10));
+        let note = closed_loop_tuples_short(&closed(60_000, ten_s, CloseBy::Server), 64_512).unwrap();
+        assert!(note.contains("--concurrency 60000") && note.contains("64512"), "{note}");
+        assert_eq!(closed_loop_tuples_short(&closed(1000, ten_s, CloseBy::Client), 64_512), None);
+        let note = closed_loop_tuples_short(&closed(1000, Bound::Count(100_000), CloseBy::Client), 64_512).unwrap();
+        assert!(note.contains("TIME-WAIT") && note.contains("1075 conn/s"), "{note}");
+        assert_eq!(closed_loop_tuples_short(&closed(1000, Bound::Count(100_000), CloseBy::Server), 64_512), None);
+        assert_eq!(closed_loop_tuples_short(&closed(1000, Bound::Count(50_000), CloseBy::Client), 64_512), None);
+        assert_eq!(closed_loop_tuples_short(&opts("10.77.1.1"), 10), None, "open loop: `tuples_short`'s business");
+    }
+
+    #[test]
     fn a_closed_loop_wider_than_the_tuple_space_is_refused() {
         // Found by an audit: `--concurrency 10000000` from one address ran, 16 million starts failing at once.
         let one = SrcRange::parse("10.77.1.1").unwrap();
@@ -938,6 +983,7 @@ mod tests {
             last_completion: last,
             flood: None,
             foreign: 0,
+            tuple_waits: 0,
             busy: 0.5,
             interrupted: false,
         }

@@ -175,6 +175,24 @@ impl Schedule {
         Some(due)
     }
 
+    /// Closed loop: takes back a start that [`next_due`](Self::next_due) just handed out and that could not be
+    /// made (no free source tuple); it is handed out again by a later call, as if it had never been asked for.
+    pub fn give_back(&mut self, due: Due) {
+        debug_assert!(self.is_closed_loop(), "an open loop's starts have their time: they are never given back");
+        self.started -= 1;
+        if due.measured {
+            self.started_measured -= 1;
+            if let Some(left) = self.measured_left.as_mut() {
+                *left += 1;
+            }
+        }
+    }
+
+    /// A fixed number in flight (`--concurrency`), not a rate.
+    pub fn is_closed_loop(&self) -> bool {
+        matches!(self.pace, Pace::Concurrency(_))
+    }
+
     /// No connection will ever be due again (the bound is reached, or [`Schedule::stop`] was called).
     pub fn finished(&self) -> bool {
         self.stopped
@@ -312,6 +330,16 @@ mod tests {
             all.push((s.concurrency, n));
         }
         assert_eq!(all, [(1, 6), (1, 5), (0, 0), (0, 0)]);
+    }
+
+    #[test]
+    fn a_closed_loop_start_given_back_is_handed_out_again_and_counted_once() {
+        let mut s = Schedule::new(Pace::Concurrency(2), Bound::Count(3), T0, Duration::ZERO, 0, 1);
+        let first = s.next_due(T0, 0).unwrap();
+        s.give_back(first);
+        assert_eq!((s.started, s.started_measured), (0, 0));
+        assert_eq!(drain(&mut s, T0, 0).len(), 3, "the count is whole again: three starts, not two");
+        assert!(s.finished());
     }
 
     #[test]
