@@ -155,3 +155,10 @@ fn a_load_batch_that_leaves_no_send_frames_for_new_connections_is_refused() {
     refused(&[&load[..], &["--ring", "64"]].concat(), "--batch 64 is too large");
     refused(&[&load[..], &["--ring", "128", "--batch", "65"]].concat(), "--batch 64 or less");
 }
+
+#[test]
+fn a_concurrency_past_what_the_workers_connection_tables_hold_is_refused() {
+    // Found by a review: `--concurrency 5000000` on one queue ran, and every start past 4 194 304 failed at once.
+    let load = ["load", "--iface", "xdptcp-none0", "--target", "10.0.0.1:80", "--src", "10.80.0.0/16"];
+    refused(&[&load[..], &["--concurrency", "5000000"]].concat(), "--queues 2");
+}

@@ -121,6 +121,10 @@ impl Default for LoadOptions {
     }
 }
 
+/// Live connections one worker's table holds (`Config::max_conns`): a closed loop's share of `--concurrency`
+/// must fit, or every start past it fails as `connect_error` and frees its place for the next.
+pub const MAX_CONNS_PER_WORKER: usize = 1 << 22;
+
 /// Why a run could not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -249,6 +253,17 @@ impl LoadOptions {
                 self.ring_size,
                 (self.tx_frames / 4).max(1)
             )));
+        }
+        if let Some(Pace::Concurrency(c)) = self.pace {
+            let queues = u64::from(self.queues.max(1));
+            let limit = MAX_CONNS_PER_WORKER as u64 * queues;
+            if c > limit {
+                return Err(LoadError::Invalid(format!(
+                    "--concurrency {c} is more than the {limit} connections {queues} worker(s) can hold \
+                     ({MAX_CONNS_PER_WORKER} per queue): use --queues {} or keep fewer in flight",
+                    c.div_ceil(MAX_CONNS_PER_WORKER as u64)
+                )));
+            }
         }
         Ok(())
     }
@@ -407,7 +422,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
         let space = tuples.space();
         let cfg = Config {
             local_mac: src_mac,
-            max_conns: 1 << 22,
+            max_conns: MAX_CONNS_PER_WORKER,
             max_time_wait: space.min(1 << 25) as usize,
             time_wait: opts.time_wait,
             handshake_ack_alone: opts.separate_ack,
@@ -1026,6 +1041,20 @@ mod tests {
         assert!(sized(128, 64).validate().is_ok());
         let flood_alone = LoadOptions { pace: None, flood: Some(FloodKind::Syn), ..sized(64, 64) };
         assert!(flood_alone.validate().is_ok(), "a flood alone keeps no frames back for replies");
+    }
+
+    #[test]
+    fn a_concurrency_past_what_the_workers_tables_hold_is_refused() {
+        // Found by a review: past 2^22 per worker every further start failed as connect_error and was retried in
+        // the same turn.
+        let closed =
+            |c: u64, queues: u32| LoadOptions { pace: Some(Pace::Concurrency(c)), queues, ..opts("10.78.0.0/16") };
+        let limit = MAX_CONNS_PER_WORKER as u64;
+        assert!(closed(limit, 1).validate().is_ok());
+        let e = closed(limit + 1, 1).validate().unwrap_err().to_string();
+        assert!(e.contains(&format!("--concurrency {}", limit + 1)) && e.contains("--queues 2"), "{e}");
+        assert!(closed(2 * limit, 2).validate().is_ok(), "each of two workers holds its half");
+        assert!(closed(2 * limit + 1, 2).validate().is_err());
     }
 
     #[test]
