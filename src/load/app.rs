@@ -308,6 +308,13 @@ impl LoadApp {
         None
     }
 
+    /// When the oldest live connection reaches its deadline ([`next_expired`](Self::next_expired) then aborts it);
+    /// never later than that, possibly earlier (the front of the queue may be a record ended since).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let &(slot, _) = self.deadlines.front()?;
+        Some(self.recs[slot as usize].intended + self.plan.timeout)
+    }
+
     /// Ends the record of a connection the endpoint no longer knows (it never called `on_closed` for it).
     pub fn forget(&mut self, slot: u32) {
         if self.recs.get(slot as usize).is_some_and(|r| r.has(LIVE)) {

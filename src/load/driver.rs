@@ -305,6 +305,13 @@ impl Driver {
     pub fn next_due_time(&self) -> Option<Instant> {
         self.sched.next_time()
     }
+
+    /// When a turn next has work that no frame brings: the endpoint's timers (retransmissions, TIME-WAIT
+    /// expiry), the oldest connection's deadline, the end of the drain. A sleep must not run past it, or a SYN
+    /// retransmission or a timeout fires that much late.
+    pub fn next_timer(&self) -> Option<Instant> {
+        [self.ep.poll_timeout(), self.ep.app().next_deadline(), self.drain_deadline].into_iter().flatten().min()
+    }
 }
 
 #[cfg(test)]
@@ -583,6 +590,23 @@ mod tests {
         let c = counts(&d);
         assert_eq!((c.completed, c.failed_total()), (120, 0), "{c:?}");
         assert!(d.tuple_waits >= 1, "the space ran out at least once: {}", d.tuple_waits);
+    }
+
+    #[test]
+    fn the_next_timer_is_the_syns_retransmission_then_the_connections_deadline() {
+        // One connection every 10 s into a black hole, timeout 3 s: the worker may sleep towards the next start
+        // only until the SYN's retransmission (RFC 6298's first RTO, 1 s), and never past the deadline.
+        let (mut cio, _peer) = pair(64);
+        let plan = Plan { request: Request::None, close: CloseBy::Client, timeout: Duration::from_secs(3) };
+        let ep = Endpoint::new(Config { local_mac: CLIENT_MAC, ..Config::default() }, LoadApp::new(plan, 16), START);
+        let sched = Schedule::new(Pace::Rate(0.1), Bound::Count(2), START, Duration::ZERO, 0, 1);
+        let tuples = TupleAllocator::new(SrcRange::parse("10.77.1.9").unwrap(), 2000..=2999).unwrap();
+        let mut d = Driver::new(ep, sched, tuples, target(), SERVER_MAC, None, 64);
+        assert_eq!(d.turn(START, &mut cio).unwrap().started, 1);
+        assert_eq!(d.next_due_time(), Some(START + Duration::from_secs(10)));
+        let rto = d.next_timer().unwrap();
+        assert!(rto > START && rto <= START + Duration::from_secs(1), "{:?}", rto - START);
+        assert_eq!(d.ep.app().next_deadline(), Some(START + Duration::from_secs(3)));
     }
 
     #[test]

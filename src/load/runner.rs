@@ -798,16 +798,25 @@ impl Job {
     }
 }
 
-/// Sleeps in poll(2) only when the next connection is far enough away for a millisecond-grained sleep not to
-/// delay it (open loop), or always when asked to (`--poll`).
+/// Sleeps in poll(2) when idle, for as long as [`idle_sleep`] says.
 fn idle_wait<P: PacketIo>(io: &mut P, d: &Driver, now: Instant, poll: bool) -> Result<(), IoError> {
-    let gap = d.next_due_time().map(|t| t.saturating_since(now));
+    match idle_sleep(now, d.next_due_time(), d.next_timer(), poll) {
+        Some(t) => io.wait(Some(t)),
+        None => Ok(()),
+    }
+}
+
+/// How long an idle worker sleeps at `now` (`None`: it spins). Open loop: until a millisecond before the next
+/// start or the next timer, whichever comes first (poll(2) counts whole milliseconds; a sleep past a timer
+/// would make a SYN retransmission or a timeout fire late), at most 50 ms, and only when that is 2 ms or more
+/// away. Closed loop, or nothing far enough away: spin, or sleep 1 ms when asked to (`--poll`).
+fn idle_sleep(now: Instant, next_due: Option<Instant>, next_timer: Option<Instant>, poll: bool) -> Option<Duration> {
+    let ms = Duration::from_millis(1);
+    let gap = next_due.map(|due| next_timer.map_or(due, |t| t.min(due)).saturating_since(now));
     match gap {
-        Some(g) if g >= Duration::from_millis(2) => {
-            io.wait(Some((g - Duration::from_millis(1)).min(Duration::from_millis(50))))
-        }
-        _ if poll => io.wait(Some(Duration::from_millis(1))),
-        _ => Ok(()),
+        Some(g) if g >= 2 * ms => Some((g - ms).min(Duration::from_millis(50))),
+        _ if poll => Some(ms),
+        _ => None,
     }
 }
 
@@ -1041,6 +1050,21 @@ mod tests {
         assert!(sized(128, 64).validate().is_ok());
         let flood_alone = LoadOptions { pace: None, flood: Some(FloodKind::Syn), ..sized(64, 64) };
         assert!(flood_alone.validate().is_ok(), "a flood alone keeps no frames back for replies");
+    }
+
+    #[test]
+    fn an_idle_open_loop_sleeps_no_further_than_its_next_timer() {
+        // Found by a review: the sleep looked only at the next start, so at 1 conn/s a SYN retransmission or a
+        // timeout fired up to 49 ms late.
+        let now = Instant::from_secs(100);
+        let at = |ms: u64| Some(now + Duration::from_millis(ms));
+        let ms = Duration::from_millis;
+        assert_eq!(idle_sleep(now, at(40), None, false), Some(ms(39)));
+        assert_eq!(idle_sleep(now, at(40), at(5), false), Some(ms(4)), "the timer comes first");
+        assert_eq!(idle_sleep(now, at(1000), at(900), false), Some(ms(50)));
+        assert_eq!(idle_sleep(now, at(40), at(1), false), None, "a timer within 2 ms: spin");
+        assert_eq!(idle_sleep(now, at(40), at(1), true), Some(ms(1)), "unless asked to sleep");
+        assert_eq!(idle_sleep(now, None, at(30), false), None, "closed loop: spin");
     }
 
     #[test]
