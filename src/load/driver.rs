@@ -131,9 +131,23 @@ impl Driver {
         }
     }
 
-    /// One turn at `now`.
+    /// One turn at `now`, in which no time passes (virtual time).
     #[inline]
     pub fn turn<P: PacketIo + TxRoom>(&mut self, now: Instant, io: &mut P) -> Result<Turn, IoError> {
+        self.turn_clocked(now, io, || now)
+    }
+
+    /// One turn from `now`, asking `clock` for the time again before each receive batch after the first: a
+    /// frame read after a few batches of work arrived that much later than the turn began, and stamped with the
+    /// turn's start its connect or response latency would read short by as much. One clock read per batch, not
+    /// per frame.
+    #[inline]
+    pub fn turn_clocked<P: PacketIo + TxRoom>(
+        &mut self,
+        mut now: Instant,
+        io: &mut P,
+        mut clock: impl FnMut() -> Instant,
+    ) -> Result<Turn, IoError> {
         self.ep.app_mut().now = now;
         let Driver { ep, flood, tuples, foreign, .. } = self;
         let ours = *tuples.range();
@@ -146,8 +160,12 @@ impl Driver {
         // replies, and each lost SYN-ACK comes back a second later as a retransmitted SYN: more work, more loss.
         let mut received = 0;
         for round in 0..RX_BATCHES_PER_TURN {
-            if round > 0 && io.tx_room() < reserve {
-                io.flush()?;
+            if round > 0 {
+                if io.tx_room() < reserve {
+                    io.flush()?;
+                }
+                now = clock().max(now);
+                ep.app_mut().now = now;
             }
             let got = io.recv(self.batch, |frame, sink| {
                 if let Some(f) = flood.as_mut() {
@@ -688,6 +706,31 @@ mod tests {
         drive(&mut d, &mut server, &mut cio, &mut sio, now + Duration::from_micros(10));
         let c = counts(&d);
         assert_eq!((c.started, c.completed, c.failed_total()), (2000, 2000, 0), "{c:?}");
+    }
+
+    #[test]
+    fn replies_read_in_a_later_batch_of_a_turn_are_stamped_with_the_time_of_their_batch() {
+        // Found by a review: every reply of a turn was stamped with the turn's start, so those read after a few
+        // batches of work had latencies too short by that work. A clock 100 ms on at each reading makes the
+        // difference plain: the first batch reads about 10 ms of connect latency, the later ones over 100 ms.
+        let (mut d, mut server, mut cio, mut sio) = build(Setup::default(), EchoApp);
+        let now = START + Duration::from_millis(10);
+        for _ in 0..3 {
+            d.turn(now, &mut cio).unwrap();
+        }
+        serve(&mut server, &mut sio, now);
+        let mut later = now;
+        let t = d
+            .turn_clocked(now, &mut cio, || {
+                later += Duration::from_millis(100);
+                later
+            })
+            .unwrap();
+        assert_eq!(t.received, 192);
+        let h = &d.ep.app().hist.connect;
+        assert_eq!(h.len(), 192);
+        assert!(h.min() <= 10_000, "the first batch, read at the turn's start: {} µs", h.min());
+        assert_eq!(h.count_between(100_000, 300_000), 128, "the second and third batches, read 100 and 200 ms on");
     }
 
     #[test]

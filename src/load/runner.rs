@@ -693,7 +693,7 @@ impl Job {
             if let Some(t) = last_busy_start.take() {
                 busy += now - t;
             }
-            let turn = d.turn(now, &mut self.io).map_err(|e| e.to_string())?;
+            let turn = d.turn_clocked(now, &mut self.io, || clock.now()).map_err(|e| e.to_string())?;
             if !turn.idle() && now >= t0 {
                 last_busy_start = Some(now);
             }
