@@ -176,8 +176,13 @@ impl LoadOptions {
         if self.timeout.is_zero() {
             return bad("--timeout must be positive".into());
         }
-        if self.queues == 0 || self.queues > 64 || self.first_queue + self.queues > 64 {
+        // Checked: as a library, `first_queue` may be anything a u32 holds.
+        if self.queues == 0 || self.first_queue.checked_add(self.queues).is_none_or(|end| end > 64) {
             return bad(format!("--queue {} --queues {}: queues 0 to 63 only", self.first_queue, self.queues));
+        }
+        let (lo, hi) = (*self.src_ports.start(), *self.src_ports.end());
+        if lo == 0 || lo > hi {
+            return Err(SrcError::BadPorts(lo, hi).into());
         }
         if self.count_replies && (self.flood.is_none() || self.pace.is_some()) {
             return bad("--count-replies is for a flood alone (beside a load, replies are always counted)".into());
@@ -565,12 +570,17 @@ fn request_len(plan: &Plan) -> usize {
     }
 }
 
+/// Ports in `range` (0 for a reversed one, which `validate` refuses: this never underflows).
+fn port_count(range: &RangeInclusive<u16>) -> u64 {
+    (u64::from(*range.end()) + 1).saturating_sub(u64::from(*range.start()))
+}
+
 /// Refuses a closed loop that asks for more connections in flight than `src` × the source ports has tuples: the
 /// rest could never open, and each refused start would make room for the next, a loop of instant failures (16
 /// million `tuple_exhausted` in one second for `--concurrency 10000000` from one address).
 fn check_concurrency(opts: &LoadOptions, src: &SrcRange) -> Result<(), LoadError> {
     let Some(Pace::Concurrency(c)) = opts.pace else { return Ok(()) };
-    let ports = u64::from(opts.src_ports.end() - opts.src_ports.start()) + 1;
+    let ports = port_count(&opts.src_ports);
     let space = src.len().saturating_mul(ports);
     if c > space {
         return Err(LoadError::Invalid(format!(
@@ -584,8 +594,8 @@ fn check_concurrency(opts: &LoadOptions, src: &SrcRange) -> Result<(), LoadError
 /// Says on stderr when the tuple space cannot hold a run's TIME-WAIT (connections would then fail, or wait in
 /// closed loop).
 fn warn_about_tuples(opts: &LoadOptions, src: &SrcRange) {
-    let ports = u64::from(opts.src_ports.end() - opts.src_ports.start()) + 1;
-    let space = src.len() * ports;
+    let ports = port_count(&opts.src_ports);
+    let space = src.len().saturating_mul(ports);
     if let Some(note) = closed_loop_tuples_short(opts, space) {
         eprintln!("xdptcp load: warning: {note} (widen --src or --src-ports)");
     }
@@ -1065,6 +1075,21 @@ mod tests {
         assert_eq!(idle_sleep(now, at(40), at(1), false), None, "a timer within 2 ms: spin");
         assert_eq!(idle_sleep(now, at(40), at(1), true), Some(ms(1)), "unless asked to sleep");
         assert_eq!(idle_sleep(now, None, at(30), false), None, "closed loop: spin");
+    }
+
+    #[test]
+    fn queue_and_port_ranges_that_would_overflow_are_refused_not_panicked_on() {
+        // Found by a review: `first_queue + queues` and `end - start` of the ports were computed unchecked, which
+        // panics (debug) or wraps (release) for a library caller's values that the command line never makes.
+        let e = LoadOptions { first_queue: u32::MAX, ..opts("10.77.1.1") }.validate().unwrap_err().to_string();
+        assert!(e.contains("--queues"), "{e}");
+        #[allow(clippy::reversed_empty_ranges)]
+        let reversed = 5..=3;
+        for ports in [reversed.clone(), 0..=10] {
+            let o = LoadOptions { src_ports: ports.clone(), ..opts("10.77.1.1") };
+            assert!(matches!(o.validate(), Err(LoadError::Src(SrcError::BadPorts(..)))), "{ports:?}");
+        }
+        assert_eq!((port_count(&reversed), port_count(&(1..=65535)), port_count(&(7..=7))), (0, 65535, 1));
     }
 
     #[test]
