@@ -35,11 +35,15 @@ pub struct GeneratorStats {
     /// TIME-WAIT entries at the end of the run.
     pub time_wait: u64,
     pub time_wait_overflow: u64,
-    /// Frames the kernel dropped on our receive side (full RX ring or empty fill ring).
+    /// Frames the kernel dropped on our receive side: `rx_ring_full` + `rx_dropped`.
     pub rx_ring_drops: u64,
     /// Of those, dropped because the RX ring was full (the generator fell behind).
     pub rx_ring_full: u64,
-    /// Times the kernel found the fill ring empty (no frame to receive into; each such frame is dropped).
+    /// The others (the kernel's `rx_dropped`): mostly no frame on the fill ring to receive into (copy mode),
+    /// or a frame too large for a UMEM frame.
+    pub rx_dropped: u64,
+    /// Times the kernel found the fill ring empty: a separate count of occasions, not of frames, so not part
+    /// of `rx_ring_drops` (in zero-copy mode the driver's drops for it are counted by the NIC, not here).
     pub rx_fill_empty: u64,
     pub tx_kicks: u64,
 }
@@ -239,8 +243,8 @@ impl Summary {
         let g = &self.generator;
         let _ = writeln!(
             t,
-            "\ngenerator: {:.0}% busy, {} frames in, {} out, {} retransmits, {} RSTs sent, {} unmatched, {} no TX frame, {} RX ring \
-             drops ({} ring full, {} fill ring empty), {} in TIME-WAIT",
+            "\ngenerator: {:.0}% busy, {} frames in, {} out, {} retransmits, {} RSTs sent, {} unmatched, {} no TX frame, {} RX \
+             drops ({} RX ring full, {} no frame or other; fill ring found empty {} times), {} in TIME-WAIT",
             g.busy * 100.0,
             g.frames_in,
             g.frames_out,
@@ -250,6 +254,7 @@ impl Summary {
             g.no_tx_buffer,
             g.rx_ring_drops,
             g.rx_ring_full,
+            g.rx_dropped,
             g.rx_fill_empty,
             g.time_wait
         );
@@ -421,6 +426,22 @@ mod tests {
         assert!(s.table().contains("7 starts waited for a free source tuple"), "{}", s.table());
         let v: serde_json::Value = serde_json::from_str(&s.json_line()).unwrap();
         assert_eq!(v["generator"]["tuple_waits"], 7);
+    }
+
+    #[test]
+    fn the_rx_drops_line_adds_up_and_keeps_fill_ring_occasions_apart() {
+        // Found by a review: "N RX ring drops (X ring full, Y fill ring empty)" had N = ring full + the kernel's
+        // rx_dropped, while Y was another counter (occasions, not frames): X + Y did not make N.
+        let mut s = sample();
+        s.generator.rx_ring_drops = 30;
+        s.generator.rx_ring_full = 10;
+        s.generator.rx_dropped = 20;
+        s.generator.rx_fill_empty = 7;
+        let t = s.table();
+        assert!(
+            t.contains("30 RX drops (10 RX ring full, 20 no frame or other; fill ring found empty 7 times)"),
+            "{t}"
+        );
     }
 
     #[test]

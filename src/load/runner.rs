@@ -856,6 +856,7 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
         stats.accumulate(&o.stats);
         gen.rx_ring_drops += o.xsk.kernel.rx_ring_full + o.xsk.kernel.rx_dropped;
         gen.rx_ring_full += o.xsk.kernel.rx_ring_full;
+        gen.rx_dropped += o.xsk.kernel.rx_dropped;
         gen.rx_fill_empty += o.xsk.kernel.rx_fill_ring_empty_descs;
         gen.tx_kicks += o.xsk.tx.kicks;
         last_start = last_start.max(o.last_measured_start);
