@@ -52,9 +52,12 @@ pub struct GeneratorStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct FloodSummary {
     pub kind: &'static str,
-    /// Frames the kernel took from the ring (completed), over the flood's duration.
+    /// Frames the flood committed to the send ring, alone or beside a load (the ring's completions cannot tell
+    /// the flood's frames from the load's).
     pub sent: u64,
+    /// `sent` over `duration_s`.
     pub pps: f64,
+    /// The flood's span, from its first frame to its last (the longest of the workers').
     pub duration_s: f64,
     /// What the target sent back to the spoofed sources; `null` when not counted (a flood alone without
     /// `--count-replies` only transmits).

@@ -732,7 +732,7 @@ impl Job {
         d.ep.app_mut().now = now;
         d.finish(now, &mut self.io).map_err(|e| e.to_string())?;
         drain_tx(&mut self.io);
-        let flood = d.flood.as_ref().map(|f| (f.sent, Some(f.replies), f.duration()));
+        let flood = d.flood.as_ref().map(|f| flood_result(f, true));
         let app = d.ep.app();
         Ok(WorkerOutcome {
             counts: app.counts,
@@ -781,7 +781,6 @@ impl Job {
                 }
             }
         }
-        let elapsed = clock.now() - start;
         drain_tx(&mut self.io);
         // Replies still on their way for a moment: count them too.
         let settle = clock.now() + Duration::from_millis(50);
@@ -799,7 +798,7 @@ impl Job {
             xsk,
             last_measured_start: None,
             last_completion: None,
-            flood: Some((xsk.tx.completed, self.count_replies.then_some(flood.replies), elapsed)),
+            flood: Some(flood_result(&flood, self.count_replies)),
             foreign: 0,
             tuple_waits: 0,
             busy: 1.0,
@@ -828,6 +827,13 @@ fn idle_sleep(now: Instant, next_due: Option<Instant>, next_timer: Option<Instan
         _ if poll => Some(ms),
         _ => None,
     }
+}
+
+/// What a flood reports, with one meaning alone or beside a load: the frames it committed to the send ring, over
+/// its own span from first frame to last. (The ring's completions would count only what the kernel has
+/// finished with, but beside a load they mix the flood's frames with the load's.)
+fn flood_result(f: &Flooder, count_replies: bool) -> (u64, Option<super::flood::Replies>, Duration) {
+    (f.sent, count_replies.then_some(f.replies), f.duration())
 }
 
 /// Flushes until the kernel has taken every queued frame (or 100 ms pass): the last ACKs must leave.
@@ -1091,6 +1097,28 @@ mod tests {
             assert!(matches!(o.validate(), Err(LoadError::Src(SrcError::BadPorts(..)))), "{ports:?}");
         }
         assert_eq!((port_count(&reversed), port_count(&(1..=65535)), port_count(&(7..=7))), (0, 65535, 1));
+    }
+
+    #[test]
+    fn a_flood_reports_its_committed_frames_over_its_own_span() {
+        // Found by a review: a flood alone reported the ring's completions over its loop's span, a flood beside
+        // a load its committed frames over first-to-last frame: two meanings under one `sent`.
+        let (mut io, _peer) = crate::io::testing::pair(64);
+        let spec = FloodSpec {
+            kind: FloodKind::Syn,
+            src: SrcRange::parse("10.80.0.0/24").unwrap(),
+            src_ports: 1024..=65535,
+            target: "10.77.0.1:80".parse().unwrap(),
+            src_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            dst_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            pps: None,
+        };
+        let mut f = Flooder::new(spec, 7);
+        let t = Instant::from_secs(10);
+        f.fill(t, io.sink(), 10);
+        f.fill(t + Duration::from_millis(500), io.sink(), 10);
+        assert_eq!(flood_result(&f, false), (20, None, Duration::from_millis(500)), "nothing flushed, still sent");
+        assert!(flood_result(&f, true).1.is_some());
     }
 
     #[test]
