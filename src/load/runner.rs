@@ -599,6 +599,9 @@ fn warn_about_tuples(opts: &LoadOptions, src: &SrcRange) {
     if let Some(note) = closed_loop_tuples_short(opts, space) {
         eprintln!("xdptcp load: warning: {note} (widen --src or --src-ports)");
     }
+    if let Some(note) = reuse_in_server_time_wait(opts, space) {
+        eprintln!("xdptcp load: warning: {note}");
+    }
     if let Some(needed) = tuples_short(opts, space) {
         let rate = match opts.pace {
             Some(Pace::Rate(r)) => r,
@@ -647,6 +650,39 @@ fn closed_loop_tuples_short(opts: &LoadOptions, space: u64) -> Option<String> {
             space as f64 / opts.time_wait.as_secs_f64().max(1e-3)
         )),
         _ => None,
+    }
+}
+
+/// The TIME-WAIT a server keeps (Linux's fixed 60 s, and `serve`'s default).
+const SERVER_TIME_WAIT_S: f64 = 60.0;
+
+/// With `--close server` the generator keeps no TIME-WAIT, so a source tuple comes back once the walk has been
+/// round the space: in open loop after space / rate seconds, possibly while the server still holds the tuple in
+/// its own TIME-WAIT. The connection then opens only if the server accepts its SYN by RFC 6191 (timestamps
+/// newer than the old connection's); this says so when the run is long enough for it.
+fn reuse_in_server_time_wait(opts: &LoadOptions, space: u64) -> Option<String> {
+    if opts.close != CloseBy::Server {
+        return None;
+    }
+    let tail = "while the server may still hold it in TIME-WAIT: such a SYN opens only if the server accepts it \
+                by RFC 6191 timestamps (Linux and xdptcp serve do; a server that does not answers with an ACK \
+                and the connection times out). Widen --src or --src-ports to avoid it";
+    match (opts.pace?, opts.bound) {
+        (Pace::Rate(rate), bound) => {
+            let run = match bound {
+                Bound::Duration(d) => d.as_secs_f64(),
+                Bound::Count(n) => n as f64 / rate,
+            } + opts.warmup.as_secs_f64();
+            let back_after = space as f64 / rate;
+            (rate * run > space as f64 && back_after < SERVER_TIME_WAIT_S).then(|| {
+                format!("with --close server a source tuple comes back after {back_after:.1} s ({space} tuples at {rate:.0} conn/s), {tail}")
+            })
+        }
+        (Pace::Concurrency(_), Bound::Count(n)) if n > space => {
+            Some(format!("with --close server a source tuple comes back after {space} connections, {tail}"))
+        }
+        // A closed loop by duration: its rate, so when tuples come back, is not known before it runs.
+        (Pace::Concurrency(_), _) => None,
     }
 }
 
@@ -1119,6 +1155,26 @@ mod tests {
         f.fill(t + Duration::from_millis(500), io.sink(), 10);
         assert_eq!(flood_result(&f, false), (20, None, Duration::from_millis(500)), "nothing flushed, still sent");
         assert!(flood_result(&f, true).1.is_some());
+    }
+
+    #[test]
+    fn reuse_of_tuples_the_server_may_hold_in_time_wait_is_warned_about_with_server_close() {
+        // Found by a review: with --close server tuples came back after space / rate seconds, possibly inside the
+        // server's 60 s TIME-WAIT, silently (and the README said a tuple in TIME-WAIT was never reused).
+        let server = |rate: f64, secs: u64| LoadOptions {
+            pace: Some(Pace::Rate(rate)),
+            bound: Bound::Duration(Duration::from_secs(secs)),
+            close: CloseBy::Server,
+            ..opts("10.77.1.1")
+        };
+        let note = reuse_in_server_time_wait(&server(10_000.0, 10), 64_512).unwrap();
+        assert!(note.contains("after 6.5 s") && note.contains("RFC 6191"), "{note}");
+        assert_eq!(reuse_in_server_time_wait(&server(10_000.0, 6), 64_512), None, "60 000 never come round");
+        assert_eq!(reuse_in_server_time_wait(&server(1000.0, 100), 64_512), None, "back after 64 s: the server let go");
+        let client = LoadOptions { close: CloseBy::Client, ..server(10_000.0, 10) };
+        assert_eq!(reuse_in_server_time_wait(&client, 64_512), None, "client close: the generator's own TIME-WAIT");
+        let closed = LoadOptions { pace: Some(Pace::Concurrency(8)), bound: Bound::Count(100), ..server(1.0, 1) };
+        assert!(reuse_in_server_time_wait(&closed, 50).unwrap().contains("after 50 connections"));
     }
 
     #[test]
