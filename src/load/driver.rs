@@ -1,12 +1,15 @@
-//! One worker's turn of the load loop, over any [`PacketIo`]: receive a batch, run due timers, abort connections
-//! past their deadline, start every connection now due, top the ring up with flood frames, flush.
+//! One worker's turn of the load loop, over any [`PacketIo`]: take what other workers handed over, receive a
+//! batch, run due timers, abort connections past their deadline, start every connection now due, top the ring up
+//! with flood frames, flush.
 //!
 //! It owns one endpoint (client role), its schedule, its source tuples and its optional flood. It never reads a
-//! clock or sleeps: the runner passes `now` in and decides how to wait, so tests drive it in virtual time over
-//! the in-memory ring pair. No allocation per connection or per frame once the slab is warm.
+//! clock or sleeps: the runner passes `now` (and a clock, read once per receive batch) in and decides how to
+//! wait, so tests drive it in virtual time over the in-memory ring pair. No allocation per connection or per
+//! frame once the slab is warm, but for a segment that came in on another worker's queue (copied to its owner).
 
 use super::app::{Failure, LoadApp};
-use super::flood::{dst_and_flags, Flooder};
+use super::flood::{dst_and_flags, dst_tuple, Flooder};
+use super::handoff::Handoff;
 use super::schedule::{Due, Schedule};
 use super::tuples::TupleAllocator;
 use crate::io::testing::MemIo;
@@ -89,6 +92,8 @@ pub struct Driver {
     pub tuple_waits: u64,
     /// A closed-loop start is waiting for a tuple.
     waiting_for_tuple: bool,
+    /// With several workers: where segments for another worker's tuples go, and come from.
+    pub handoff: Option<Handoff>,
 }
 
 /// What became of one start.
@@ -128,6 +133,7 @@ impl Driver {
             foreign: 0,
             tuple_waits: 0,
             waiting_for_tuple: false,
+            handoff: None,
         }
     }
 
@@ -149,8 +155,10 @@ impl Driver {
         mut clock: impl FnMut() -> Instant,
     ) -> Result<Turn, IoError> {
         self.ep.app_mut().now = now;
-        let Driver { ep, flood, tuples, foreign, .. } = self;
+        let Driver { ep, flood, tuples, foreign, handoff, .. } = self;
         let ours = *tuples.range();
+        // What other workers received for our tuples, as if it had come in here.
+        let mut received = handoff.as_ref().map_or(0, |h| h.take(|frame| ep.handle_frame(now, frame, io.sink())));
         // The reserve for replies never takes more than half the pool: taken whole (`--ring 64` with a batch of
         // 64 made a pool of 128 and a reserve of 192), no start ever had room, the schedule was never asked
         // again, so it never ended either, and the worker spun for ever with nothing in flight.
@@ -158,7 +166,6 @@ impl Driver {
         // Replies first: a backlog on the receive ring (after a stall, or at a rate past what this core can do)
         // is drained before anything new starts. Left there, it overflows the fill ring, the kernel drops the
         // replies, and each lost SYN-ACK comes back a second later as a retransmitted SYN: more work, more loss.
-        let mut received = 0;
         for round in 0..RX_BATCHES_PER_TURN {
             if round > 0 {
                 if io.tx_room() < reserve {
@@ -177,6 +184,14 @@ impl Driver {
                 if dst_and_flags(frame).is_some_and(|(dst, _)| !ours.contains(dst)) {
                     *foreign += 1;
                     return;
+                }
+                // A reply on our queue for another worker's connection: its owner handles it, or it would
+                // draw our RST and the owner's connection would time out.
+                if let Some(h) = handoff.as_mut() {
+                    if let Some(owner) = dst_tuple(frame).and_then(|t| tuples.owner(t)).filter(|&o| o != h.me()) {
+                        h.send(owner, frame);
+                        return;
+                    }
                 }
                 ep.handle_frame(now, frame, sink);
             });
@@ -625,6 +640,57 @@ mod tests {
         let rto = d.next_timer().unwrap();
         assert!(rto > START && rto <= START + Duration::from_secs(1), "{:?}", rto - START);
         assert_eq!(d.ep.app().next_deadline(), Some(START + Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn replies_that_come_in_on_the_other_workers_queue_are_handed_to_the_owner_not_reset() {
+        // Found by a review: tuples are split between workers by index, but a peer may answer on any queue. A
+        // SYN-ACK for worker 0's connection read by worker 1 drew worker 1's RST, and worker 0's connection
+        // timed out. Here the server answers every segment on the other queue.
+        let plan = Plan { request: Request::None, close: CloseBy::Client, timeout: Duration::from_millis(200) };
+        let mut server = Endpoint::new(Config { local_mac: SERVER_MAC, ..Config::default() }, EchoApp, START);
+        let slot = crate::tcp::cookie::slot_at(START.as_nanos());
+        server.set_cookie_keys(KeyRing::from_seed(9, slot - 1..=slot + 1));
+        server.listen(target().port());
+        let (mut mesh, mut workers, mut queues) = (Handoff::mesh(2).into_iter(), Vec::new(), Vec::new());
+        for w in 0..2 {
+            let (cio, sio) = pair(4096);
+            let cfg = Config { local_mac: CLIENT_MAC, ..Config::default() };
+            let ep = Endpoint::new(cfg, LoadApp::new(plan, 64), START);
+            let sched = Schedule::new(Pace::Rate(20_000.0), Bound::Count(200), START, Duration::ZERO, w, 2);
+            let tuples = TupleAllocator::partition(SrcRange::parse("10.77.1.9").unwrap(), 3000..=3999, w, 2).unwrap();
+            let mut d = Driver::new(ep, sched, tuples, target(), SERVER_MAC, None, 64);
+            d.handoff = mesh.next().flatten();
+            workers.push((d, cio));
+            queues.push(sio);
+        }
+        let mut now = START;
+        while !workers.iter().all(|(d, _)| d.done(now)) {
+            for (d, cio) in workers.iter_mut() {
+                d.turn(now, cio).unwrap();
+            }
+            let (q0, q1) = queues.split_at_mut(1);
+            let (q0, q1) = (&mut q0[0], &mut q1[0]);
+            while q0.recv(256, |f, _| server.handle_frame(now, f, q1.sink())) > 0 {}
+            while q1.recv(256, |f, _| server.handle_frame(now, f, q0.sink())) > 0 {}
+            q0.flush().unwrap();
+            q1.flush().unwrap();
+            now += Duration::from_micros(10);
+            assert!(now < START + Duration::from_secs(5), "the run never finished");
+        }
+        for (w, (d, _)) in workers.iter().enumerate() {
+            let c = counts(d);
+            assert_eq!((c.started, c.completed, c.failed_total()), (100, 100, 0), "worker {w}: {c:?}");
+            assert_eq!(d.ep.stats().rsts_sent, 0, "worker {w} reset nothing");
+            let h = d.handoff.as_ref().unwrap();
+            // Each connection's SYN-ACK and its FIN-ACK's ACK come back on the other queue.
+            assert!(
+                h.handed_off >= 200 && h.dropped == 0,
+                "worker {w}: {} handed off, {} dropped",
+                h.handed_off,
+                h.dropped
+            );
+        }
     }
 
     #[test]

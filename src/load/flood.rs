@@ -230,6 +230,18 @@ pub fn dst_and_flags(frame: &[u8]) -> Option<(IpAddr, TcpFlags)> {
     }
 }
 
+/// The destination address and port of an untagged IPv4/IPv6 TCP frame, read like [`dst_and_flags`] (to
+/// route a frame to the worker that owns its tuple; the endpoint validates everything else).
+#[inline]
+pub fn dst_tuple(frame: &[u8]) -> Option<SocketAddr> {
+    let (dst, _) = dst_and_flags(frame)?;
+    let tcp = match dst {
+        IpAddr::V4(_) => usize::from(frame.get(14)? & 0x0f) * 4 + 14,
+        IpAddr::V6(_) => 14 + 40,
+    };
+    Some(SocketAddr::new(dst, u16::from_be_bytes(frame.get(tcp + 2..tcp + 4)?.try_into().ok()?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +258,18 @@ mod tests {
             src_mac: MacAddr([2, 0, 0, 0, 0, 2]),
             dst_mac: MacAddr([2, 0, 0, 0, 0, 1]),
             pps: None,
+        }
+    }
+
+    #[test]
+    fn dst_tuple_reads_the_destination_address_and_port_of_v4_and_v6_frames() {
+        for (src, target) in [("10.77.9.0/24", "10.77.0.1:8080"), ("fd77::9:0/112", "[fd77::1]:443")] {
+            let mut f = Flooder::new(spec(FloodKind::Ack, src, target), 3);
+            let mut buf = [0u8; 256];
+            let n = f.write_frame(&mut buf);
+            assert_eq!(dst_tuple(&buf[..n]), Some(target.parse().unwrap()));
+            assert_eq!(dst_tuple(&buf[..n - 12]), dst_tuple(&buf[..n]), "the options are not read");
+            assert_eq!(dst_tuple(&buf[..16]), None, "cut short");
         }
     }
 

@@ -32,6 +32,11 @@ pub struct GeneratorStats {
     /// Closed loop: starts that found every source tuple live or in TIME-WAIT and waited for one to free
     /// (instead of failing as `tuple_exhausted`, as an open loop's do).
     pub tuple_waits: u64,
+    /// Segments that arrived on one worker's queue for a tuple of another's (the peer answered on another
+    /// queue) and were handed to their owner.
+    pub handed_off: u64,
+    /// Of those, dropped instead: the owner's inbox was full.
+    pub handoff_dropped: u64,
     /// TIME-WAIT entries at the end of the run.
     pub time_wait: u64,
     pub time_wait_overflow: u64,
@@ -269,6 +274,15 @@ impl Summary {
                 g.tuple_waits
             );
         }
+        if g.handed_off + g.handoff_dropped > 0 {
+            let _ = writeln!(
+                t,
+                "{} segments came in on another worker's queue and were handed to the worker that owns their \
+                 tuple ({} dropped: its inbox was full)",
+                g.handed_off + g.handoff_dropped,
+                g.handoff_dropped
+            );
+        }
         if let Some(f) = &self.flood {
             let r = f.replies.unwrap_or_default();
             let _ = writeln!(
@@ -429,6 +443,16 @@ mod tests {
         assert!(s.table().contains("7 starts waited for a free source tuple"), "{}", s.table());
         let v: serde_json::Value = serde_json::from_str(&s.json_line()).unwrap();
         assert_eq!(v["generator"]["tuple_waits"], 7);
+    }
+
+    #[test]
+    fn segments_handed_between_workers_are_shown_with_those_dropped() {
+        let mut s = sample();
+        assert!(!s.table().contains("another worker's queue"), "none handed off, no line");
+        s.generator.handed_off = 40;
+        s.generator.handoff_dropped = 2;
+        assert!(s.table().contains("42 segments came in on another worker's queue"), "{}", s.table());
+        assert!(s.table().contains("(2 dropped"), "{}", s.table());
     }
 
     #[test]

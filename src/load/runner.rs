@@ -4,11 +4,13 @@
 //! the workers' results into one [`Summary`].
 //!
 //! The control thread owns the program (its bpf_link detaches when the process dies) and never touches a
-//! packet; workers share nothing but a few relaxed counters for the progress line and the stop flag.
+//! packet; workers share nothing but a few relaxed counters for the progress line, the stop flag, and the
+//! channels that carry a segment that came in on one worker's queue to the worker owning its tuple ([`Handoff`]).
 
 use super::app::{CloseBy, Counts, LoadApp, Plan, Request};
 use super::driver::Driver;
 use super::flood::{FloodKind, FloodSpec, Flooder};
+use super::handoff::Handoff;
 use super::histograms::Histograms;
 use super::neigh::{self, NeighError};
 use super::report::{FloodSummary, GeneratorStats, Summary};
@@ -344,6 +346,8 @@ struct WorkerOutcome {
     flood: Option<(u64, Option<super::flood::Replies>, Duration)>,
     foreign: u64,
     tuple_waits: u64,
+    /// Segments handed to the worker that owns their tuple, and those dropped for a full inbox.
+    handoff: (u64, u64),
     /// Share of the run the worker spent in turns that did work (1.0: saturated).
     busy: f64,
     /// Stopped early by a signal.
@@ -411,6 +415,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     let mut progress = Vec::new();
     let mut handles = Vec::new();
     let workers = opts.queues;
+    let mut handoffs = Handoff::mesh(workers).into_iter();
     for (q, io) in sockets.into_iter().enumerate() {
         let w = q as u32;
         // Default pinning counts down from the last CPU, away from `serve`'s default (which counts up from 0).
@@ -472,6 +477,7 @@ pub fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
             target: opts.target,
             dst_mac,
             flood,
+            handoff: handoffs.next().flatten(),
             batch: opts.batch,
             poll: opts.poll,
             count_replies: opts.count_replies,
@@ -703,6 +709,7 @@ struct Job {
     target: SocketAddr,
     dst_mac: MacAddr,
     flood: Option<Flooder>,
+    handoff: Option<Handoff>,
     batch: usize,
     poll: bool,
     count_replies: bool,
@@ -730,6 +737,7 @@ impl Job {
         let sched = Schedule::new(pace, self.bound, t0, self.warmup, self.worker, self.workers);
         let tuples = self.tuples.clone();
         let mut d = Driver::new(ep, sched, tuples, self.target, self.dst_mac, self.flood.take(), self.batch);
+        d.handoff = self.handoff.take();
         let mut next_publish = clock.now();
         let mut stopping = false;
         // Busy time: turns that did something, from their start to the next turn's (measured from t0 on).
@@ -780,6 +788,7 @@ impl Job {
             flood,
             foreign: d.foreign,
             tuple_waits: d.tuple_waits,
+            handoff: d.handoff.as_ref().map_or((0, 0), |h| (h.handed_off, h.dropped)),
             busy: busy_share,
             interrupted: stopping,
         })
@@ -837,6 +846,7 @@ impl Job {
             flood: Some(flood_result(&flood, self.count_replies)),
             foreign: 0,
             tuple_waits: 0,
+            handoff: (0, 0),
             busy: 1.0,
             interrupted: stop.load(Ordering::Relaxed),
         })
@@ -846,6 +856,8 @@ impl Job {
 /// Sleeps in poll(2) when idle, for as long as [`idle_sleep`] says.
 fn idle_wait<P: PacketIo>(io: &mut P, d: &Driver, now: Instant, poll: bool) -> Result<(), IoError> {
     match idle_sleep(now, d.next_due_time(), d.next_timer(), poll) {
+        // A segment another worker hands over wakes nothing: with peers, look again every millisecond.
+        Some(t) if d.handoff.is_some() => io.wait(Some(t.min(Duration::from_millis(1)))),
         Some(t) => io.wait(Some(t)),
         None => Ok(()),
     }
@@ -928,6 +940,8 @@ fn summarise(opts: &LoadOptions, src: &SrcRange, t0: Instant, outcomes: Vec<Work
     gen.time_wait_overflow = stats.time_wait_overflow;
     gen.foreign_frames = outcomes.iter().map(|o| o.foreign).sum();
     gen.tuple_waits = outcomes.iter().map(|o| o.tuple_waits).sum();
+    gen.handed_off = outcomes.iter().map(|o| o.handoff.0).sum();
+    gen.handoff_dropped = outcomes.iter().map(|o| o.handoff.1).sum();
     gen.busy = outcomes.iter().map(|o| o.busy).fold(0.0, f64::max);
     let measure_from = t0 + opts.warmup;
     let interrupted = outcomes.iter().any(|o| o.interrupted);
@@ -1061,6 +1075,7 @@ mod tests {
             flood: None,
             foreign: 0,
             tuple_waits: 0,
+            handoff: (0, 0),
             busy: 0.5,
             interrupted: false,
         }

@@ -154,6 +154,22 @@ impl SrcRange {
         }
     }
 
+    /// Where `addr` lies in the range (the inverse of [`addr`](Self::addr)), if it does.
+    #[inline]
+    pub fn index_of(&self, addr: IpAddr) -> Option<u64> {
+        match (*self, addr) {
+            (SrcRange::V4 { first, count }, IpAddr::V4(a)) => {
+                let i = u32::from(a).wrapping_sub(first);
+                (i < count).then_some(u64::from(i))
+            }
+            (SrcRange::V6 { first, count }, IpAddr::V6(a)) => {
+                let i = u128::from(a).wrapping_sub(first);
+                (i < u128::from(count)).then_some(i as u64)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `addr` lies in the range.
     #[inline]
     pub fn contains(&self, addr: IpAddr) -> bool {
@@ -313,6 +329,18 @@ impl TupleAllocator {
         let addrs = self.range.len();
         let port = self.port_lo + ((g / addrs) % self.ports) as u16;
         SocketAddr::new(self.range.addr(g % addrs), port)
+    }
+
+    /// Which partition of the space (which worker, of `workers` as given to [`partition`](Self::partition))
+    /// owns tuple `t`; `None` outside the space. Any partition of the same space answers the same.
+    #[inline]
+    pub fn owner(&self, t: SocketAddr) -> Option<u32> {
+        let i = self.range.index_of(t.ip())?;
+        let port = u64::from(t.port().checked_sub(self.port_lo)?);
+        if port >= self.ports {
+            return None;
+        }
+        Some(((port * self.range.len() + i) % self.stride) as u32)
     }
 
     /// The next tuple for which `busy` says no, trying at most [`PROBES`] tuples; `None` when they were all
@@ -493,6 +521,25 @@ mod tests {
         assert_eq!(asked, PROBES, "from the second round on, every tuple is checked");
         a.start_at(0);
         assert!(a.next(|_| panic!("a new walk starts a new first round")).is_some());
+    }
+
+    #[test]
+    fn every_tuple_of_a_partition_is_owned_by_that_partition() {
+        let r = SrcRange::parse("10.77.1.0/29").unwrap();
+        for workers in [1, 2, 3, 5] {
+            for w in 0..workers {
+                let mut a = TupleAllocator::partition(r, 7000..=7010, w, workers).unwrap();
+                let other = TupleAllocator::partition(r, 7000..=7010, (w + 1) % workers, workers).unwrap();
+                for _ in 0..a.space() {
+                    let t = a.next(|_| false).unwrap();
+                    assert_eq!((a.owner(t), other.owner(t)), (Some(w), Some(w)), "{t} of {w}/{workers}");
+                }
+            }
+        }
+        let a = TupleAllocator::partition(r, 7000..=7010, 0, 2).unwrap();
+        for outside in ["10.77.1.9:7000", "10.77.1.1:6999", "10.77.1.1:7011", "[fd77::1]:7000"] {
+            assert_eq!(a.owner(outside.parse().unwrap()), None, "{outside}");
+        }
     }
 
     #[test]
