@@ -124,6 +124,40 @@ fn frames_sent_on_the_socket_reach_the_peer() {
     assert_eq!(stats.kernel.tx_invalid_descs, 0);
 }
 
+/// A burst three times the send pool, emitted within one turn (no flush between frames), as a drain that times
+/// out emits every connection's RST: every frame gets a buffer and reaches the kernel. Found by a review: the sink
+/// only looked at the completion ring when its pool ran dry, and in copy mode the kernel sends (and completes)
+/// nothing until it is kicked, so the burst stopped at the pool's size.
+#[test]
+fn a_burst_larger_than_the_send_pool_within_one_turn_is_sent_whole() {
+    if !common::require_root("a_burst_larger_than_the_send_pool_within_one_turn_is_sent_whole") {
+        return;
+    }
+    let topo = common::topology("xtburst", 1);
+    let (_program, mut xsk) = attach_with_socket(&topo);
+    let peer = SocketAddr::new(topo.ip4_b.into(), 9);
+    let from = SocketAddr::new(topo.ip4_a.into(), 5000);
+    let frame = common::udp_v4(from, peer, topo.mac_a, topo.mac_b, b"burst");
+    let burst = 3 * XskConfig::default().tx_frames as usize;
+    let sink = xsk.sink();
+    let mut lent = 0;
+    for _ in 0..burst {
+        let Some(buf) = sink.buffer() else { break };
+        buf[..frame.len()].copy_from_slice(&frame);
+        sink.commit(frame.len());
+        lent += 1;
+    }
+    assert_eq!(lent, burst, "the sink ran out of frames within the turn");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while xsk.stats().unwrap().tx.completed < burst as u64 && Instant::now() < deadline {
+        xsk.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = xsk.stats().unwrap();
+    assert_eq!((stats.tx.committed, stats.tx.completed), (burst as u64, burst as u64), "{stats:?}");
+    assert_eq!(stats.kernel.tx_invalid_descs, 0);
+}
+
 #[test]
 fn errors_name_the_interface_the_queue_and_the_existing_program() {
     if !common::require_root("errors_name_the_interface_the_queue_and_the_existing_program") {

@@ -148,6 +148,15 @@ impl FrameSink for XskSink {
             if self.free.is_empty() {
                 self.reclaim();
             }
+            if self.free.is_empty() {
+                // A burst larger than the pool within one turn (every connection's RST when a drain times out,
+                // a wave of retransmissions): in copy mode the kernel sends nothing until it is kicked, and the
+                // turn only flushes at its end, so without this the burst stopped at the pool's size and the
+                // rest were dropped. A kick's error shows again at the turn's flush.
+                self.submit();
+                let _ = self.kick();
+                self.reclaim();
+            }
             match self.free.pop() {
                 Some(desc) => self.current = Some(desc),
                 None => {
