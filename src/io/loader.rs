@@ -427,6 +427,9 @@ impl SteerProgram {
         self.skel.maps.vlans.delete(&vlan_key(vid)?).map_err(|e| IoError::bpf("vlans map", e))
     }
 
+    /// Receive queues the program can steer: the slots of its `xsks` and `syn_answers` maps.
+    pub const MAX_QUEUES: u32 = 64;
+
     /// Puts an AF_XDP socket in the slot of receive queue `queue`.
     pub fn insert_xsk(&self, queue: u32, xsk: BorrowedFd<'_>) -> Result<(), IoError> {
         let fd = u32::try_from(xsk.as_raw_fd()).map_err(|_| IoError::Invalid("negative socket fd".into()))?;

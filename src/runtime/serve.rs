@@ -174,6 +174,41 @@ fn join_worker(i: usize, h: std::thread::JoinHandle<Result<(), String>>) -> Resu
     }
 }
 
+/// The queues `--queues` asks for on an interface with `available` of them. More than the program can steer is
+/// refused up front with what to do (it used to fail on the first socket past the maps' 64 slots, after building
+/// every UMEM before it): serving only some of a NIC's queues would leave the others' connections to the kernel.
+fn queue_count(asked: Queues, available: u32, iface: &str) -> Result<u32, ServeError> {
+    let max = SteerProgram::MAX_QUEUES;
+    match asked {
+        Queues::Count(0) => Err(ServeError::Invalid("--queues must be at least 1".into())),
+        // Said in the terms of the flag (a count), not of the last queue index it would need.
+        Queues::Count(n) if n > available => Err(ServeError::Invalid(format!(
+            "--queues {n}: {iface} has only {available} queue(s); use --queues all or a count up to {available}"
+        ))),
+        Queues::Count(n) if n > max => {
+            Err(ServeError::Invalid(format!("--queues {n}: at most {max} queues can be served (the program's maps)")))
+        }
+        Queues::All if available > max => Err(ServeError::Invalid(format!(
+            "--queues all: {iface} has {available} queues and at most {max} can be served; lower them first \
+             (ethtool -L {iface} combined {max})"
+        ))),
+        Queues::Count(n) => Ok(n),
+        Queues::All => Ok(available),
+    }
+}
+
+/// The CPU worker `q` is pinned to: its `--cpus` entry, or for a queue past the list, the allowed CPUs the list
+/// did not name, in turn (all of them in turn if it named every one). Taking `allowed[q]` regardless had put both
+/// workers of `--queues 2 --cpus 1` on CPU 1 and left CPU 0 idle.
+fn worker_cpu(q: usize, cpus: &[usize], allowed: &[usize]) -> Option<usize> {
+    if let Some(&c) = cpus.get(q) {
+        return Some(c);
+    }
+    let rest: Vec<usize> = allowed.iter().copied().filter(|c| !cpus.contains(c)).collect();
+    let pool = if rest.is_empty() { allowed } else { &rest[..] };
+    pool.get((q - cpus.len()) % pool.len().max(1)).copied()
+}
+
 /// Runs the server until a signal (or `run_for`), drains, and returns the final counters.
 pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     if opts.ports.is_empty() || opts.ports.contains(&0) {
@@ -181,18 +216,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     }
     let ifmac = netdev::mac_address(&opts.iface)?;
     let available = netdev::queue_count(&opts.iface)?.unwrap_or(1);
-    let queues = match opts.queues {
-        Queues::All => available,
-        Queues::Count(0) => return Err(ServeError::Invalid("--queues must be at least 1".into())),
-        // Said in the terms of the flag (a count), not of the last queue index it would need.
-        Queues::Count(n) if n > available => {
-            return Err(ServeError::Invalid(format!(
-                "--queues {n}: {} has only {available} queue(s); use --queues all or a count up to {available}",
-                opts.iface
-            )))
-        }
-        Queues::Count(n) => n,
-    };
+    let queues = queue_count(opts.queues, available, &opts.iface)?;
     let xsk_cfg = XskConfig { ring_size: opts.ring_size, ..XskConfig::default() };
     xsk_cfg.validate()?;
     // Sockets are bound before the program is attached, so a busy interface would otherwise be reported as a
@@ -262,7 +286,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
     }
     let mut syn_answers = Vec::new();
     // The CPUs this process may run on (its affinity mask): workers without a --cpus entry take them in turn.
-    let allowed = core_affinity::get_core_ids().unwrap_or_default();
+    let allowed: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
     let (report_tx, report_rx) = bounded::<Report>(1024);
     let mut commands: Vec<Sender<Command>> = Vec::new();
     let mut handles = Vec::new();
@@ -315,7 +339,7 @@ pub fn serve(opts: &ServeOptions) -> Result<Snapshot, ServeError> {
         };
         let (ctx, crx) = bounded::<Command>(16);
         commands.push(ctx);
-        let cpu = opts.cpus.get(q).copied().or_else(|| allowed.get(q % allowed.len().max(1)).map(|c| c.id));
+        let cpu = worker_cpu(q, &opts.cpus, &allowed);
         let wopts = WorkerOptions {
             id: q,
             busy_poll: opts.busy_poll,
@@ -572,6 +596,29 @@ fn publish(opts: &ServeOptions, snap: &Snapshot, page: &metrics::Page) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_past_the_cpus_list_take_the_cpus_it_did_not_name() {
+        assert_eq!(worker_cpu(0, &[1], &[0, 1]), Some(1));
+        assert_eq!(worker_cpu(1, &[1], &[0, 1]), Some(0), "not CPU 1 again");
+        assert_eq!(worker_cpu(2, &[1], &[0, 1, 2]), Some(2));
+        assert_eq!(worker_cpu(3, &[1], &[0, 1, 2]), Some(0), "in turn");
+        assert_eq!(worker_cpu(2, &[0, 1], &[0, 1]), Some(0), "every CPU named: all of them in turn");
+        assert_eq!(worker_cpu(1, &[], &[0, 1]), Some(1));
+        assert_eq!(worker_cpu(0, &[], &[]), None, "no affinity known: not pinned");
+    }
+
+    #[test]
+    fn queue_counts_past_the_programs_64_slots_are_refused_with_what_to_do() {
+        assert_eq!(queue_count(Queues::All, 4, "eth0").unwrap(), 4);
+        assert_eq!(queue_count(Queues::All, 64, "eth0").unwrap(), 64);
+        assert_eq!(queue_count(Queues::Count(2), 128, "eth0").unwrap(), 2);
+        let err = |q, n| queue_count(q, n, "eth0").unwrap_err().to_string();
+        assert!(err(Queues::All, 96).contains("ethtool -L eth0 combined 64"), "{}", err(Queues::All, 96));
+        assert!(err(Queues::Count(65), 128).contains("at most 64"), "{}", err(Queues::Count(65), 128));
+        assert!(err(Queues::Count(5), 4).contains("has only 4"));
+        assert!(err(Queues::Count(0), 4).contains("at least 1"));
+    }
 
     #[test]
     fn presence_cells_are_at_least_two_per_tuple_a_worker_may_hold_within_the_programs_limits() {
