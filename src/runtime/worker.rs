@@ -183,15 +183,20 @@ pub fn run<P: PacketIo + IoCounters, A: App>(
         let now = clock.now();
         stalls.record(now.saturating_since(turn_start));
         turn_start = now;
+        // Frames are stamped when the batch is read, not with the turn's `now`: a worker that stalls between the
+        // two (this VM's vCPUs vanish for milliseconds) would otherwise handle an ACK whose cookie the XDP program
+        // minted after a slot boundary with a time before it, and refuse it. One clock read per batch.
+        let mut read_at = None;
+        let mut stamp = || *read_at.get_or_insert_with(|| clock.now().max(now));
         let received = match opts.loss {
-            None => io.recv(opts.batch, |frame, sink| ep.handle_frame(now, frame, sink)),
+            None => io.recv(opts.batch, |frame, sink| ep.handle_frame(stamp(), frame, sink)),
             Some(loss) => io.recv(opts.batch, |frame, sink| {
                 if dice.roll(loss.rx_ppm) {
                     lost.0 += 1;
                     return;
                 }
                 let mut lossy = LossySink { inner: sink, dice: &mut dice, ppm: loss.tx_ppm, lost: &mut lost.1 };
-                ep.handle_frame(now, frame, &mut lossy)
+                ep.handle_frame(stamp(), frame, &mut lossy)
             }),
         };
         peers.exchange(&mut ep, now, io.sink());
@@ -288,6 +293,85 @@ mod tests {
         assert!(e.syn && e.ack && e.ack_number == 1001);
         assert_eq!(ep.stats().cookies_sent, 1);
         assert!(rrx.try_iter().any(|r| r.exited));
+    }
+
+    /// A receive side that stalls once before it hands over its frames, as a descheduled worker does.
+    struct StallOnce {
+        inner: crate::io::testing::MemIo,
+        stall: Option<Duration>,
+    }
+
+    impl PacketIo for StallOnce {
+        type Sink = <crate::io::testing::MemIo as PacketIo>::Sink;
+        fn recv<F: FnMut(&[u8], &mut Self::Sink)>(&mut self, max: usize, f: F) -> usize {
+            if let Some(d) = self.stall.take() {
+                std::thread::sleep(d);
+            }
+            self.inner.recv(max, f)
+        }
+        fn sink(&mut self) -> &mut Self::Sink {
+            self.inner.sink()
+        }
+        fn flush(&mut self) -> Result<(), IoError> {
+            self.inner.flush()
+        }
+        fn wait(&mut self, timeout: Option<Duration>) -> Result<(), IoError> {
+            self.inner.wait(timeout)
+        }
+    }
+
+    impl IoCounters for StallOnce {
+        fn io_counters(&self) -> Option<XskStats> {
+            None
+        }
+    }
+
+    /// Found by a review: the worker read its clock at the top of its turn and stamped every frame of the batch
+    /// with it. One that stalls there across a cookie slot boundary then handles an ACK whose cookie the XDP
+    /// program minted just after the boundary at a time before it, reads the cookie's parity as the slot before
+    /// (RFC 4987's two-slot window) and refuses it. Frames are now stamped when their batch is read.
+    #[test]
+    fn an_ack_whose_cookie_was_minted_after_a_slot_boundary_is_accepted_by_a_worker_that_stalled_across_it() {
+        use crate::tcp::cookie::{slot_at, PERIOD};
+        use crate::time::Instant;
+        use crate::wire::*;
+        // A wall clock 500 ms before a slot boundary (room for building two endpoints on a busy machine).
+        let period = PERIOD.as_nanos() as i64;
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+        let clock = Clock::with_wall_skew(period - 500_000_000 - wall % period);
+        let cfg = Config { wall_clock_offset: clock.wall_clock_offset(), ..Config::default() };
+        let slot = slot_at(clock.wall_nanos(clock.now()));
+        let keys = KeyRing::from_seed(1, slot - 1..=slot + 2);
+        // The SYN-ACK the XDP program would have sent 1 ms after the boundary (the core mints the same cookie).
+        let after = Instant::from_nanos((slot + 1) * PERIOD.as_nanos() as u64 - clock.wall_clock_offset() + 1_000_000);
+        let mut minter = Endpoint::new(cfg.clone(), EchoApp, after);
+        minter.set_cookie_keys(keys.clone());
+        minter.listen(80);
+        let (mut mio, mut mpeer) = pair(16);
+        minter.handle_frame(after, &syn_frame(), mio.sink());
+        mio.flush().unwrap();
+        let mut syn_ack = Vec::new();
+        mpeer.recv(4, |f, _| syn_ack = f.to_vec());
+        let cookie = parse_frame(&syn_ack).unwrap().tcp.seq;
+        let syn = syn_frame();
+        let mut ack = parse_frame(&syn).unwrap();
+        ack.tcp = TcpRepr { seq: 1001, ack: cookie.wrapping_add(1), flags: TcpFlags::ACK, ..ack.tcp };
+        let mut ack_frame = vec![0; ack.frame_len()];
+        ack.emit(&mut ack_frame).unwrap();
+
+        let (mut server_io, _peer) = pair(256);
+        let mut ep = Endpoint::new(cfg, EchoApp, clock.now());
+        ep.set_cookie_keys(keys);
+        ep.listen(80);
+        server_io.inject(&ack_frame);
+        let io = StallOnce { inner: server_io, stall: Some(Duration::from_millis(1000)) };
+        let (ctx, crx) = unbounded();
+        let (rtx, _rrx) = unbounded();
+        ctx.send(Command::Exit).unwrap();
+        assert_eq!(slot_at(clock.wall_nanos(clock.now())), slot, "the worker starts before the boundary");
+        let (ep, _) = run(io, ep, clock, WorkerOptions::default(), crx, rtx, IcmpPeers::default()).unwrap();
+        let s = ep.stats();
+        assert_eq!((s.cookies_accepted, s.cookies_rejected), (1, 0), "{s:?}");
     }
 
     fn syn_frame() -> Vec<u8> {
