@@ -158,6 +158,41 @@ fn a_burst_larger_than_the_send_pool_within_one_turn_is_sent_whole() {
     assert_eq!(stats.kernel.tx_invalid_descs, 0);
 }
 
+/// With a ring smaller than the send pool, one flush sends everything queued (the kernel completes copy-mode
+/// frames as it takes them, which makes room in the ring again). Found by a review: what the ring had no room for
+/// waited for the next turn, and a worker with nothing received may sleep before it.
+#[test]
+fn one_flush_sends_more_than_a_small_ring_holds() {
+    if !common::require_root("one_flush_sends_more_than_a_small_ring_holds") {
+        return;
+    }
+    let topo = common::topology("xtsmall", 1);
+    let config = XskConfig { ring_size: 64, ..XskConfig::default() };
+    let (_program, mut xsk) = common::in_netns(&topo.ns_a, || {
+        let mut p = SteerProgram::load(SteerOptions::default()).expect("load");
+        p.attach(&topo.if_a, AttachMode::Native).expect("native attach on veth");
+        let xsk = XskSocket::open(&topo.if_a, 0, &config).expect("AF_XDP socket");
+        p.insert_xsk(0, xsk.fd()).unwrap();
+        (p, xsk)
+    });
+    let frame = common::udp_v4(
+        SocketAddr::new(topo.ip4_a.into(), 5000),
+        SocketAddr::new(topo.ip4_b.into(), 9),
+        topo.mac_a,
+        topo.mac_b,
+        b"small ring",
+    );
+    let sink = xsk.sink();
+    for _ in 0..1000 {
+        let buf = sink.buffer().expect("a free frame (the pool holds 2048)");
+        buf[..frame.len()].copy_from_slice(&frame);
+        sink.commit(frame.len());
+    }
+    xsk.flush().unwrap();
+    let stats = xsk.stats().unwrap();
+    assert_eq!(stats.tx.submitted, 1000, "{stats:?}");
+}
+
 #[test]
 fn errors_name_the_interface_the_queue_and_the_existing_program() {
     if !common::require_root("errors_name_the_interface_the_queue_and_the_existing_program") {

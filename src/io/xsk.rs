@@ -281,7 +281,13 @@ impl PacketIo for XskSocket {
     fn flush(&mut self) -> Result<(), IoError> {
         self.sink.submit();
         self.sink.kick()?;
-        self.sink.reclaim();
+        // With a ring smaller than the send pool (`--ring` under 2048), frames the ring had no room for stay
+        // queued; once completions make room they go too, rather than wait for the next turn, which may come
+        // only after a sleep. Each round must take completions back, so this ends when the kernel stops.
+        while self.sink.reclaim() > 0 && !self.sink.pending.is_empty() {
+            self.sink.submit();
+            self.sink.kick()?;
+        }
         self.refill();
         if self.fill.needs_wakeup() {
             self.fill_kicks += 1;
