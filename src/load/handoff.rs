@@ -10,7 +10,8 @@
 //!
 //! [`TupleAllocator::owner`]: super::tuples::TupleAllocator::owner
 
-use crossbeam::channel::{bounded, Receiver, Sender, TrySendError};
+use crate::runtime::mesh::{mesh, MeshEnd};
+use crossbeam::channel::{Receiver, Sender, TrySendError};
 
 /// One worker's end of the mesh.
 #[derive(Debug)]
@@ -34,10 +35,10 @@ impl Handoff {
         if n < 2 {
             return (0..n).map(|_| None).collect();
         }
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| bounded(Self::INBOX)).unzip();
-        rxs.into_iter()
+        mesh(n as usize, Self::INBOX)
+            .into_iter()
             .zip(0..)
-            .map(|(inbox, me)| Some(Handoff { me, inbox, peers: txs.clone(), handed_off: 0, dropped: 0 }))
+            .map(|(MeshEnd { inbox, peers }, me)| Some(Handoff { me, inbox, peers, handed_off: 0, dropped: 0 }))
             .collect()
     }
 

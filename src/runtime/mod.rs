@@ -5,6 +5,7 @@ pub mod answer_watch;
 pub mod clock;
 pub mod fault;
 pub mod keys;
+pub mod mesh;
 pub mod metric_help;
 pub mod metrics;
 pub mod pin;

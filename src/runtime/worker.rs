@@ -101,12 +101,12 @@ impl IcmpPeers {
         if n < 2 {
             return (0..n).map(|_| IcmpPeers::default()).collect();
         }
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam::channel::bounded(Self::INBOX)).unzip();
-        rxs.into_iter()
+        super::mesh::mesh(n, Self::INBOX)
+            .into_iter()
             .enumerate()
-            .map(|(i, rx)| IcmpPeers {
-                inbox: Some(rx),
-                others: txs.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, t)| t.clone()).collect(),
+            .map(|(i, end)| IcmpPeers {
+                inbox: Some(end.inbox),
+                others: end.peers.into_iter().enumerate().filter(|&(j, _)| j != i).map(|(_, t)| t).collect(),
             })
             .collect()
     }
