@@ -22,14 +22,46 @@ const PORT: u16 = 7000;
 
 /// Program attached on `if_a` in `ns_a` listening on PORT, with one socket on queue 0.
 fn attach_with_socket(topo: &common::VethPair) -> (SteerProgram, XskSocket) {
+    attach_with_socket_config(topo, &XskConfig::default())
+}
+
+/// [`attach_with_socket`] with a socket of `config`.
+fn attach_with_socket_config(topo: &common::VethPair, config: &XskConfig) -> (SteerProgram, XskSocket) {
     common::in_netns(&topo.ns_a, || {
         let mut p = SteerProgram::load(SteerOptions::default()).expect("load");
         p.attach(&topo.if_a, AttachMode::Native).expect("native attach on veth");
         p.add_listen_port(PORT).unwrap();
-        let xsk = XskSocket::open(&topo.if_a, 0, &XskConfig::default()).expect("AF_XDP socket");
+        let xsk = XskSocket::open(&topo.if_a, 0, config).expect("AF_XDP socket");
         p.insert_xsk(0, xsk.fd()).unwrap();
         (p, xsk)
     })
+}
+
+/// Commits `n` copies of `frame` on the socket's sink without flushing (one turn's output); returns how many
+/// got a frame.
+fn emit(xsk: &mut XskSocket, frame: &[u8], n: usize) -> usize {
+    let sink = xsk.sink();
+    for lent in 0..n {
+        let Some(buf) = sink.buffer() else { return lent };
+        buf[..frame.len()].copy_from_slice(frame);
+        sink.commit(frame.len());
+    }
+    n
+}
+
+/// Flushes until `n` frames have come back on the completion ring, or `patience` passes.
+fn flush_until_completed(xsk: &mut XskSocket, n: u64, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    while xsk.stats().unwrap().tx.completed < n && Instant::now() < deadline {
+        xsk.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A UDP datagram from `if_a` to the discard port of `if_b`, whose kernel drops it.
+fn udp_to_discard(topo: &common::VethPair, payload: &[u8]) -> Vec<u8> {
+    let (from, to) = (SocketAddr::new(topo.ip4_a.into(), 5000), SocketAddr::new(topo.ip4_b.into(), 9));
+    common::udp_v4(from, to, topo.mac_a, topo.mac_b, payload)
 }
 
 /// Polls the socket until `want` says yes to a frame or 5 s pass; returns that frame.
@@ -105,20 +137,13 @@ fn frames_sent_on_the_socket_reach_the_peer() {
     ready_rx.recv().unwrap();
     let from = SocketAddr::new(topo.ip4_a.into(), 5000);
     let frame = common::udp_v4(from, peer, topo.mac_a, topo.mac_b, b"hello from AF_XDP");
-    let sink = xsk.sink();
-    let buf = sink.buffer().expect("a free UMEM frame");
-    buf[..frame.len()].copy_from_slice(&frame);
-    sink.commit(frame.len());
+    assert_eq!(emit(&mut xsk, &frame, 1), 1, "a free UMEM frame");
     xsk.flush().unwrap();
     let (payload, src) = receiver.join().unwrap().expect("the peer received the datagram");
     assert_eq!(payload, b"hello from AF_XDP");
     assert_eq!(src, from);
     // The frame comes back on the completion ring.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while xsk.stats().unwrap().tx.completed < 1 && Instant::now() < deadline {
-        xsk.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    flush_until_completed(&mut xsk, 1, Duration::from_secs(2));
     let stats = xsk.stats().unwrap();
     assert_eq!((stats.tx.committed, stats.tx.submitted, stats.tx.completed), (1, 1, 1));
     assert_eq!(stats.kernel.tx_invalid_descs, 0);
@@ -135,24 +160,10 @@ fn a_burst_larger_than_the_send_pool_within_one_turn_is_sent_whole() {
     }
     let topo = common::topology("xtburst", 1);
     let (_program, mut xsk) = attach_with_socket(&topo);
-    let peer = SocketAddr::new(topo.ip4_b.into(), 9);
-    let from = SocketAddr::new(topo.ip4_a.into(), 5000);
-    let frame = common::udp_v4(from, peer, topo.mac_a, topo.mac_b, b"burst");
     let burst = 3 * XskConfig::default().tx_frames as usize;
-    let sink = xsk.sink();
-    let mut lent = 0;
-    for _ in 0..burst {
-        let Some(buf) = sink.buffer() else { break };
-        buf[..frame.len()].copy_from_slice(&frame);
-        sink.commit(frame.len());
-        lent += 1;
-    }
+    let lent = emit(&mut xsk, &udp_to_discard(&topo, b"burst"), burst);
     assert_eq!(lent, burst, "the sink ran out of frames within the turn");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while xsk.stats().unwrap().tx.completed < burst as u64 && Instant::now() < deadline {
-        xsk.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    flush_until_completed(&mut xsk, burst as u64, Duration::from_secs(5));
     let stats = xsk.stats().unwrap();
     assert_eq!((stats.tx.committed, stats.tx.completed), (burst as u64, burst as u64), "{stats:?}");
     assert_eq!(stats.kernel.tx_invalid_descs, 0);
@@ -168,26 +179,8 @@ fn one_flush_sends_more_than_a_small_ring_holds() {
     }
     let topo = common::topology("xtsmall", 1);
     let config = XskConfig { ring_size: 64, ..XskConfig::default() };
-    let (_program, mut xsk) = common::in_netns(&topo.ns_a, || {
-        let mut p = SteerProgram::load(SteerOptions::default()).expect("load");
-        p.attach(&topo.if_a, AttachMode::Native).expect("native attach on veth");
-        let xsk = XskSocket::open(&topo.if_a, 0, &config).expect("AF_XDP socket");
-        p.insert_xsk(0, xsk.fd()).unwrap();
-        (p, xsk)
-    });
-    let frame = common::udp_v4(
-        SocketAddr::new(topo.ip4_a.into(), 5000),
-        SocketAddr::new(topo.ip4_b.into(), 9),
-        topo.mac_a,
-        topo.mac_b,
-        b"small ring",
-    );
-    let sink = xsk.sink();
-    for _ in 0..1000 {
-        let buf = sink.buffer().expect("a free frame (the pool holds 2048)");
-        buf[..frame.len()].copy_from_slice(&frame);
-        sink.commit(frame.len());
-    }
+    let (_program, mut xsk) = attach_with_socket_config(&topo, &config);
+    assert_eq!(emit(&mut xsk, &udp_to_discard(&topo, b"small ring"), 1000), 1000, "the pool holds 2048");
     xsk.flush().unwrap();
     let stats = xsk.stats().unwrap();
     assert_eq!(stats.tx.submitted, 1000, "{stats:?}");
