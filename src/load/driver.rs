@@ -8,7 +8,7 @@
 //! frame once the slab is warm, but for a segment that came in on another worker's queue (copied to its owner).
 
 use super::app::{Failure, LoadApp};
-use super::flood::{dst_and_flags, dst_tuple, Flooder};
+use super::flood::{tcp_dst, Flooder};
 use super::handoff::Handoff;
 use super::schedule::{Due, Schedule};
 use super::tuples::TupleAllocator;
@@ -175,20 +175,21 @@ impl Driver {
                 ep.app_mut().now = now;
             }
             let got = io.recv(self.batch, |frame, sink| {
+                let dst = tcp_dst(frame);
                 if let Some(f) = flood.as_mut() {
-                    if f.take_reply(frame) {
+                    if f.take_reply_to(dst) {
                         return;
                     }
                 }
                 // Replies to someone else's spoofed sources would only draw RSTs from the endpoint.
-                if dst_and_flags(frame).is_some_and(|(dst, _)| !ours.contains(dst)) {
+                if dst.is_some_and(|(dst, _)| !ours.contains(dst.ip())) {
                     *foreign += 1;
                     return;
                 }
                 // A reply on our queue for another worker's connection: its owner handles it, or it would
                 // draw our RST and the owner's connection would time out.
                 if let Some(h) = handoff.as_mut() {
-                    if let Some(owner) = dst_tuple(frame).and_then(|t| tuples.owner(t)).filter(|&o| o != h.me()) {
+                    if let Some(owner) = dst.and_then(|(t, _)| tuples.owner(t)).filter(|&o| o != h.me()) {
                         h.send(owner, frame);
                         return;
                     }

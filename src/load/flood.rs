@@ -188,8 +188,14 @@ impl Flooder {
     /// must not reach the endpoint, which would answer it with RST).
     #[inline]
     pub fn take_reply(&mut self, frame: &[u8]) -> bool {
-        let Some((dst, flags)) = dst_and_flags(frame) else { return false };
-        if !self.spec.src.contains(dst) {
+        self.take_reply_to(tcp_dst(frame))
+    }
+
+    /// [`take_reply`](Self::take_reply) for a frame already read by [`tcp_dst`].
+    #[inline]
+    pub fn take_reply_to(&mut self, dst: Option<(SocketAddr, TcpFlags)>) -> bool {
+        let Some((dst, flags)) = dst else { return false };
+        if !self.spec.src.contains(dst.ip()) {
             return false;
         }
         if flags.syn() && flags.ack() {
@@ -203,43 +209,33 @@ impl Flooder {
     }
 }
 
-/// The destination address and TCP flags of an untagged IPv4/IPv6 TCP frame, read at fixed offsets without full
-/// validation (it only routes a frame to the flood's counters; the endpoint validates everything else).
+/// The destination address and port and the TCP flags of an untagged IPv4/IPv6 TCP frame, read at fixed offsets
+/// without full validation: it only routes a frame (to the flood's counters, past the endpoint when it is for
+/// someone else, or to the worker that owns its tuple); the endpoint validates everything else.
 #[inline]
-pub fn dst_and_flags(frame: &[u8]) -> Option<(IpAddr, TcpFlags)> {
+pub fn tcp_dst(frame: &[u8]) -> Option<(SocketAddr, TcpFlags)> {
     let ethertype = u16::from_be_bytes(frame.get(12..14)?.try_into().ok()?);
-    match ethertype {
+    let ip = frame.get(14..)?;
+    let (dst, tcp) = match ethertype {
         0x0800 => {
-            let ip = frame.get(14..)?;
             let ihl = usize::from(ip.first()? & 0x0f) * 4;
             if *ip.get(9)? != 6 || ihl < 20 {
                 return None;
             }
             let dst: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
-            Some((IpAddr::from(dst), TcpFlags(*ip.get(ihl + 13)?)))
+            (IpAddr::from(dst), ip.get(ihl..)?)
         }
         0x86dd => {
-            let ip = frame.get(14..)?;
             if *ip.get(6)? != 6 {
                 return None;
             }
             let dst: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
-            Some((IpAddr::from(dst), TcpFlags(*ip.get(40 + 13)?)))
+            (IpAddr::from(dst), ip.get(40..)?)
         }
-        _ => None,
-    }
-}
-
-/// The destination address and port of an untagged IPv4/IPv6 TCP frame, read like [`dst_and_flags`] (to
-/// route a frame to the worker that owns its tuple; the endpoint validates everything else).
-#[inline]
-pub fn dst_tuple(frame: &[u8]) -> Option<SocketAddr> {
-    let (dst, _) = dst_and_flags(frame)?;
-    let tcp = match dst {
-        IpAddr::V4(_) => usize::from(frame.get(14)? & 0x0f) * 4 + 14,
-        IpAddr::V6(_) => 14 + 40,
+        _ => return None,
     };
-    Some(SocketAddr::new(dst, u16::from_be_bytes(frame.get(tcp + 2..tcp + 4)?.try_into().ok()?)))
+    let port = u16::from_be_bytes(tcp.get(2..4)?.try_into().ok()?);
+    Some((SocketAddr::new(dst, port), TcpFlags(*tcp.get(13)?)))
 }
 
 #[cfg(test)]
@@ -262,14 +258,15 @@ mod tests {
     }
 
     #[test]
-    fn dst_tuple_reads_the_destination_address_and_port_of_v4_and_v6_frames() {
+    fn tcp_dst_reads_the_destination_address_and_port_of_v4_and_v6_frames() {
         for (src, target) in [("10.77.9.0/24", "10.77.0.1:8080"), ("fd77::9:0/112", "[fd77::1]:443")] {
             let mut f = Flooder::new(spec(FloodKind::Ack, src, target), 3);
             let mut buf = [0u8; 256];
             let n = f.write_frame(&mut buf);
-            assert_eq!(dst_tuple(&buf[..n]), Some(target.parse().unwrap()));
-            assert_eq!(dst_tuple(&buf[..n - 12]), dst_tuple(&buf[..n]), "the options are not read");
-            assert_eq!(dst_tuple(&buf[..16]), None, "cut short");
+            let dst = |b: &[u8]| tcp_dst(b).map(|(a, _)| a);
+            assert_eq!(dst(&buf[..n]), Some(target.parse().unwrap()));
+            assert_eq!(dst(&buf[..n - 12]), dst(&buf[..n]), "the options are not read");
+            assert_eq!(dst(&buf[..16]), None, "cut short");
         }
     }
 
